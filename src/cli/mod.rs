@@ -1,0 +1,58 @@
+//! Command-line interface: argument types and one function per command.
+//! Each command returns an [`Exit`]; `main` only maps it to the process code.
+
+mod schema;
+mod style;
+mod validate;
+mod windows;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::exit::Exit;
+
+/// patchwave: patch policy in git, applied in waves inside maintenance windows.
+#[derive(Debug, Parser)]
+#[command(name = "patchwave", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the fleet repository: schema, references, schedules; every error as file:line:col.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the resource kinds (also committed under policy-schema/).
+    Schema(schema::Args),
+    /// List the next maintenance window openings per group, in local time and UTC.
+    Windows(windows::Args),
+}
+
+/// Options every command that reads the fleet repository takes.
+#[derive(Debug, clap::Args)]
+pub struct RepoArgs {
+    /// Fleet repository: a working tree (default: the current directory).
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub repo: PathBuf,
+}
+
+/// Output formats of commands that report findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people; colour only on a terminal.
+    Text,
+    /// Stable and versioned, for machines.
+    Json,
+    /// GitHub Actions workflow commands (annotations on the pull request).
+    Github,
+}
+
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema(args) => schema::run(&args),
+        Command::Windows(args) => windows::run(&args),
+    }
+}

@@ -1,0 +1,17 @@
+//! patchwave: a GitOps patch reconciler.
+//!
+//! A fleet's patch policy lives in git as YAML; patchwave reads it, works out
+//! what every host should have, and applies it in waves inside maintenance
+//! windows. Data flows one way, and the modules follow it:
+//!
+//! `spec` (load + validate the desired state) → `schedule` (when windows are
+//! open) → … planning, rollout and status in later modules.
+//!
+//! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
+
+pub mod cli;
+pub mod exit;
+pub mod schedule;
+pub mod spec;
+
+pub use exit::Exit;

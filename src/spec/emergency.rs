@@ -1,0 +1,28 @@
+//! `EmergencyChange`: a committed, expiring permission to patch outside windows.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::baseline::ExactApproval;
+use super::spanned::Spanned;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmergencyChangeSpec {
+    /// Why; recorded with every run it allows. Its commit and pull request are the audit trail.
+    pub reason: Spanned<String>,
+    /// RFC 3339 instant after which it no longer applies, e.g. `2026-12-11T18:00:00Z`.
+    pub expires: Spanned<String>,
+    /// Groups it covers.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    /// Hosts it covers (in addition to the groups).
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    /// Patch outside maintenance windows (deny windows included) until it expires.
+    #[serde(default)]
+    pub allow_outside_window: bool,
+    /// Extra exact versions approved for the covered hosts.
+    #[serde(default)]
+    pub approvals: Vec<ExactApproval>,
+}

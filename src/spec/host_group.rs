@@ -1,0 +1,197 @@
+//! `HostGroup`: a set of hosts patched under one baseline, window set and rollout.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{CommandSpec, Criticality};
+use super::spanned::Spanned;
+
+/// How patchwave reaches the hosts of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// OpenSSH, honouring the user's ssh_config. The default.
+    #[default]
+    Ssh,
+    /// WS-Management (Windows Remote Management).
+    Winrm,
+    /// The machine patchwave runs on.
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostGroupSpec {
+    /// Hosts of this group. A host belongs to exactly one group.
+    pub hosts: Vec<HostSpec>,
+    /// Name of the PatchBaseline that decides which patches are approved.
+    pub baseline: Spanned<String>,
+    /// Names of the allow MaintenanceWindows in which patches may be applied.
+    /// Deny windows (change freezes) select groups themselves.
+    #[serde(default)]
+    pub windows: Vec<Spanned<String>>,
+    /// Name of the RolloutPolicy (waves, canary, error budget).
+    pub rollout: Spanned<String>,
+    /// Promotion stage, e.g. `dev`, `staging`, `prod`; baselines promote patches between stages.
+    #[serde(default)]
+    pub stage: Option<Spanned<String>>,
+    /// Default criticality of the group's hosts. Default `medium`.
+    #[serde(default)]
+    pub criticality: Option<Criticality>,
+    /// Detect-only: keep scanning and reporting, never apply.
+    #[serde(default)]
+    pub suspend: bool,
+    /// `ssh` (default), `winrm` or `local`.
+    #[serde(default)]
+    pub transport: TransportKind,
+    #[serde(default)]
+    pub connection: ConnectionSpec,
+    /// Checks that must pass after a host is patched (and during soak).
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheckSpec>,
+    #[serde(default)]
+    pub hooks: HooksSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostSpec {
+    /// Unique across the fleet; also the status file name, so letters, digits, `.`, `_`, `-`.
+    pub name: Spanned<String>,
+    /// DNS name or IP address; defaults to the name.
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    /// Overrides the group's connection port.
+    #[serde(default)]
+    pub port: Option<Spanned<u32>>,
+    /// Overrides the group's connection user.
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    /// Overrides the group's criticality for this host.
+    #[serde(default)]
+    pub criticality: Option<Criticality>,
+    /// Labels, e.g. `canary: "true"`; rollout waves and `oneAtATime` select on them.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How to connect. Secrets are never written here: only references to them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConnectionSpec {
+    /// Login user (ssh default: from ssh_config, else the current user).
+    #[serde(default)]
+    pub user: Option<Spanned<String>>,
+    /// Port (ssh default 22, winrm default 5986 over https, 5985 over http).
+    #[serde(default)]
+    pub port: Option<Spanned<u32>>,
+    /// Private key file on the machine running patchwave.
+    #[serde(default)]
+    pub identity_file: Option<Spanned<String>>,
+    /// Bastion as `[user@]host[:port]` (OpenSSH ProxyJump).
+    #[serde(default)]
+    pub jump_host: Option<Spanned<String>>,
+    /// known_hosts file; a relative path is inside this repository (commit it).
+    #[serde(default)]
+    pub known_hosts_file: Option<Spanned<String>>,
+    /// Settings for `transport: winrm`.
+    #[serde(default)]
+    pub winrm: Option<WinrmSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WinrmScheme {
+    #[default]
+    Https,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WinrmAuth {
+    #[default]
+    Ntlm,
+    Basic,
+    Kerberos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WinrmSpec {
+    #[serde(default)]
+    pub scheme: WinrmScheme,
+    #[serde(default)]
+    pub auth: WinrmAuth,
+    /// Where the password comes from; never the password itself.
+    pub credential_ref: Spanned<CredentialRef>,
+    /// CA bundle (PEM) that signs the hosts' certificates.
+    #[serde(default)]
+    pub ca_bundle: Option<Spanned<String>>,
+    /// Pinned SHA-256 certificate fingerprint (hex, `:` optional) instead of a CA.
+    #[serde(default)]
+    pub cert_fingerprint: Option<Spanned<String>>,
+}
+
+/// A reference to a secret held outside the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialRef {
+    /// User name for the credential.
+    pub username: String,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File (on the machine running patchwave) holding the password.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// A check that a patched host still works. Exactly one of `command` or `http`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheckSpec {
+    pub name: Spanned<String>,
+    /// Run on the host; healthy when it exits 0. Arguments are minijinja templates.
+    #[serde(default)]
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Probed from patchwave's machine.
+    #[serde(default)]
+    pub http: Option<HttpProbeSpec>,
+    /// Per attempt, e.g. `10s`. Default 10s.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Attempts after the first failure. Default 3.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Pause between attempts, e.g. `5s`. Default 5s.
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpProbeSpec {
+    /// http:// or https:// URL; a minijinja template (`{{ host.address }}`).
+    pub url: Spanned<String>,
+    /// Expected status code. Default 200.
+    #[serde(default)]
+    pub expect_status: Option<Spanned<u32>>,
+}
+
+/// Commands around a host's patching, run on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HooksSpec {
+    /// Before anything else; a failure stops that host (drain it from a load balancer here).
+    #[serde(default)]
+    pub pre: Vec<CommandSpec>,
+    /// Backup or snapshot; a failure stops that host before any package changes.
+    #[serde(default)]
+    pub snapshot: Vec<CommandSpec>,
+    /// After verification and health checks passed.
+    #[serde(default)]
+    pub post: Vec<CommandSpec>,
+}

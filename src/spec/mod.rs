@@ -1,0 +1,109 @@
+//! The desired state: resource kinds as users write them, loading with
+//! `file:line:col` spans, validation, and JSON Schema.
+//!
+//! These types mirror the YAML exactly (`deny_unknown_fields`, so typos never
+//! pass silently). Runtime structures — window calendars, and later plans —
+//! are built from them after validation.
+
+pub mod baseline;
+pub mod common;
+pub mod diagnostic;
+pub mod emergency;
+pub mod fleet;
+pub mod host_group;
+pub mod kind;
+mod load;
+pub mod resource;
+pub mod rollout;
+pub mod schema;
+pub mod spanned;
+mod validate;
+pub mod values;
+pub mod window;
+
+use std::io;
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Origin, Severity};
+pub use kind::Kind;
+pub use resource::{API_VERSION, Metadata, Resource};
+pub use spanned::{Pos, Spanned};
+
+use baseline::{PatchApprovalsSpec, PatchBaselineSpec};
+use emergency::EmergencyChangeSpec;
+use fleet::FleetSpec;
+use host_group::{HostGroupSpec, HostSpec};
+use rollout::RolloutPolicySpec;
+use window::MaintenanceWindowSpec;
+
+/// Every patchwave resource read from a repository, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Repository {
+    /// YAML files read.
+    pub files: usize,
+    /// At most one is valid; more are reported.
+    pub fleets: Vec<Resource<FleetSpec>>,
+    pub groups: Vec<Resource<HostGroupSpec>>,
+    pub baselines: Vec<Resource<PatchBaselineSpec>>,
+    pub approvals: Vec<Resource<PatchApprovalsSpec>>,
+    pub windows: Vec<Resource<MaintenanceWindowSpec>>,
+    pub rollouts: Vec<Resource<RolloutPolicySpec>>,
+    pub emergencies: Vec<Resource<EmergencyChangeSpec>>,
+}
+
+impl Repository {
+    pub fn resource_count(&self) -> usize {
+        self.fleets.len()
+            + self.groups.len()
+            + self.baselines.len()
+            + self.approvals.len()
+            + self.windows.len()
+            + self.rollouts.len()
+            + self.emergencies.len()
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Resource<HostGroupSpec>> {
+        self.groups.iter().find(|g| g.name() == name)
+    }
+
+    pub fn window(&self, name: &str) -> Option<&Resource<MaintenanceWindowSpec>> {
+        self.windows.iter().find(|w| w.name() == name)
+    }
+
+    /// Every host with the group it belongs to.
+    pub fn hosts(&self) -> impl Iterator<Item = (&Resource<HostGroupSpec>, &HostSpec)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.spec.hosts.iter().map(move |h| (g, h)))
+    }
+}
+
+/// A repository and everything wrong with it.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub repo: Repository,
+    /// Errors first, then warnings; each group in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.errors().next().is_some()
+    }
+}
+
+/// Loads and validates the repository at `root`: the whole of `patchwave validate`.
+/// Only an unreadable `root` is an `Err`.
+pub fn check(root: &Path) -> io::Result<Checked> {
+    let (repo, mut diagnostics) = load::load(root)?;
+    diagnostics.extend(validate::validate(&repo, root));
+    diagnostics.sort_by(|a, b| {
+        (a.severity, &a.file, a.line, a.col).cmp(&(b.severity, &b.file, b.line, b.col))
+    });
+    diagnostics.dedup();
+    Ok(Checked { repo, diagnostics })
+}

@@ -1,0 +1,889 @@
+//! Checks beyond types: names, references, ranges, and the small languages
+//! inside strings. Each check adds diagnostics and moves on, so one run
+//! reports every problem.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use super::baseline::{PackageRule, PatchBaselineSpec};
+use super::common::{CommandSpec, CountOrPercent};
+use super::diagnostic::{Diagnostic, Origin};
+use super::host_group::{ConnectionSpec, HostGroupSpec, TransportKind};
+use super::resource::{Metadata, Resource};
+use super::rollout::RolloutPolicySpec;
+use super::spanned::{Pos, Spanned};
+use super::values::{self, closest};
+use super::window::WindowKind;
+use super::{Kind, Repository};
+use crate::schedule::WindowSchedule;
+
+/// Longest `approveAfterDays` accepted: ten years is already a policy of "never".
+const MAX_APPROVE_AFTER_DAYS: i64 = 3650;
+/// Upper bound on concurrency settings: beyond this, file descriptors run out first.
+const MAX_CONCURRENCY: u32 = 4096;
+
+pub fn validate(repo: &Repository, root: &Path) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        repo,
+        root,
+        out: Vec::new(),
+    };
+    v.names();
+    v.fleet();
+    v.groups();
+    v.hosts();
+    v.baselines();
+    v.approvals();
+    v.windows();
+    v.rollouts();
+    v.emergencies();
+    v.out
+}
+
+struct Validator<'a> {
+    repo: &'a Repository,
+    root: &'a Path,
+    out: Vec<Diagnostic>,
+}
+
+/// Every resource's metadata with its kind, for checks common to all kinds.
+fn all_metadata(repo: &Repository) -> Vec<(Kind, &Origin, &Metadata)> {
+    fn each<S>(kind: Kind, rs: &[Resource<S>]) -> impl Iterator<Item = (Kind, &Origin, &Metadata)> {
+        rs.iter().map(move |r| (kind, &r.origin, &r.metadata))
+    }
+    each(Kind::Fleet, &repo.fleets)
+        .chain(each(Kind::HostGroup, &repo.groups))
+        .chain(each(Kind::PatchBaseline, &repo.baselines))
+        .chain(each(Kind::PatchApprovals, &repo.approvals))
+        .chain(each(Kind::MaintenanceWindow, &repo.windows))
+        .chain(each(Kind::RolloutPolicy, &repo.rollouts))
+        .chain(each(Kind::EmergencyChange, &repo.emergencies))
+        .collect()
+}
+
+impl Validator<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.out.push(d);
+    }
+
+    /// Reports `Err` from a value check at `pos`, with `what` naming the field.
+    fn check(&mut self, o: &Origin, pos: Pos, what: &str, r: Result<(), String>) {
+        if let Err(e) = r {
+            self.push(o.error(pos, format!("{what} {e}")));
+        }
+    }
+
+    fn duration(&mut self, o: &Origin, d: &Option<Spanned<String>>, what: &str) {
+        if let Some(d) = d {
+            let r = values::parse_span(d).map(|_| ());
+            self.check(o, d.pos, what, r);
+        }
+    }
+
+    fn positive_duration(&mut self, o: &Origin, d: &Option<Spanned<String>>, what: &str) {
+        if let Some(d) = d {
+            match values::parse_span(d) {
+                Ok(s) if values::span_seconds(s) == 0 => self.push(o.error(
+                    d.pos,
+                    format!("{what} `{}` must be longer than zero", d.value),
+                )),
+                Ok(_) => {}
+                Err(e) => self.push(o.error(d.pos, format!("{what} {e}"))),
+            }
+        }
+    }
+
+    fn names(&mut self) {
+        let mut seen: HashMap<(Kind, &str), (&Origin, Pos)> = HashMap::new();
+        for (kind, origin, meta) in all_metadata(self.repo) {
+            let name = &meta.name;
+            if let Err(e) = values::check_resource_name(name) {
+                self.push(origin.error(name.pos, format!("metadata.name {e}")));
+            }
+            for key in meta.labels.keys() {
+                if let Err(e) = values::check_label_key(key) {
+                    self.push(origin.error(name.pos, format!("metadata.labels: {e}")));
+                }
+            }
+            match seen.get(&(kind, name.value.as_str())) {
+                Some((first, pos)) => {
+                    let d = origin
+                        .error(name.pos, format!("duplicate {kind} `{}`", name.value))
+                        .with_hint(format!(
+                            "first defined at {}; names are unique per kind",
+                            first.at(*pos)
+                        ));
+                    self.push(d);
+                }
+                None => {
+                    seen.insert((kind, name.value.as_str()), (origin, name.pos));
+                }
+            }
+        }
+        if let [first, rest @ ..] = self.repo.fleets.as_slice() {
+            for extra in rest {
+                let d = extra
+                    .origin
+                    .error(extra.origin.pos, "a repository holds at most one Fleet")
+                    .with_hint(format!(
+                        "merge it into the Fleet at {}",
+                        first.origin.at(first.origin.pos)
+                    ));
+                self.push(d);
+            }
+        }
+    }
+
+    fn fleet(&mut self) {
+        for f in &self.repo.fleets {
+            let o = &f.origin;
+            let s = &f.spec;
+            if let Some(b) = &s.status_branch {
+                self.check(o, b.pos, "statusBranch", values::check_branch_name(b));
+            }
+            if let Some(scan) = &s.scan {
+                self.concurrency(o, &scan.concurrency, "scan.concurrency");
+                self.positive_duration(o, &scan.timeout, "scan.timeout");
+                self.duration(o, &scan.refresh_after, "scan.refreshAfter");
+            }
+            if let Some(apply) = &s.apply {
+                self.concurrency(o, &apply.concurrency, "apply.concurrency");
+                self.positive_duration(o, &apply.reboot_timeout, "apply.rebootTimeout");
+            }
+            if let Some(ver) = &s.verification {
+                self.repo_file(o, &ver.allowed_signers, "verification.allowedSigners");
+            }
+        }
+    }
+
+    fn concurrency(&mut self, o: &Origin, c: &Option<Spanned<u32>>, what: &str) {
+        if let Some(c) = c
+            && !(1..=MAX_CONCURRENCY).contains(&c.value)
+        {
+            self.push(
+                o.error(c.pos, format!("{what} {} is out of range", c.value))
+                    .with_hint(format!("use 1-{MAX_CONCURRENCY}")),
+            );
+        }
+    }
+
+    /// A path that must exist inside the repository (it is part of the reviewed policy).
+    fn repo_file(&mut self, o: &Origin, p: &Spanned<String>, what: &str) {
+        let path = Path::new(&p.value);
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            self.push(
+                o.error(
+                    p.pos,
+                    format!("{what} `{}` must be a path inside the repository", p.value),
+                )
+                .with_hint("write it relative to the repository root, without `..`"),
+            );
+        } else if !self.root.join(path).is_file() {
+            self.push(
+                o.error(
+                    p.pos,
+                    format!("{what} `{}` does not exist in the repository", p.value),
+                )
+                .with_hint("commit the file, or fix the path (relative to the repository root)"),
+            );
+        }
+    }
+
+    fn groups(&mut self) {
+        let baselines: Vec<&str> = self.repo.baselines.iter().map(|b| b.name()).collect();
+        let rollouts: Vec<&str> = self.repo.rollouts.iter().map(|r| r.name()).collect();
+        let windows: Vec<&str> = self.repo.windows.iter().map(|w| w.name()).collect();
+        for g in &self.repo.groups {
+            let o = &g.origin;
+            let s = &g.spec;
+            self.reference(o, &s.baseline, Kind::PatchBaseline, &baselines);
+            self.reference(o, &s.rollout, Kind::RolloutPolicy, &rollouts);
+            let mut listed = BTreeSet::new();
+            for w in &s.windows {
+                if !listed.insert(w.value.as_str()) {
+                    self.push(o.error(w.pos, format!("window `{}` is listed twice", w.value)));
+                    continue;
+                }
+                match self.repo.window(w) {
+                    None => self.reference(o, w, Kind::MaintenanceWindow, &windows),
+                    Some(win) if win.spec.kind == WindowKind::Deny => self.push(
+                        o.error(w.pos, format!("`{}` is a deny window; `windows` lists allow windows", w.value))
+                            .with_hint("deny windows apply to every group their `selector` matches; remove it from this list"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if s.windows.is_empty() && !s.suspend {
+                self.push(
+                    o.warning(g.metadata.name.pos, format!("group `{}` has no maintenance windows", g.name()))
+                        .with_hint("it is patched only by `apply --now --reason` or an EmergencyChange; add `windows:`"),
+                );
+            }
+            if let Some(stage) = &s.stage {
+                self.check(o, stage.pos, "stage", values::check_resource_name(stage));
+            }
+            self.connection(o, s);
+            self.health_checks(o, s);
+            for (what, cmds) in [
+                ("hooks.pre", &s.hooks.pre),
+                ("hooks.snapshot", &s.hooks.snapshot),
+                ("hooks.post", &s.hooks.post),
+            ] {
+                for c in cmds {
+                    self.command(o, c, what);
+                }
+            }
+        }
+    }
+
+    /// A reference to another resource by name, with a "did you mean" hint.
+    fn reference(&mut self, o: &Origin, r: &Spanned<String>, kind: Kind, known: &[&str]) {
+        if known.contains(&r.value.as_str()) {
+            return;
+        }
+        let hint = match closest(r, known.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if known.is_empty() => format!("no {kind} is defined; add one"),
+            None => format!("defined {kind}s: {}", known.join(", ")),
+        };
+        self.push(
+            o.error(r.pos, format!("unknown {kind} `{}`", r.value))
+                .with_hint(hint),
+        );
+    }
+
+    fn connection(&mut self, o: &Origin, s: &HostGroupSpec) {
+        let c: &ConnectionSpec = &s.connection;
+        if let Some(u) = &c.user {
+            self.check(o, u.pos, "connection.user", values::check_user(u));
+        }
+        if let Some(p) = &c.port {
+            self.check(o, p.pos, "connection.port", values::check_port(p.value));
+        }
+        if let Some(j) = &c.jump_host {
+            self.check(o, j.pos, "connection.jumpHost", values::check_jump_host(j));
+        }
+        if let Some(k) = &c.known_hosts_file
+            && Path::new(&k.value).is_relative()
+        {
+            self.repo_file(o, k, "connection.knownHostsFile");
+        }
+        match (s.transport, &c.winrm) {
+            (TransportKind::Winrm, None) => {
+                let pos = s.hosts.first().map(|h| h.name.pos).unwrap_or(o.pos);
+                self.push(
+                    o.error(
+                        pos,
+                        "transport `winrm` needs `connection.winrm` with a `credentialRef`",
+                    )
+                    .with_hint(
+                        "add connection.winrm.credentialRef: {username: ..., env: WINRM_PASSWORD}",
+                    ),
+                );
+            }
+            (TransportKind::Winrm, Some(w)) => {
+                let cr = &w.credential_ref;
+                if cr.env.is_some() == cr.file.is_some() {
+                    self.push(
+                        o.error(cr.pos, "credentialRef needs exactly one of `env` or `file`")
+                            .with_hint(
+                                "name the environment variable or the file that holds the password",
+                            ),
+                    );
+                }
+                if let Some(fp) = &w.cert_fingerprint {
+                    let hex: String = fp.value.chars().filter(|c| *c != ':').collect();
+                    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                        self.push(
+                            o.error(
+                                fp.pos,
+                                format!(
+                                    "certFingerprint `{}` is not a SHA-256 fingerprint",
+                                    fp.value
+                                ),
+                            )
+                            .with_hint("64 hex digits, `:` separators allowed"),
+                        );
+                    }
+                }
+            }
+            (_, Some(_)) => {
+                self.push(
+                    o.error(
+                        o.pos,
+                        "`connection.winrm` is set but the transport is not `winrm`",
+                    )
+                    .with_hint("set `transport: winrm` or remove connection.winrm"),
+                );
+            }
+            (_, None) => {}
+        }
+        if s.transport == TransportKind::Local && s.hosts.len() > 1 {
+            self.push(
+                o.error(
+                    s.hosts[1].name.pos,
+                    "transport `local` patches the machine patchwave runs on: one host only",
+                )
+                .with_hint("use `ssh` for other hosts"),
+            );
+        }
+    }
+
+    fn health_checks(&mut self, o: &Origin, s: &HostGroupSpec) {
+        let mut names = BTreeSet::new();
+        for hc in &s.health_checks {
+            if !names.insert(hc.name.value.as_str()) {
+                self.push(o.error(
+                    hc.name.pos,
+                    format!("health check `{}` is defined twice", hc.name.value),
+                ));
+            }
+            match (&hc.command, &hc.http) {
+                (Some(_), Some(_)) | (None, None) => self.push(o.error(
+                    hc.name.pos,
+                    format!(
+                        "health check `{}` needs exactly one of `command` or `http`",
+                        hc.name.value
+                    ),
+                )),
+                (Some(cmd), None) => self.argv(o, cmd, "healthChecks.command"),
+                (None, Some(http)) => {
+                    let url = http.url.value.trim();
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        self.push(o.error(
+                            http.url.pos,
+                            format!(
+                                "http.url `{}` must start with http:// or https://",
+                                http.url.value
+                            ),
+                        ));
+                    } else {
+                        self.check(o, http.url.pos, "http.url", values::check_template(url));
+                    }
+                    if let Some(st) = &http.expect_status
+                        && !(100..=599).contains(&st.value)
+                    {
+                        self.push(
+                            o.error(
+                                st.pos,
+                                format!("expectStatus {} is not an HTTP status", st.value),
+                            )
+                            .with_hint("use 100-599"),
+                        );
+                    }
+                }
+            }
+            self.positive_duration(o, &hc.timeout, "healthChecks.timeout");
+            self.duration(o, &hc.interval, "healthChecks.interval");
+            if let Some(r) = hc.retries
+                && r > 100
+            {
+                self.push(
+                    o.error(hc.name.pos, format!("retries {r} is out of range"))
+                        .with_hint("use 0-100"),
+                );
+            }
+        }
+    }
+
+    fn command(&mut self, o: &Origin, c: &CommandSpec, what: &str) {
+        self.argv(o, &c.command, what);
+        self.positive_duration(o, &c.timeout, &format!("{what}.timeout"));
+    }
+
+    fn argv(&mut self, o: &Origin, argv: &Spanned<Vec<Spanned<String>>>, what: &str) {
+        if argv.value.first().is_none_or(|a| a.value.trim().is_empty()) {
+            self.push(
+                o.error(argv.pos, format!("{what}: the command is empty"))
+                    .with_hint("give the program and its arguments as a list, e.g. [systemctl, is-active, nginx]"),
+            );
+        }
+        for arg in &argv.value {
+            self.check(o, arg.pos, what, values::check_template(arg));
+        }
+    }
+
+    fn hosts(&mut self) {
+        let mut by_name: HashMap<&str, (&str, &Origin, Pos)> = HashMap::new();
+        let mut by_addr: HashMap<(String, u32), (&str, &Origin, Pos)> = HashMap::new();
+        for g in &self.repo.groups {
+            let o = &g.origin;
+            if g.spec.hosts.is_empty() {
+                self.push(o.warning(
+                    g.metadata.name.pos,
+                    format!("group `{}` has no hosts", g.name()),
+                ));
+            }
+            for h in &g.spec.hosts {
+                let name = h.name.value.as_str();
+                if let Err(e) = values::check_host_name(name) {
+                    self.push(o.error(h.name.pos, format!("host {e}")));
+                }
+                match by_name.get(name) {
+                    Some((grp, first, pos)) if *grp == g.name() => {
+                        let d = o
+                            .error(
+                                h.name.pos,
+                                format!("duplicate host `{name}` in group `{grp}`"),
+                            )
+                            .with_hint(format!("first listed at {}", first.at(*pos)));
+                        self.push(d);
+                    }
+                    Some((grp, first, pos)) => {
+                        let d = o
+                            .error(
+                                h.name.pos,
+                                format!(
+                                    "host `{name}` is in two groups, `{grp}` and `{}`",
+                                    g.name()
+                                ),
+                            )
+                            .with_hint(format!(
+                                "a host belongs to exactly one group; also listed at {}",
+                                first.at(*pos)
+                            ));
+                        self.push(d);
+                    }
+                    None => {
+                        by_name.insert(name, (g.name(), o, h.name.pos));
+                    }
+                }
+                let (addr, addr_pos) = match &h.address {
+                    Some(a) => (a.value.as_str(), a.pos),
+                    None => (name, h.name.pos),
+                };
+                if h.address.is_some() || values::check_host_name(name).is_ok() {
+                    self.check(o, addr_pos, "address", values::check_address(addr));
+                }
+                if let Some(p) = &h.port {
+                    self.check(o, p.pos, "port", values::check_port(p.value));
+                }
+                if let Some(u) = &h.user {
+                    self.check(o, u.pos, "user", values::check_user(u));
+                }
+                for key in h.labels.keys() {
+                    if let Err(e) = values::check_label_key(key) {
+                        self.push(o.error(h.name.pos, format!("labels of host `{name}`: {e}")));
+                    }
+                }
+                if g.spec.transport == TransportKind::Local {
+                    continue;
+                }
+                let port = h
+                    .port
+                    .as_ref()
+                    .or(g.spec.connection.port.as_ref())
+                    .map(|p| p.value)
+                    .unwrap_or(0);
+                let key = (addr.to_ascii_lowercase(), port);
+                match by_addr.get(&key) {
+                    Some((other, first, pos)) if *other != name => {
+                        let d = o
+                            .error(addr_pos, format!("address `{addr}` of host `{name}` is already used by host `{other}`"))
+                            .with_hint(format!("`{other}` is at {}; one machine is one host", first.at(*pos)));
+                        self.push(d);
+                    }
+                    Some(_) => {}
+                    None => {
+                        by_addr.insert(key, (name, o, addr_pos));
+                    }
+                }
+            }
+        }
+    }
+
+    fn baselines(&mut self) {
+        let stages: BTreeSet<&str> = self
+            .repo
+            .groups
+            .iter()
+            .filter_map(|g| g.spec.stage.as_ref().map(|s| s.value.as_str()))
+            .collect();
+        for b in &self.repo.baselines {
+            let o = &b.origin;
+            let s: &PatchBaselineSpec = &b.spec;
+            let mut rule_names = BTreeSet::new();
+            for r in &s.approval_rules {
+                if !rule_names.insert(r.name.value.as_str()) {
+                    self.push(o.error(
+                        r.name.pos,
+                        format!("approval rule `{}` is defined twice", r.name.value),
+                    ));
+                }
+                for p in r.packages.iter().chain(&r.exclude_packages) {
+                    self.check(o, p.pos, "package", values::check_package_glob(p));
+                }
+                for p in &r.repositories {
+                    self.check(o, p.pos, "repository", values::check_repository_glob(p));
+                }
+                if let Some(days) = &r.approve_after_days
+                    && !(0..=MAX_APPROVE_AFTER_DAYS).contains(&days.value)
+                {
+                    self.push(
+                        o.error(
+                            days.pos,
+                            format!("approveAfterDays {} is out of range", days.value),
+                        )
+                        .with_hint(format!("use 0-{MAX_APPROVE_AFTER_DAYS}")),
+                    );
+                }
+                if let Some(until) = &r.approve_until_date {
+                    if r.approve_after_days.is_some() {
+                        self.push(
+                            o.error(
+                                until.pos,
+                                "approveUntilDate and approveAfterDays are exclusive",
+                            )
+                            .with_hint(
+                                "keep one: a delay after release, or a release-date cut-off",
+                            ),
+                        );
+                    }
+                    let res = values::parse_date(until).map(|_| ());
+                    self.check(o, until.pos, "approveUntilDate", res);
+                }
+            }
+            for (what, rules) in [("approved", &s.approved), ("rejected", &s.rejected)] {
+                for r in rules {
+                    self.package_rule(o, r, what);
+                }
+            }
+            if let Some(p) = &s.promotion {
+                if !stages.contains(p.from.value.as_str()) {
+                    let hint = match closest(&p.from, stages.iter().copied()) {
+                        Some(st) => format!("did you mean `{st}`?"),
+                        None if stages.is_empty() => {
+                            "no HostGroup sets `stage`; set it on the groups of the earlier stage"
+                                .into()
+                        }
+                        None => format!(
+                            "stages in use: {}",
+                            stages.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
+                    };
+                    self.push(
+                        o.error(
+                            p.from.pos,
+                            format!("unknown stage `{}` in promotion.from", p.from.value),
+                        )
+                        .with_hint(hint),
+                    );
+                }
+                for g in &self.repo.groups {
+                    if g.spec.baseline.value == b.name()
+                        && g.spec
+                            .stage
+                            .as_ref()
+                            .is_some_and(|st| st.value == p.from.value)
+                    {
+                        let d = o
+                            .error(p.from.pos, format!("baseline `{}` promotes from stage `{}`, which its own group `{}` is in", b.name(), p.from.value, g.name()))
+                            .with_hint("a patch could never be approved: promote from an earlier stage");
+                        self.push(d);
+                    }
+                }
+                self.positive_duration(o, &Some(p.after.clone()), "promotion.after");
+            }
+        }
+    }
+
+    fn package_rule(&mut self, o: &Origin, r: &PackageRule, what: &str) {
+        self.check(
+            o,
+            r.package.pos,
+            &format!("{what}.package"),
+            values::check_package_glob(&r.package),
+        );
+        if let Some(v) = &r.version {
+            let res = values::parse_version_constraint(v).map(|_| ());
+            self.check(o, v.pos, &format!("{what}.version"), res);
+        }
+        if r.reason.value.trim().is_empty() {
+            self.push(
+                o.error(
+                    r.reason.pos,
+                    format!("{what} entry for `{}` needs a reason", r.package.value),
+                )
+                .with_hint("say why, for the reviewers and the report"),
+            );
+        }
+        if let Some(u) = &r.until {
+            let res = values::parse_date(u).map(|_| ());
+            self.check(o, u.pos, &format!("{what}.until"), res);
+        }
+    }
+
+    fn approvals(&mut self) {
+        let baselines: Vec<&str> = self.repo.baselines.iter().map(|b| b.name()).collect();
+        let mut owners: BTreeMap<&str, &Origin> = BTreeMap::new();
+        for a in &self.repo.approvals {
+            let o = &a.origin;
+            self.reference(o, &a.spec.baseline, Kind::PatchBaseline, &baselines);
+            if let Some(first) = owners.insert(a.spec.baseline.value.as_str(), o) {
+                let d = o
+                    .error(
+                        a.spec.baseline.pos,
+                        format!(
+                            "baseline `{}` already has a PatchApprovals",
+                            a.spec.baseline.value
+                        ),
+                    )
+                    .with_hint(format!("merge it into the one at {}", first.at(first.pos)));
+                self.push(d);
+            }
+            let mut seen = BTreeSet::new();
+            for e in &a.spec.approvals {
+                self.check(
+                    o,
+                    e.package.pos,
+                    "package",
+                    values::check_package_name(&e.package),
+                );
+                self.check(
+                    o,
+                    e.version.pos,
+                    "version",
+                    values::check_version(&e.version),
+                );
+                let arch = e.arch.as_ref().map(|x| x.value.as_str()).unwrap_or("");
+                if !seen.insert((e.package.value.as_str(), e.version.value.as_str(), arch)) {
+                    self.push(o.error(
+                        e.package.pos,
+                        format!(
+                            "`{} {}` is approved twice",
+                            e.package.value, e.version.value
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn windows(&mut self) {
+        let used: BTreeSet<&str> = self
+            .repo
+            .groups
+            .iter()
+            .flat_map(|g| g.spec.windows.iter().map(|w| w.value.as_str()))
+            .collect();
+        for w in &self.repo.windows {
+            match WindowSchedule::from_spec(w) {
+                Ok(sched) => {
+                    if sched.cron.day_fields_both_restricted() {
+                        self.push(
+                            w.origin
+                                .warning(w.spec.schedule.pos, format!("schedule `{}` sets both day-of-month and day-of-week: it fires when EITHER matches", w.spec.schedule.value))
+                                .with_hint("for \"the second Tuesday\" write `TUE#2` with day-of-month `*`"),
+                        );
+                    }
+                }
+                Err(diags) => self.out.extend(diags),
+            }
+            if w.spec.kind == WindowKind::Allow && !used.contains(w.name()) {
+                self.push(
+                    w.origin
+                        .warning(
+                            w.metadata.name.pos,
+                            format!("window `{}` is not used by any group", w.name()),
+                        )
+                        .with_hint("list it in a HostGroup's `windows`, or delete it"),
+                );
+            }
+        }
+    }
+
+    fn rollouts(&mut self) {
+        for r in &self.repo.rollouts {
+            let o = &r.origin;
+            let s: &RolloutPolicySpec = &r.spec;
+            if s.waves.is_empty() {
+                self.push(
+                    o.error(r.metadata.name.pos, "a rollout needs at least one wave")
+                        .with_hint("e.g. waves: [1, \"50%\", \"100%\"]"),
+                );
+            }
+            let mut last_count = 0u32;
+            let mut last_percent = 0u32;
+            for (i, w) in s.waves.iter().enumerate() {
+                let n = i + 1;
+                self.duration(o, &w.value.soak, &format!("wave {n} soak"));
+                match (&w.value.size, &w.value.selector) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        self.push(o.error(
+                            w.pos,
+                            format!("wave {n} needs exactly one of `size` or `selector`"),
+                        ));
+                    }
+                    (None, Some(sel)) => {
+                        if sel.match_labels.is_empty() {
+                            self.push(
+                                o.error(
+                                    w.pos,
+                                    format!("wave {n}: the selector has no matchLabels"),
+                                )
+                                .with_hint("an empty selector would select every host"),
+                            );
+                        }
+                    }
+                    (Some(CountOrPercent::Count(c)), None) => {
+                        if *c == 0 {
+                            self.push(
+                                o.error(w.pos, format!("wave {n} has 0 hosts"))
+                                    .with_hint("a wave patches at least one host"),
+                            );
+                        } else if *c <= last_count {
+                            self.push(
+                                o.error(w.pos, format!("wave {n} ({c}) is not larger than an earlier wave ({last_count}); wave sizes are cumulative"))
+                                    .with_hint("write the total patched after each wave, e.g. [1, 5, \"100%\"]"),
+                            );
+                        }
+                        last_count = last_count.max(*c);
+                    }
+                    (Some(CountOrPercent::Percent(p)), None) => {
+                        if *p == 0 || *p > 100 {
+                            self.push(o.error(w.pos, format!("wave {n} is {p}%; use 1%-100%")));
+                        } else if *p <= last_percent {
+                            self.push(
+                                o.error(w.pos, format!("wave {n} ({p}%) is not larger than an earlier wave ({last_percent}%); wave sizes are cumulative"))
+                                    .with_hint("write the share patched after each wave, e.g. [\"10%\", \"50%\", \"100%\"]"),
+                            );
+                        }
+                        last_percent = last_percent.max(*p);
+                    }
+                }
+            }
+            if let Some(last) = s.waves.last()
+                && last.value.size != Some(CountOrPercent::Percent(100))
+                && !self
+                    .out
+                    .iter()
+                    .any(|d| d.file == *o.file && d.line == last.pos.line)
+            {
+                self.push(
+                    o.error(
+                        last.pos,
+                        "the waves do not add up to every host: the last wave must be \"100%\"",
+                    )
+                    .with_hint("end with \"100%\" so no host is left unpatched"),
+                );
+            }
+            self.duration(o, &s.soak, "soak");
+            if let Some(mc) = &s.max_concurrency {
+                match mc.value {
+                    CountOrPercent::Count(0) | CountOrPercent::Percent(0) => {
+                        self.push(
+                            o.error(mc.pos, "maxConcurrency must be at least 1 host")
+                                .with_hint("use a count >= 1 or a percentage 1%-100%"),
+                        );
+                    }
+                    CountOrPercent::Percent(p) if p > 100 => {
+                        self.push(o.error(mc.pos, format!("maxConcurrency {p}% is over 100%")));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(me) = &s.max_errors
+                && let CountOrPercent::Percent(p) = me.value
+                && p > 100
+            {
+                self.push(
+                    o.error(me.pos, format!("maxErrors {p}% is over 100%"))
+                        .with_hint("use 0%-100% or a count"),
+                );
+            }
+            for key in &s.one_at_a_time {
+                self.check(o, key.pos, "oneAtATime", values::check_label_key(key));
+            }
+            if s.rollback_whole_wave && s.on_failure != super::rollout::OnFailure::Rollback {
+                self.push(o.warning(
+                    r.metadata.name.pos,
+                    "rollbackWholeWave has no effect unless onFailure is `rollback`",
+                ));
+            }
+            self.selector_waves_match(r);
+        }
+    }
+
+    /// A canary selector that matches no host of a group using the policy
+    /// silently skips the canary: worth a warning.
+    fn selector_waves_match(&mut self, r: &Resource<RolloutPolicySpec>) {
+        for g in self
+            .repo
+            .groups
+            .iter()
+            .filter(|g| g.spec.rollout.value == r.name())
+        {
+            for (i, w) in r.spec.waves.iter().enumerate() {
+                if let Some(sel) = &w.value.selector
+                    && !sel.match_labels.is_empty()
+                    && !g.spec.hosts.iter().any(|h| sel.matches(&h.labels))
+                {
+                    self.push(
+                        r.origin
+                            .warning(
+                                w.pos,
+                                format!("wave {} selects no host of group `{}`", i + 1, g.name()),
+                            )
+                            .with_hint("label the canary hosts, or fix the selector"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn emergencies(&mut self) {
+        let groups: Vec<&str> = self.repo.groups.iter().map(|g| g.name()).collect();
+        let hosts: BTreeSet<&str> = self
+            .repo
+            .hosts()
+            .map(|(_, h)| h.name.value.as_str())
+            .collect();
+        for e in &self.repo.emergencies {
+            let o = &e.origin;
+            let s = &e.spec;
+            if s.reason.value.trim().is_empty() {
+                self.push(
+                    o.error(s.reason.pos, "an EmergencyChange needs a reason")
+                        .with_hint("it is recorded with every run it allows"),
+                );
+            }
+            let res = values::parse_timestamp(&s.expires).map(|_| ());
+            self.check(o, s.expires.pos, "expires", res);
+            if s.groups.is_empty() && s.hosts.is_empty() {
+                self.push(o.error(
+                    e.metadata.name.pos,
+                    "an EmergencyChange must name `groups` or `hosts`",
+                ));
+            }
+            for g in &s.groups {
+                self.reference(o, g, Kind::HostGroup, &groups);
+            }
+            for h in &s.hosts {
+                if !hosts.contains(h.value.as_str()) {
+                    self.push(
+                        o.error(h.pos, format!("unknown host `{}`", h.value))
+                            .with_hint("name a host listed in a HostGroup"),
+                    );
+                }
+            }
+            for a in &s.approvals {
+                self.check(
+                    o,
+                    a.package.pos,
+                    "package",
+                    values::check_package_name(&a.package),
+                );
+                self.check(
+                    o,
+                    a.version.pos,
+                    "version",
+                    values::check_version(&a.version),
+                );
+            }
+        }
+    }
+}
