@@ -27,8 +27,8 @@ pub struct WindowSchedule {
     pub offset_days: i64,
     pub tz_name: String,
     pub tz: TimeZone,
-    /// Hours and minutes are elapsed time; days are calendar days in `tz`
-    /// (a `1d` window across a DST change ends at the same wall-clock time).
+    /// Added to the local wall-clock start: `22:00` + `6h` closes at `04:00`
+    /// local time even on the night clocks change, as people read a window.
     pub duration: Span,
     pub cutoff: Span,
     pub start_date: Option<Date>,
@@ -262,12 +262,18 @@ impl WindowSchedule {
             .collect()
     }
 
-    /// The opening that starts at this local wall-clock time. A time inside a
-    /// spring-forward gap is moved forward by the gap; in a fall-back fold the
-    /// first instance is used (cron's usual behaviour, and jiff's "compatible").
+    /// The opening that starts at this local wall-clock time and ends at the
+    /// local time `duration` later. A time inside a spring-forward gap is moved
+    /// forward by the gap; in a fall-back fold the first instance is used
+    /// (cron's usual behaviour, and jiff's "compatible" disambiguation).
     fn occurrence_at(&self, local: DateTime) -> Option<Occurrence> {
         let start = local.to_zoned(self.tz.clone()).ok()?;
-        let end = start.checked_add(self.duration).ok()?;
+        let end = local
+            .checked_add(self.duration)
+            .ok()?
+            .to_zoned(self.tz.clone())
+            .ok()?;
+        // The cutoff is elapsed time: it is about how long a host takes to patch.
         let last_start = end.checked_sub(self.cutoff).ok()?;
         Some(Occurrence {
             window: self.name.clone(),

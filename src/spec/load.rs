@@ -311,7 +311,13 @@ fn hint_for(message: &str) -> String {
     if message.starts_with("unknown variant") {
         return "use one of the listed values".into();
     }
-    "check the value's type against `patchwave schema`".into()
+    if ["expected", "invalid", "cannot", "unexpected value"]
+        .iter()
+        .any(|w| message.contains(w))
+    {
+        return "check the value's type against `patchwave schema`".into();
+    }
+    "YAML syntax: check the indentation, quotes and brackets here and on the lines above".into()
 }
 
 #[cfg(test)]

@@ -49,31 +49,45 @@ pub struct RolloutPolicySpec {
 }
 
 /// One wave: a size (`1`, `"50%"`) or `{size|selector, soak}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("description" = "A wave: a cumulative host count (1), a cumulative percentage (\"50%\"), or a mapping {size|selector, soak}."))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WaveSpec {
-    /// Cumulative hosts patched once this wave is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<CountOrPercent>,
-    /// Hosts whose labels match (e.g. the canaries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
-    /// Overrides the policy's soak after this wave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak: Option<Spanned<String>>,
 }
 
-/// The mapping form, parsed strictly.
-#[derive(Deserialize)]
+/// The mapping form of a wave, parsed strictly.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "WaveMapping")]
 struct WaveMap {
+    /// Cumulative hosts patched once this wave is done (`1`, `"50%"`).
     #[serde(default)]
     size: Option<CountOrPercent>,
+    /// Instead of a size: the hosts whose labels match (e.g. the canaries).
     #[serde(default)]
     selector: Option<LabelSelector>,
+    /// Overrides the policy's soak after this wave, e.g. `30m`.
     #[serde(default)]
     soak: Option<Spanned<String>>,
+}
+
+impl JsonSchema for WaveSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Wave".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let size = generator.subschema_for::<CountOrPercent>();
+        let map = generator.subschema_for::<WaveMap>();
+        schemars::json_schema!({
+            "description": "A wave: a cumulative host count (1), a cumulative percentage (\"50%\"), or {size|selector, soak}.",
+            "oneOf": [size, map]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for WaveSpec {

@@ -248,7 +248,7 @@ impl Validator<'_> {
         let hint = match closest(r, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None if known.is_empty() => format!("no {kind} is defined; add one"),
-            None => format!("defined {kind}s: {}", known.join(", ")),
+            None => format!("{kind} names: {}", name_list(known)),
         };
         self.push(
             o.error(r.pos, format!("unknown {kind} `{}`", r.value))
@@ -886,4 +886,15 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A short, sorted, de-duplicated list of names for hints.
+fn name_list(names: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    let set: BTreeSet<&str> = names.iter().copied().collect();
+    let mut out: Vec<&str> = set.iter().copied().take(SHOWN).collect();
+    if set.len() > SHOWN {
+        out.push("…");
+    }
+    out.join(", ")
 }

@@ -165,7 +165,7 @@ pub fn check_port(port: u32) -> Result<(), String> {
     if (1..=65535).contains(&port) {
         Ok(())
     } else {
-        Err(format!("port {port} is out of range; use 1-65535"))
+        Err(format!("`{port}` is out of range; use 1-65535"))
     }
 }
 

@@ -29,9 +29,10 @@ pub struct MaintenanceWindowSpec {
     /// IANA timezone, e.g. `Europe/Berlin`. Default `UTC`.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,
-    /// How long the window stays open: `4h`, `90m`, `15d` (days are calendar days in the timezone).
+    /// How long the window stays open: `4h`, `90m`, `15d`, counted on the local wall clock
+    /// (22:00 + `6h` closes at 04:00 local time, also on the night clocks change).
     pub duration: Spanned<String>,
-    /// No host is started this close to the end, e.g. `1h`. Default 0.
+    /// No host is started this close to the end (elapsed time), e.g. `1h`. Default 0.
     #[serde(default)]
     pub cutoff: Option<Spanned<String>>,
     /// First date (inclusive, `YYYY-MM-DD`) on which the window may open.
