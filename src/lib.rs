@@ -13,5 +13,6 @@ pub mod cli;
 pub mod exit;
 pub mod schedule;
 pub mod spec;
+pub mod transport;
 
 pub use exit::Exit;

@@ -1,0 +1,72 @@
+//! The machine patchwave runs on: for the quickstart and for running on a host itself.
+
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use tokio::io::AsyncWriteExt;
+
+use super::{CommandOutput, RemoteCommand, Transport, TransportError};
+
+#[derive(Debug, Clone)]
+pub struct LocalTransport {
+    name: String,
+}
+
+impl LocalTransport {
+    pub fn new(name: impl Into<String>) -> Self {
+        LocalTransport { name: name.into() }
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
+        if let Some(reason) = cmd.problem() {
+            return Err(TransportError::Invalid {
+                host: self.name.clone(),
+                command: cmd.to_string(),
+                reason,
+            });
+        }
+        let mut c = tokio::process::Command::new(&cmd.program);
+        c.args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let io_err = |e: std::io::Error| TransportError::Io {
+            host: self.name.clone(),
+            command: cmd.to_string(),
+            message: e.to_string(),
+        };
+        let mut child = c.spawn().map_err(io_err)?;
+        if let (Some(data), Some(mut stdin)) = (&cmd.stdin, child.stdin.take()) {
+            let data = data.clone();
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&data).await;
+            });
+        }
+        match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => Ok(CommandOutput {
+                status: out.status.code(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }),
+            Ok(Err(e)) => Err(io_err(e)),
+            Err(_) => Err(TransportError::Timeout {
+                host: self.name.clone(),
+                command: cmd.to_string(),
+                after: cmd.timeout,
+            }),
+        }
+    }
+}

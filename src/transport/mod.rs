@@ -1,0 +1,103 @@
+//! How patchwave runs commands on hosts: one trait, several transports.
+//!
+//! A command is always a program and an argument vector. Transports that
+//! must go through a remote shell (ssh) quote every argument, so data from a
+//! host or a YAML file can never change how a command is split or run.
+
+mod command;
+mod local;
+mod ssh;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use command::{CommandOutput, RemoteCommand};
+pub use local::LocalTransport;
+pub use ssh::{SshSettings, SshTransport};
+
+/// Why a command could not be run (as opposed to running and failing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The host could not be reached or refused the login.
+    #[error("{host}: cannot connect: {message}")]
+    Unreachable { host: String, message: String },
+    /// The host presented a key that does not match known_hosts.
+    #[error("{host}: host key verification failed: {message}")]
+    HostKey { host: String, message: String },
+    /// The command did not finish in time; it was abandoned.
+    #[error("{host}: `{command}` did not finish within {after:?}")]
+    Timeout {
+        host: String,
+        command: String,
+        after: Duration,
+    },
+    /// The command was refused before it was sent (e.g. a NUL byte or bad env name).
+    #[error("{host}: refusing to run `{command}`: {reason}")]
+    Invalid {
+        host: String,
+        command: String,
+        reason: String,
+    },
+    /// The connection broke while the command ran.
+    #[error("{host}: `{command}` failed: {message}")]
+    Io {
+        host: String,
+        command: String,
+        message: String,
+    },
+}
+
+impl TransportError {
+    /// A connection-level failure: the host, not the command, is the problem.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Unreachable { .. } | TransportError::HostKey { .. }
+        )
+    }
+}
+
+/// A way to run commands on one host. Implementations reuse one connection
+/// for every command to their host and are safe to share between tasks.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// The host's name, for messages.
+    fn host(&self) -> &str;
+
+    /// Runs a command to completion (or its timeout) and returns its output;
+    /// a non-zero exit status is an `Ok` output, not an error.
+    async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError>;
+
+    /// Writes `contents` to `path` on the host with the given mode.
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        // The script is constant; path and mode arrive as positional arguments.
+        let cmd = RemoteCommand::new("sh")
+            .args([
+                "-c",
+                "umask 077 && cat > \"$1.patchwave-tmp\" && chmod \"$2\" \"$1.patchwave-tmp\" && mv -f \"$1.patchwave-tmp\" \"$1\"",
+                "sh",
+                path,
+                &format!("{mode:o}"),
+            ])
+            .stdin(contents.to_vec());
+        let out = self.run(&cmd).await?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(TransportError::Io {
+                host: self.host().to_string(),
+                command: format!("write {path}"),
+                message: out.stderr_tail(),
+            })
+        }
+    }
+
+    /// Ends the connection. Dropping also ends it; this lets callers wait.
+    async fn close(&self) {}
+}

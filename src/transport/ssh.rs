@@ -1,0 +1,235 @@
+//! OpenSSH transport: one multiplexed master connection per host (the system
+//! `ssh`, so the user's ssh_config, agent and ProxyJump all apply), strict
+//! host-key checking, and every argument shell-quoted for the remote shell.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use tokio::io::AsyncWriteExt;
+
+use super::{CommandOutput, RemoteCommand, Transport, TransportError};
+
+/// How to reach one host over ssh. Unset fields fall back to ssh_config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshSettings {
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<PathBuf>,
+    /// `[user@]host[:port]`, as ProxyJump.
+    pub jump_host: Option<String>,
+    pub known_hosts_file: Option<PathBuf>,
+    /// An ssh_config to use instead of the user's (`ssh -F`).
+    pub config_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+impl SshSettings {
+    pub fn new(address: impl Into<String>) -> Self {
+        SshSettings {
+            address: address.into(),
+            port: None,
+            user: None,
+            identity_file: None,
+            jump_host: None,
+            known_hosts_file: None,
+            config_file: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct SshTransport {
+    name: String,
+    session: Session,
+}
+
+impl std::fmt::Debug for SshTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshTransport")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl SshTransport {
+    /// Opens the master connection; fails fast on an unreachable host or a
+    /// host key that does not match known_hosts.
+    pub async fn connect(name: &str, s: &SshSettings) -> Result<SshTransport, TransportError> {
+        if s.address.starts_with('-') || s.address.is_empty() {
+            return Err(TransportError::Unreachable {
+                host: name.to_string(),
+                message: format!("`{}` is not a host address", s.address),
+            });
+        }
+        let mut b = SessionBuilder::default();
+        b.known_hosts_check(KnownHosts::Strict)
+            .connect_timeout(s.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15))
+            // Unix socket paths are short (108 bytes): keep the control directory short.
+            .control_directory(std::env::temp_dir());
+        if let Some(p) = s.port {
+            b.port(p);
+        }
+        if let Some(u) = &s.user {
+            b.user(u.clone());
+        }
+        if let Some(k) = &s.identity_file {
+            b.keyfile(k);
+        }
+        if let Some(j) = &s.jump_host {
+            b.jump_hosts([j]);
+        }
+        if let Some(kh) = &s.known_hosts_file {
+            b.user_known_hosts_file(kh);
+        }
+        if let Some(cfg) = &s.config_file {
+            b.config_file(cfg);
+        }
+        let connect = b.connect_mux(&s.address);
+        // ConnectTimeout covers the TCP connect only; bound the whole handshake too.
+        let bound = s.connect_timeout + Duration::from_secs(5);
+        match tokio::time::timeout(bound, connect).await {
+            Ok(Ok(session)) => Ok(SshTransport {
+                name: name.to_string(),
+                session,
+            }),
+            Ok(Err(e)) => Err(classify_connect_error(name, &e)),
+            Err(_) => Err(TransportError::Unreachable {
+                host: name.to_string(),
+                message: format!("no ssh handshake within {bound:?}"),
+            }),
+        }
+    }
+}
+
+/// Sorts an ssh failure into "wrong host key" or "cannot connect", keeping
+/// ssh's own words (they name the file and line to fix).
+fn classify_connect_error(host: &str, e: &openssh::Error) -> TransportError {
+    let mut message = error_chain(e);
+    if message.trim().is_empty() {
+        message = "ssh failed without a message".into();
+    }
+    let key_problem = [
+        "Host key verification failed",
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "host key for",
+        "No ED25519 host key is known",
+        "No RSA host key is known",
+        "No ECDSA host key is known",
+    ]
+    .iter()
+    .any(|p| message.contains(p));
+    if key_problem {
+        TransportError::HostKey {
+            host: host.to_string(),
+            message: format!(
+                "{}; the host's key is not the one in known_hosts. If the host was rebuilt, verify its new key out of band and update known_hosts",
+                one_line(&message)
+            ),
+        }
+    } else {
+        TransportError::Unreachable {
+            host: host.to_string(),
+            message: one_line(&message),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
+/// ssh's multi-line banners (the "@@@@" warnings) folded to their meaningful lines.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("@@@"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
+        if let Some(reason) = cmd.problem() {
+            return Err(TransportError::Invalid {
+                host: self.name.clone(),
+                command: cmd.to_string(),
+                reason,
+            });
+        }
+        let io_err = |message: String| TransportError::Io {
+            host: self.name.clone(),
+            command: cmd.to_string(),
+            message,
+        };
+        // `env` sets the variables without a shell; `arg` shell-quotes every word.
+        let mut c = self.session.command("env");
+        for (k, v) in &cmd.env {
+            c.arg(format!("{k}={v}"));
+        }
+        c.arg(&cmd.program).args(&cmd.args);
+        c.stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let work = async {
+            let mut child = c.spawn().await.map_err(|e| io_err(error_chain(&e)))?;
+            let stdin = child.stdin().take();
+            // Feed stdin while reading output: a large input must not wait on a full pipe.
+            let feed = async {
+                if let (Some(data), Some(mut stdin)) = (&cmd.stdin, stdin) {
+                    stdin.write_all(data).await?;
+                    stdin.shutdown().await?;
+                }
+                Ok::<(), std::io::Error>(())
+            };
+            let (fed, out) = tokio::join!(feed, child.wait_with_output());
+            let out = out.map_err(|e| io_err(error_chain(&e)))?;
+            fed.map_err(|e| io_err(format!("writing stdin: {e}")))?;
+            Ok(out)
+        };
+        match tokio::time::timeout(cmd.timeout, work).await {
+            Ok(Ok(out)) => Ok(CommandOutput {
+                status: out.status.code(),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }),
+            Ok(Err(e)) => {
+                // A dead master means the host went away, not that the command failed.
+                if self.session.check().await.is_err() {
+                    return Err(TransportError::Unreachable {
+                        host: self.name.clone(),
+                        message: format!("connection lost while running `{cmd}`"),
+                    });
+                }
+                Err(e)
+            }
+            Err(_) => Err(TransportError::Timeout {
+                host: self.name.clone(),
+                command: cmd.to_string(),
+                after: cmd.timeout,
+            }),
+        }
+    }
+}
