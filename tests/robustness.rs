@@ -53,3 +53,113 @@ proptest! {
         prop_assert!(checked.diagnostics.iter().all(|d| d.line >= 1));
     }
 }
+
+const ZONES: [&str; 6] = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "America/Santiago",
+];
+
+fn window_repo(
+    schedule: &str,
+    tz: &str,
+    duration: &str,
+    cutoff: &str,
+    offset: i64,
+    deny: &str,
+) -> String {
+    format!(
+        "apiVersion: patchwave.dev/v1
+kind: MaintenanceWindow
+metadata: {{name: w}}
+spec:
+  schedule: \"{schedule}\"
+  timezone: {tz}
+  duration: {duration}
+  cutoff: {cutoff}
+  offsetDays: {offset}
+---
+apiVersion: patchwave.dev/v1
+kind: MaintenanceWindow
+metadata: {{name: d}}
+spec:
+  kind: deny
+  schedule: \"{deny}\"
+  timezone: {tz}
+  duration: 3h
+---
+apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {{name: b}}
+spec: {{}}
+---
+apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {{name: r}}
+spec: {{waves: [\"100%\"]}}
+---
+apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: g}}
+spec: {{baseline: b, rollout: r, windows: [w], hosts: [{{name: h1}}]}}
+"
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// Openings are ordered, never end before they start, and `status` agrees
+    /// with them, whatever the schedule, zone (DST, half-hour DST) and offset.
+    #[test]
+    fn windows_are_well_formed_in_every_zone(
+        minute in prop::sample::select(vec!["0", "30", "45", "*/20", "59"]),
+        hour in prop::sample::select(vec!["0", "1", "2", "3", "22", "*/6", "1-3"]),
+        dom in prop::sample::select(vec!["*", "1", "15", "L", "28"]),
+        month in prop::sample::select(vec!["*", "3", "10", "3,10,11"]),
+        dow in prop::sample::select(vec!["*", "SUN", "TUE#2", "FRIL", "MON-FRI"]),
+        zone in 0usize..ZONES.len(),
+        duration in prop::sample::select(vec!["30m", "1h", "2h", "1d", "2d"]),
+        cutoff in prop::sample::select(vec!["0s", "10m", "25m"]),
+        offset in -40i64..40,
+        deny in prop::sample::select(vec!["0 2 * * SUN", "0 0 1 * *", "30 1 * * *"]),
+        from_day in 0i64..700,
+    ) {
+        let schedule = format!("{minute} {hour} {dom} {month} {dow}");
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(
+            tmp.path().join("repo.yaml"),
+            window_repo(&schedule, ZONES[zone], duration, cutoff, offset, deny),
+        ).unwrap();
+        let checked = spec::check(tmp.path()).unwrap();
+        prop_assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let cal = patchwave::schedule::Calendar::build(&checked.repo);
+        let from = jiff::Timestamp::from_second(1_767_225_600 + from_day * 86_400).unwrap();
+        let ops = cal.openings("g", from, 12);
+        prop_assert!(!ops.is_empty());
+        for o in &ops {
+            prop_assert!(o.start < o.end, "{} !< {}", o.start, o.end);
+            prop_assert!(o.last_start <= o.end);
+            prop_assert!(o.end.timestamp() > from);
+            for (a, b) in &o.usable {
+                prop_assert!(a < b && *a >= o.start.timestamp() && *b <= o.last_start.timestamp());
+            }
+        }
+        for pair in ops.windows(2) {
+            prop_assert!(pair[0].start.timestamp() <= pair[1].start.timestamp());
+        }
+        for o in &ops {
+            for (a, b) in &o.usable {
+                match cal.status("g", *a) {
+                    patchwave::schedule::WindowStatus::Open { start_until, .. } => {
+                        prop_assert!(start_until >= *b && start_until > *a);
+                    }
+                    other => prop_assert!(false, "usable at {a} but status is {other:?}"),
+                }
+            }
+        }
+    }
+}

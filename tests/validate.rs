@@ -103,6 +103,10 @@ fn json_format_reports_every_diagnostic_with_position_and_hint() {
             d["line"].as_u64().unwrap() >= 1 && d["col"].as_u64().unwrap() >= 1,
             "{d}"
         );
+        assert!(
+            !d["hint"].as_str().unwrap_or_default().is_empty(),
+            "no hint: {d}"
+        );
     }
     let unknown_key = diags
         .iter()
@@ -239,4 +243,197 @@ fn warnings_do_not_fail_validation() {
     );
     let out = patchwave(&["validate", "--repo", tmp.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
+}
+
+fn example_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("examples/fleet"), tmp.path());
+    tmp
+}
+
+#[test]
+fn other_tools_yaml_is_left_alone() {
+    let tmp = example_copy();
+    let p = tmp.path();
+    // A compose file, an Ansible playbook (a list), and a Helm template that is
+    // not YAML until rendered.
+    fs::write(
+        p.join("docker-compose.yml"),
+        "services:\n  web:\n    image: nginx\n",
+    )
+    .unwrap();
+    fs::write(p.join("playbook.yml"), "- hosts: all\n  tasks: []\n").unwrap();
+    fs::create_dir_all(p.join("chart/templates")).unwrap();
+    fs::write(
+        p.join("chart/templates/svc.yaml"),
+        "{{- if .Values.x }}\nkind: Service\n  bad: [\n",
+    )
+    .unwrap();
+    let checked = spec::check(p).unwrap();
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let warnings: Vec<_> = checked.diagnostics.iter().collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].file.ends_with("chart/templates/svc.yaml"));
+}
+
+#[test]
+fn end_markers_and_directives_keep_every_document() {
+    let tmp = example_copy();
+    let a = fs::read_to_string(tmp.path().join("rollouts/db-serial.yaml")).unwrap();
+    let b = fs::read_to_string(tmp.path().join("rollouts/web-canary.yaml")).unwrap();
+    fs::remove_file(tmp.path().join("rollouts/db-serial.yaml")).unwrap();
+    fs::remove_file(tmp.path().join("rollouts/web-canary.yaml")).unwrap();
+    fs::write(
+        tmp.path().join("rollouts/both.yaml"),
+        format!("{a}...\n%YAML 1.2\n---\n{b}"),
+    )
+    .unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+    assert_eq!(checked.repo.rollouts.len(), 3);
+}
+
+#[test]
+fn symlinks_out_of_the_repository_fifos_and_huge_files_are_refused() {
+    let tmp = example_copy();
+    let p = tmp.path();
+    std::os::unix::fs::symlink("/etc/hostname", p.join("outside.yaml")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", p.join("zero.yaml")).unwrap();
+    let fifo = p.join("fifo.yaml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    fs::write(p.join("huge.yaml"), vec![b'#'; 5 * 1024 * 1024]).unwrap();
+    // A symlink to a file inside the repository is read.
+    std::os::unix::fs::symlink("fleet.yaml", p.join("alias.yml")).unwrap();
+    let checked = spec::check(p).unwrap();
+    let msgs: Vec<(String, String)> = checked
+        .errors()
+        .map(|d| {
+            (
+                d.file.file_name().unwrap().to_string_lossy().into_owned(),
+                d.message.clone(),
+            )
+        })
+        .collect();
+    let has =
+        |file: &str, prefix: &str| msgs.iter().any(|(f, m)| f == file && m.starts_with(prefix));
+    assert!(has("fifo.yaml", "not a regular file"), "{msgs:?}");
+    assert!(
+        has(
+            "huge.yaml",
+            "file is 5242880 bytes, over the 4194304-byte limit"
+        ),
+        "{msgs:?}"
+    );
+    assert!(
+        has("outside.yaml", "symlink points outside the repository"),
+        "{msgs:?}"
+    );
+    assert!(
+        has("zero.yaml", "symlink points outside the repository"),
+        "{msgs:?}"
+    );
+    // alias.yml (read first) repeats the Fleet, so fleet.yaml is the second one:
+    // which proves the link was read.
+    assert!(
+        has("fleet.yaml", "a repository holds at most one Fleet"),
+        "{msgs:?}"
+    );
+    assert!(has("fleet.yaml", "duplicate Fleet `acme`"), "{msgs:?}");
+    assert_eq!(msgs.len(), 6, "{msgs:?}");
+}
+
+#[test]
+fn a_resource_that_fails_to_parse_is_reported_once_not_at_every_reference() {
+    let tmp = example_copy();
+    let p = tmp.path().join("baselines/production.yaml");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("  reboot: ifRequired", "  rebot: ifRequired");
+    fs::write(&p, text).unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    let errors: Vec<_> = checked.errors().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].message.starts_with("unknown field `rebot`"));
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `reboot`?"));
+}
+
+#[test]
+fn the_same_machine_under_two_spellings_is_one_address() {
+    let tmp = example_copy();
+    let p = tmp.path().join("groups/staging.yaml");
+    let text = fs::read_to_string(&p).unwrap().replace(
+        "    - name: stg-db-1\n      address: 10.20.9.12",
+        "    - name: stg-db-1\n      address: 10.20.9.11\n      port: 22",
+    );
+    fs::write(&p, text).unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    let errors: Vec<_> = checked.errors().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "address `10.20.9.11` of host `stg-db-1` is already used by host `stg-web-1`"
+    );
+}
+
+#[test]
+fn overlapping_openings_and_zero_concurrency_are_warned_about() {
+    let tmp = example_copy();
+    let w = tmp.path().join("windows/staging-weekly.yaml");
+    let text = fs::read_to_string(&w)
+        .unwrap()
+        .replace("duration: 8h", "duration: 8d");
+    fs::write(&w, text.replace("cutoff: 1h", "cutoff: 1d")).unwrap();
+    let r = tmp.path().join("rollouts/staging-all-at-once.yaml");
+    let text = fs::read_to_string(&r)
+        .unwrap()
+        .replace("maxConcurrency: \"100%\"", "maxConcurrency: \"10%\"");
+    fs::write(&r, text).unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let mut warnings: Vec<&str> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    warnings.sort();
+    assert_eq!(
+        warnings,
+        vec![
+            "duration `8d` is longer than the time between openings of `0 9 * * WED`: they overlap",
+            "maxConcurrency 10% of group `staging`'s 2 hosts rounds down to 0",
+        ]
+    );
+}
+
+#[test]
+fn output_to_a_closed_pipe_is_not_a_crash() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args([
+            "windows",
+            "--repo",
+            "examples/fleet",
+            "--count",
+            "5000",
+            "--from",
+            "2026-01-01",
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

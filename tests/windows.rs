@@ -116,32 +116,24 @@ fn weekly_window_keeps_wall_clock_time_across_dst() {
 fn change_freeze_suppresses_openings_inside_it() {
     let cal = example_calendar();
     let ops = cal.openings("web-prod", ts("2026-12-19T00:00:00Z"), 5);
-    let summary: Vec<(String, bool, Option<String>)> = ops
+    let summary: Vec<(String, bool, Vec<&str>)> = ops
         .iter()
         .map(|o| {
             (
                 o.start.timestamp().to_string(),
                 o.is_blocked(),
-                o.blocked_by().map(|i| i.deny_window.clone()),
+                o.blocked_by(),
             )
         })
         .collect();
     assert_eq!(
         summary,
         vec![
-            ("2026-12-19T21:00:00Z".into(), false, None),
-            (
-                "2026-12-26T21:00:00Z".into(),
-                true,
-                Some("change-freeze".into())
-            ),
-            (
-                "2027-01-02T21:00:00Z".into(),
-                true,
-                Some("change-freeze".into())
-            ),
-            ("2027-01-09T21:00:00Z".into(), false, None),
-            ("2027-01-14T21:00:00Z".into(), false, None),
+            ("2026-12-19T21:00:00Z".into(), false, vec![]),
+            ("2026-12-26T21:00:00Z".into(), true, vec!["change-freeze"]),
+            ("2027-01-02T21:00:00Z".into(), true, vec!["change-freeze"]),
+            ("2027-01-09T21:00:00Z".into(), false, vec![]),
+            ("2027-01-14T21:00:00Z".into(), false, vec![]),
         ]
     );
     // The Saturday before the freeze is cut short at midnight Berlin time.
@@ -246,6 +238,8 @@ fn a_start_in_the_spring_gap_moves_forward_and_a_fold_takes_the_first() {
     let got = openings(&cal, "g", "2026-03-28T12:00:00Z", 2);
     assert_eq!(got[0].0, "2026-03-29T03:30:00+02:00[Europe/Berlin]");
     assert_eq!(got[0].1, "2026-03-29T01:30:00Z");
+    // It still lasts its full hour.
+    assert_eq!(got[0].2, "2026-03-29T02:30:00Z");
     // 02:30 happens twice on 2026-10-25: the first (CEST) is used, once.
     let got = openings(&cal, "g", "2026-10-24T12:00:00Z", 2);
     assert_eq!(got[0].1, "2026-10-25T00:30:00Z");
@@ -344,6 +338,10 @@ fn windows_command_prints_local_and_utc_and_names_the_freeze() {
     assert_eq!(o["start"], "2026-12-10T22:00:00+01:00[Europe/Berlin]");
     assert_eq!(o["lastStartUtc"], "2026-12-11T00:00:00Z");
     assert_eq!(doc["groups"][0]["status"]["state"], "closed");
+    assert_eq!(
+        doc["groups"][0]["status"]["nextStart"],
+        "2026-12-10T21:00:00Z"
+    );
 }
 
 #[test]
@@ -364,4 +362,100 @@ fn windows_command_rejects_unknown_group_and_bad_time() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a time"));
     let out = run(&["windows", "--repo", "testdata/invalid"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A repository with several windows, for interactions the example lacks.
+fn calendar_of(windows_yaml: &str, group_windows: &str) -> (tempfile::TempDir, Calendar) {
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "{windows_yaml}
+---
+apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {{name: b}}
+spec: {{}}
+---
+apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {{name: r}}
+spec: {{waves: [\"100%\"]}}
+---
+apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: g}}
+spec:
+  baseline: b
+  rollout: r
+  windows: [{group_windows}]
+  hosts: [{{name: h1}}]
+"
+    );
+    fs::write(tmp.path().join("repo.yaml"), yaml).unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+    let cal = Calendar::build(&checked.repo);
+    (tmp, cal)
+}
+
+fn window(name: &str, kind: &str, schedule: &str, duration: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: {name}}}\nspec:\n  kind: {kind}\n  schedule: \"{schedule}\"\n  duration: {duration}\n{extra}"
+    )
+}
+
+#[test]
+fn two_deny_windows_that_together_block_an_opening_are_both_named() {
+    let ws = [
+        window("night", "allow", "0 22 * * *", "4h", "  cutoff: 1h\n"),
+        window("d1", "deny", "0 22 * * *", "1h", ""),
+        window("d2", "deny", "0 23 * * *", "2h", ""),
+        // Only overlaps the cutoff tail: takes no usable time, is not named.
+        window("d3", "deny", "30 1 * * *", "10m", ""),
+    ]
+    .concat();
+    let (_t, cal) = calendar_of(&ws, "night");
+    let o = &cal.openings("g", ts("2026-06-01T12:00:00Z"), 1)[0];
+    assert!(o.is_blocked());
+    assert_eq!(o.blocked_by(), vec!["d1", "d2"]);
+    // Past the cutoff, a deny window in force is not what stops hosts: the clock is.
+    assert!(matches!(
+        cal.status("g", ts("2026-06-02T01:40:00Z")),
+        WindowStatus::Closed { .. }
+    ));
+}
+
+#[test]
+fn next_start_skips_a_long_freeze_over_a_frequent_window() {
+    let ws = [
+        window("quarter-hourly", "allow", "*/15 * * * *", "10m", ""),
+        window("freeze", "deny", "0 0 20 12 *", "15d", ""),
+    ]
+    .concat();
+    let (_t, cal) = calendar_of(&ws, "quarter-hourly");
+    assert_eq!(
+        cal.status("g", ts("2026-12-21T10:05:00Z")),
+        WindowStatus::Denied {
+            deny_window: "freeze".into(),
+            until: ts("2027-01-04T00:00:00Z"),
+            next_start: Some(ts("2027-01-04T00:00:00Z")),
+        }
+    );
+}
+
+#[test]
+fn a_window_shortened_by_dst_below_its_cutoff_has_no_usable_time() {
+    // 01:00-03:00 New York on 2027-03-14 lasts one hour (02:00 is skipped); the cutoff is 90m.
+    let ws = window(
+        "early",
+        "allow",
+        "0 1 * * *",
+        "2h",
+        "  timezone: America/New_York\n  cutoff: 90m\n",
+    );
+    let (_t, cal) = calendar_of(&ws, "early");
+    let o = &cal.openings("g", ts("2027-03-14T00:00:00Z"), 1)[0];
+    assert_eq!(o.start.timestamp(), ts("2027-03-14T06:00:00Z"));
+    assert_eq!(o.end.timestamp(), ts("2027-03-14T07:00:00Z"));
+    assert!(o.is_blocked());
+    assert!(o.blocked_by().is_empty());
 }

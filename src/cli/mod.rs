@@ -1,6 +1,7 @@
 //! Command-line interface: argument types and one function per command.
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
+mod output;
 mod schema;
 mod style;
 mod validate;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::output::print;
 use crate::exit::Exit;
 use crate::spec::Kind;
 use crate::spec::schema::{combined_schema, kind_schema, schema_files};
@@ -45,9 +46,9 @@ pub fn run(args: &Args) -> Exit {
             }
         },
     };
-    println!(
-        "{}",
+    let text = format!(
+        "{}\n",
         serde_json::to_string_pretty(&value).unwrap_or_default()
     );
-    Exit::Ok
+    if print(&text) { Exit::Ok } else { Exit::Error }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::output::print;
 use super::style::Style;
 use super::{Format, RepoArgs};
 use crate::exit::Exit;
@@ -29,7 +30,7 @@ pub fn run(args: &Args) -> Exit {
     };
     let errors = checked.errors().count();
     let warnings = checked.diagnostics.len() - errors;
-    match args.format {
+    let text = match args.format {
         Format::Json => {
             let doc = json!({
                 "version": 1,
@@ -40,18 +41,23 @@ pub fn run(args: &Args) -> Exit {
                 "warnings": warnings,
                 "diagnostics": checked.diagnostics,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
-        Format::Github => {
-            for d in &checked.diagnostics {
-                println!("{}", github_annotation(d));
-            }
-        }
+        Format::Github => checked
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}\n", github_annotation(d)))
+            .collect(),
         Format::Text => {
             let st = Style::for_stdout();
-            for d in &checked.diagnostics {
-                println!("{}", render(d, &st));
-            }
+            let mut text: String = checked
+                .diagnostics
+                .iter()
+                .map(|d| format!("{}\n", render(d, &st)))
+                .collect();
             let summary = format!(
                 "{}: {} resources in {} files: {errors} error{}, {warnings} warning{}",
                 args.repo.repo.display(),
@@ -60,17 +66,21 @@ pub fn run(args: &Args) -> Exit {
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" },
             );
-            println!(
-                "{}",
-                if errors > 0 {
-                    st.red(&summary)
-                } else {
-                    st.green(&summary)
-                }
-            );
+            let summary = if errors > 0 {
+                st.red(&summary)
+            } else {
+                st.green(&summary)
+            };
+            text.push_str(&summary);
+            text.push('\n');
+            text
         }
+    };
+    if !print(&text) || errors > 0 {
+        Exit::Error
+    } else {
+        Exit::Ok
     }
-    if errors > 0 { Exit::Error } else { Exit::Ok }
 }
 
 fn render(d: &Diagnostic, st: &Style) -> String {

@@ -1,10 +1,13 @@
 //! `patchwave windows`: when each group may next be patched, and what blocks it.
 
+use std::fmt::Write as _;
+
 use jiff::civil::{Date, DateTime};
 use jiff::{Timestamp, Zoned};
 use serde_json::{Value, json};
 
 use super::RepoArgs;
+use super::output::print;
 use super::style::Style;
 use crate::exit::Exit;
 use crate::schedule::{Calendar, Opening, WindowStatus};
@@ -91,7 +94,7 @@ pub fn run(args: &Args) -> Exit {
         None => repo.groups.iter().map(|g| g.name()).collect(),
     };
     let from = args.from.unwrap_or_else(Timestamp::now);
-    match args.format {
+    let text = match args.format {
         WindowsFormat::Json => {
             let out: Vec<Value> = groups
                 .iter()
@@ -105,35 +108,45 @@ pub fn run(args: &Args) -> Exit {
                 })
                 .collect();
             let doc = json!({"version": 1, "from": from.to_string(), "groups": out});
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
         WindowsFormat::Text => {
             let st = Style::for_stdout();
-            println!("{}", st.dim(&format!("from {}", fmt_utc(from))));
+            let mut text = format!("{}\n", st.dim(&format!("from {}", fmt_utc(from))));
             for g in groups {
-                print_group(&st, repo, &calendar, g, from, args.count);
+                group_text(&mut text, &st, repo, &calendar, g, from, args.count);
             }
+            text
         }
-    }
-    Exit::Ok
+    };
+    if print(&text) { Exit::Ok } else { Exit::Error }
 }
 
 fn opening_json(o: &Opening) -> Value {
     json!({
         "window": o.window,
-        "timezone": o.timezone,
+        "timezone": timezone_name(&o.start),
         "start": o.start.to_string(),
         "startUtc": o.start.timestamp().to_string(),
         "end": o.end.to_string(),
         "endUtc": o.end.timestamp().to_string(),
         "lastStartUtc": o.last_start.timestamp().to_string(),
         "blocked": o.is_blocked(),
+        "blockedBy": o.blocked_by(),
         "interruptions": o.interruptions,
         "usable": o.usable.iter().map(|(a, b)| json!({"from": a.to_string(), "until": b.to_string()})).collect::<Vec<_>>(),
     })
 }
 
-fn print_group(
+fn timezone_name(z: &Zoned) -> String {
+    z.time_zone().iana_name().unwrap_or("UTC").to_string()
+}
+
+fn group_text(
+    out: &mut String,
     st: &Style,
     repo: &spec::Repository,
     cal: &Calendar,
@@ -141,28 +154,24 @@ fn print_group(
     from: Timestamp,
     count: usize,
 ) {
-    let g = repo.group(group);
-    let allow: Vec<&str> = g
+    let allow: Vec<&str> = repo
+        .group(group)
         .map(|g| g.spec.windows.iter().map(|w| w.value.as_str()).collect())
         .unwrap_or_default();
     let deny = cal.deny_windows(group);
-    println!();
-    println!(
+    let list = |v: &[&str]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
         "{}  {}",
         st.bold(group),
-        st.dim(&format!(
-            "windows: {}; deny: {}",
-            if allow.is_empty() {
-                "none".into()
-            } else {
-                allow.join(", ")
-            },
-            if deny.is_empty() {
-                "none".into()
-            } else {
-                deny.join(", ")
-            }
-        ))
+        st.dim(&format!("windows: {}; deny: {}", list(&allow), list(&deny)))
     );
     let status = match cal.status(group, from) {
         WindowStatus::Open {
@@ -191,10 +200,10 @@ fn print_group(
                 .unwrap_or_else(|| "none scheduled".into())
         ),
     };
-    println!("  {status}");
+    let _ = writeln!(out, "  {status}");
     let openings = cal.openings(group, from, count);
     if openings.is_empty() {
-        println!("  {}", st.dim("no openings scheduled"));
+        let _ = writeln!(out, "  {}", st.dim("no openings scheduled"));
     }
     for o in openings {
         let line = format!(
@@ -205,56 +214,83 @@ fn print_group(
             fmt_utc(o.end.timestamp()),
             o.window,
         );
-        match note(&o) {
-            Some(n) if o.is_blocked() => println!("{}  {}", st.dim(&line), st.yellow(&n)),
-            Some(n) => println!("{line}  {}", st.yellow(&n)),
-            None if o.last_start != o.end => {
-                println!(
-                    "{line}  {}",
-                    st.dim(&format!("last start {}", o.last_start.strftime("%H:%M")))
-                )
-            }
-            None => println!("{line}"),
-        }
+        let _ = match note(&o) {
+            Some(n) if o.is_blocked() => writeln!(out, "{}  {}", st.dim(&line), st.yellow(&n)),
+            Some(n) => writeln!(out, "{line}  {}", st.yellow(&n)),
+            None if o.last_start != o.end => writeln!(
+                out,
+                "{line}  {}",
+                st.dim(&format!(
+                    "last start {}",
+                    fmt_local_short(&o.end, &o.last_start)
+                ))
+            ),
+            None => writeln!(out, "{line}"),
+        };
     }
 }
 
-/// What deny windows do to an opening, in words.
+/// What deny windows (or a DST-shortened night) do to an opening, in words.
 fn note(o: &Opening) -> Option<String> {
-    let i = o.interruptions.first()?;
-    let span = format!("{} → {}", fmt_local(&i.from), fmt_local(&i.until));
     if o.is_blocked() {
-        return Some(format!("blocked by {} ({span})", i.deny_window));
+        let Some(first) = o.interruptions.first() else {
+            return Some(format!(
+                "no start possible: {} of window, shorter than its cutoff (a DST change?)",
+                fmt_duration(o.end.timestamp().duration_since(o.start.timestamp()))
+            ));
+        };
+        let last = o.interruptions.last().unwrap_or(first);
+        return Some(format!(
+            "blocked by {} ({} → {})",
+            o.blocked_by().join(", "),
+            fmt_local(&first.from),
+            fmt_local(&last.until)
+        ));
     }
+    let i = o.interruptions.first()?;
+    let names = {
+        let mut v: Vec<&str> = o
+            .interruptions
+            .iter()
+            .map(|i| i.deny_window.as_str())
+            .collect();
+        v.dedup();
+        v.join(", ")
+    };
     let first = o.usable.first()?;
     if first.0 > o.start.timestamp() {
-        return Some(format!(
-            "delayed by {} until {}",
-            i.deny_window,
-            fmt_utc(first.0)
-        ));
+        return Some(format!("delayed by {names} until {}", fmt_utc(first.0)));
     }
     let last = o.usable.last()?;
     if last.1 < o.last_start.timestamp() {
-        return Some(format!(
-            "cut short by {} at {}",
-            i.deny_window,
-            fmt_utc(last.1)
-        ));
+        return Some(format!("cut short by {names} at {}", fmt_utc(last.1)));
     }
-    Some(format!("interrupted by {} ({span})", i.deny_window))
+    Some(format!(
+        "interrupted by {names} ({} → {})",
+        fmt_local(&i.from),
+        fmt_local(&i.until)
+    ))
+}
+
+fn fmt_duration(d: jiff::SignedDuration) -> String {
+    let mins = d.as_secs() / 60;
+    if mins % 60 == 0 {
+        format!("{}h", mins / 60)
+    } else {
+        format!("{}h{:02}m", mins / 60, mins % 60)
+    }
 }
 
 fn fmt_local(z: &Zoned) -> String {
     z.strftime("%a %Y-%m-%d %H:%M %Z").to_string()
 }
 
-/// The end, without repeating the date when it is the same day.
-fn fmt_local_short(start: &Zoned, end: &Zoned) -> String {
-    if start.date() == end.date() {
-        end.strftime("%H:%M %Z").to_string()
+/// `t`, without repeating the date when it is the same day as `reference`.
+fn fmt_local_short(reference: &Zoned, t: &Zoned) -> String {
+    if reference.date() == t.date() {
+        t.strftime("%H:%M %Z").to_string()
     } else {
-        fmt_local(end)
+        fmt_local(t)
     }
 }
 

@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use jiff::{Timestamp, Zoned};
+use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::Serialize;
 
 use super::window::{Occurrence, WindowSchedule};
 use crate::spec::Repository;
 use crate::spec::window::WindowKind;
+
+/// How far ahead `next_start` looks before answering "none scheduled".
+const NEXT_START_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 366 * 3);
+/// The stride of that search: openings are examined a month at a time.
+const SEARCH_CHUNK: SignedDuration = SignedDuration::from_hours(24 * 31);
 
 /// The windows of every group, compiled.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +27,9 @@ struct GroupWindows {
     deny: Vec<WindowSchedule>,
 }
 
-/// A deny occurrence that overlaps an allow occurrence.
+/// A deny occurrence that takes time away from an allow occurrence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Interruption {
     pub deny_window: String,
     #[serde(serialize_with = "ser_zoned")]
@@ -33,20 +39,17 @@ pub struct Interruption {
 }
 
 /// One opening of an allow window for a group, with the deny windows that cut into it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Opening {
     pub window: String,
-    pub timezone: String,
-    #[serde(serialize_with = "ser_zoned")]
     pub start: Zoned,
-    #[serde(serialize_with = "ser_zoned")]
     pub end: Zoned,
     /// `end - cutoff`.
-    #[serde(serialize_with = "ser_zoned")]
     pub last_start: Zoned,
+    /// Deny occurrences overlapping `[start, last_start)`, in order.
     pub interruptions: Vec<Interruption>,
     /// Intervals `[from, until)` in which a host may be started: `[start, last_start)`
-    /// minus every interruption. Empty means the opening is blocked.
+    /// minus every interruption. Empty means no host can start in this opening.
     pub usable: Vec<(Timestamp, Timestamp)>,
 }
 
@@ -55,19 +58,28 @@ impl Opening {
         self.usable.is_empty()
     }
 
-    /// The deny window that blocks this opening entirely, if one does.
-    pub fn blocked_by(&self) -> Option<&Interruption> {
-        if self.is_blocked() {
-            self.interruptions.first()
-        } else {
-            None
+    /// The deny windows that leave no usable time, when they do.
+    pub fn blocked_by(&self) -> Vec<&str> {
+        if !self.is_blocked() {
+            return Vec::new();
         }
+        let mut names: Vec<&str> = self
+            .interruptions
+            .iter()
+            .map(|i| i.deny_window.as_str())
+            .collect();
+        names.dedup();
+        names
     }
 }
 
 /// Where a group stands at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum WindowStatus {
     /// Hosts may be started until `start_until` (the cutoff, or a deny window's start).
     Open {
@@ -75,7 +87,7 @@ pub enum WindowStatus {
         start_until: Timestamp,
         closes_at: Timestamp,
     },
-    /// Inside an allow window, but a deny window (change freeze) is in force.
+    /// Before an allow window's cutoff, but a deny window (change freeze) is in force.
     Denied {
         deny_window: String,
         until: Timestamp,
@@ -146,21 +158,20 @@ impl Calendar {
         let Some(gw) = self.groups.get(group) else {
             return Vec::new();
         };
-        // Each window's iterator is ordered, so its first `count` in-progress-or-later
-        // occurrences contain every candidate for the merged first `count`.
+        // Each window's occurrences come in order, so its first `count` that are
+        // still open at `from` or later hold every candidate for the merged first `count`.
         let mut occ: Vec<Occurrence> = gw
             .allow
             .iter()
             .flat_map(|w| {
-                let mut v = w.occurrences_overlapping(from, from);
-                v.extend(w.occurrences_from(from).take(count));
-                v
+                w.occurrences_from(w.earliest_start_open_at(from))
+                    .filter(|o| o.end.timestamp() > from)
+                    .take(count)
             })
             .collect();
-        occ.sort_by(|a, b| (a.start.timestamp(), &a.window).cmp(&(b.start.timestamp(), &b.window)));
-        occ.dedup_by(|a, b| a.window == b.window && a.start == b.start);
+        sort_occurrences(&mut occ);
         occ.truncate(count);
-        occ.into_iter().map(|o| self.opening(gw, o)).collect()
+        gw.openings(occ)
     }
 
     /// May a host of `group` be started at `at`, and until when?
@@ -168,21 +179,17 @@ impl Calendar {
         let Some(gw) = self.groups.get(group) else {
             return WindowStatus::Closed { next_start: None };
         };
-        let current: Vec<Opening> = gw
+        let just_after = at.checked_add(SignedDuration::from_secs(1)).unwrap_or(at);
+        let mut current: Vec<Occurrence> = gw
             .allow
             .iter()
-            .flat_map(|w| {
-                w.occurrences_overlapping(
-                    at,
-                    at.checked_add(jiff::SignedDuration::from_secs(1))
-                        .unwrap_or(at),
-                )
-            })
-            .map(|o| self.opening(gw, o))
+            .flat_map(|w| w.occurrences_overlapping(at, just_after))
             .collect();
+        sort_occurrences(&mut current);
+        let denies = gw.deny_index(&current);
         let open = current
             .iter()
-            .flat_map(|o| o.usable.iter().map(move |(a, b)| (o, *a, *b)))
+            .flat_map(|o| denies.usable(o).into_iter().map(move |(a, b)| (o, a, b)))
             .filter(|(_, a, b)| *a <= at && at < *b)
             .max_by_key(|(_, _, b)| *b);
         if let Some((o, _, until)) = open {
@@ -192,84 +199,168 @@ impl Calendar {
                 closes_at: o.end.timestamp(),
             };
         }
-        let next_start = self.next_start(gw, at);
-        let deny = gw
-            .deny
+        let next_start = gw.next_start(at);
+        // Denied only when the freeze, not the clock, is what keeps hosts from starting.
+        let before_cutoff = current
             .iter()
-            .flat_map(|w| {
-                w.occurrences_overlapping(
-                    at,
-                    at.checked_add(jiff::SignedDuration::from_secs(1))
-                        .unwrap_or(at),
-                )
-            })
-            .max_by_key(|o| o.end.timestamp());
-        match deny {
-            Some(d) if !current.is_empty() => WindowStatus::Denied {
-                deny_window: d.window,
+            .any(|o| o.start.timestamp() <= at && at < o.last_start.timestamp());
+        let frozen = denies
+            .containing(at)
+            .max_by_key(|d| d.end.timestamp())
+            .filter(|_| before_cutoff);
+        match frozen {
+            Some(d) => WindowStatus::Denied {
+                deny_window: d.window.clone(),
                 until: d.end.timestamp(),
                 next_start,
             },
-            _ => WindowStatus::Closed { next_start },
+            None => WindowStatus::Closed { next_start },
+        }
+    }
+}
+
+impl GroupWindows {
+    /// The deny occurrences that can touch any of `occ`.
+    fn deny_index(&self, occ: &[Occurrence]) -> DenyIndex {
+        match (
+            occ.iter().map(|o| o.start.timestamp()).min(),
+            occ.iter().map(|o| o.end.timestamp()).max(),
+        ) {
+            (Some(lo), Some(hi)) => DenyIndex::new(&self.deny, lo, hi),
+            _ => DenyIndex::default(),
         }
     }
 
-    /// The first instant after `at` when a host may be started.
-    fn next_start(&self, gw: &GroupWindows, at: Timestamp) -> Option<Timestamp> {
-        // Bounded: a freeze can block many openings in a row, but not hundreds.
-        const MAX_OPENINGS: usize = 512;
-        gw.allow
-            .iter()
-            .filter_map(|w| {
-                w.occurrences_from(
-                    at.checked_sub(jiff::SignedDuration::from_secs(values_slack(w)))
-                        .unwrap_or(at),
-                )
-                .take(MAX_OPENINGS)
-                .map(|o| self.opening(gw, o))
-                .flat_map(|o| o.usable)
-                .map(|(a, b)| (a.max(at), b))
-                .find(|(a, b)| a < b && *a >= at)
-                .map(|(a, _)| a)
-            })
-            .min()
+    /// Occurrences (sorted by start) turned into openings, with the deny
+    /// occurrences computed once for the whole span they cover.
+    fn openings(&self, occ: Vec<Occurrence>) -> Vec<Opening> {
+        let denies = self.deny_index(&occ);
+        occ.into_iter().map(|o| denies.opening(o)).collect()
     }
 
-    fn opening(&self, gw: &GroupWindows, o: Occurrence) -> Opening {
-        let mut interruptions: Vec<Interruption> = gw
-            .deny
-            .iter()
-            .flat_map(|d| d.occurrences_overlapping(o.start.timestamp(), o.end.timestamp()))
-            .map(|d| Interruption {
-                deny_window: d.window,
-                from: d.start,
-                until: d.end,
-            })
-            .collect();
-        interruptions.sort_by(|a, b| {
-            (a.from.timestamp(), &a.deny_window).cmp(&(b.from.timestamp(), &b.deny_window))
-        });
-        let mut usable = vec![(o.start.timestamp(), o.last_start.timestamp())];
-        for i in &interruptions {
-            let (df, du) = (i.from.timestamp(), i.until.timestamp());
-            usable = usable
-                .into_iter()
-                .flat_map(|(a, b)| {
-                    let mut out = Vec::with_capacity(2);
-                    if a < df.min(b) {
-                        out.push((a, df.min(b)));
-                    }
-                    if du.max(a) < b {
-                        out.push((du.max(a), b));
-                    }
-                    out
+    /// The first instant at or after `at` when a host may be started, searched
+    /// a month at a time so long freezes are skipped, up to a horizon.
+    fn next_start(&self, at: Timestamp) -> Option<Timestamp> {
+        let horizon = at.checked_add(NEXT_START_HORIZON).ok()?;
+        let mut chunk_start = at;
+        while chunk_start < horizon {
+            let chunk_end = chunk_start.checked_add(SEARCH_CHUNK).ok()?;
+            let mut occ: Vec<Occurrence> = self
+                .allow
+                .iter()
+                .flat_map(|w| {
+                    w.occurrences_from(w.earliest_start_open_at(chunk_start))
+                        .take_while(move |o| o.start.timestamp() < chunk_end)
+                        .filter(move |o| o.end.timestamp() > chunk_start)
                 })
                 .collect();
+            if occ.is_empty() {
+                // Nothing this month: jump straight to the next opening of any window.
+                chunk_start = self
+                    .allow
+                    .iter()
+                    .filter_map(|w| w.occurrences_from(chunk_end).next())
+                    .map(|o| o.start.timestamp())
+                    .min()?;
+                continue;
+            }
+            sort_occurrences(&mut occ);
+            let denies = self.deny_index(&occ);
+            let mut best: Option<Timestamp> = None;
+            for o in &occ {
+                // Sorted by start: a later opening cannot offer an earlier start.
+                if best.is_some_and(|b| o.start.timestamp() >= b) {
+                    break;
+                }
+                let candidate = denies
+                    .usable(o)
+                    .into_iter()
+                    .map(|(a, b)| (a.max(at), b))
+                    .find(|(a, b)| a < b)
+                    .map(|(a, _)| a);
+                best = match (best, candidate) {
+                    (Some(b), Some(c)) => Some(b.min(c)),
+                    (b, c) => b.or(c),
+                };
+            }
+            if best.is_some() {
+                return best;
+            }
+            chunk_start = chunk_end;
         }
-        usable.retain(|(a, b)| a < b);
+        None
+    }
+}
+
+/// Deny occurrences over a span, sorted by start, for fast overlap queries.
+#[derive(Default)]
+struct DenyIndex {
+    occ: Vec<Occurrence>,
+    /// The longest deny occurrence: no deny starting earlier than
+    /// `start - longest` can reach `start`.
+    longest: SignedDuration,
+}
+
+impl DenyIndex {
+    fn new(deny: &[WindowSchedule], lo: Timestamp, hi: Timestamp) -> DenyIndex {
+        let mut occ: Vec<Occurrence> = deny
+            .iter()
+            .flat_map(|d| d.occurrences_overlapping(lo, hi))
+            .collect();
+        sort_occurrences(&mut occ);
+        let longest = occ
+            .iter()
+            .map(|o| o.end.timestamp().duration_since(o.start.timestamp()))
+            .max()
+            .unwrap_or(SignedDuration::ZERO);
+        DenyIndex { occ, longest }
+    }
+
+    /// Deny occurrences overlapping `[from, until)`, in order of start.
+    fn overlapping(&self, from: Timestamp, until: Timestamp) -> impl Iterator<Item = &Occurrence> {
+        let first = from.checked_sub(self.longest).unwrap_or(Timestamp::MIN);
+        let idx = self.occ.partition_point(|d| d.start.timestamp() < first);
+        self.occ[idx..]
+            .iter()
+            .take_while(move |d| d.start.timestamp() < until)
+            .filter(move |d| d.end.timestamp() > from)
+    }
+
+    /// Deny occurrences in force at `at`.
+    fn containing(&self, at: Timestamp) -> impl Iterator<Item = &Occurrence> {
+        let next = at.checked_add(SignedDuration::from_secs(1)).unwrap_or(at);
+        self.overlapping(at, next)
+            .filter(move |d| d.start.timestamp() <= at)
+    }
+
+    /// `[start, last_start)` of `o` minus every deny occurrence.
+    fn usable(&self, o: &Occurrence) -> Vec<(Timestamp, Timestamp)> {
+        let (s, ls) = (o.start.timestamp(), o.last_start.timestamp());
+        let mut usable = if s < ls { vec![(s, ls)] } else { Vec::new() };
+        for d in self.overlapping(s, ls) {
+            let (df, du) = (d.start.timestamp(), d.end.timestamp());
+            usable = usable
+                .into_iter()
+                .flat_map(|(a, b)| [(a, df.min(b)), (du.max(a), b)])
+                .filter(|(a, b)| a < b)
+                .collect();
+        }
+        usable
+    }
+
+    /// The full opening of `o`: its usable time and the deny occurrences that cut into it.
+    fn opening(&self, o: Occurrence) -> Opening {
+        let usable = self.usable(&o);
+        let interruptions = self
+            .overlapping(o.start.timestamp(), o.last_start.timestamp())
+            .map(|d| Interruption {
+                deny_window: d.window.clone(),
+                from: d.start.clone(),
+                until: d.end.clone(),
+            })
+            .collect();
         Opening {
             window: o.window,
-            timezone: o.start.time_zone().iana_name().unwrap_or("UTC").to_string(),
             start: o.start,
             end: o.end,
             last_start: o.last_start,
@@ -279,9 +370,9 @@ impl Calendar {
     }
 }
 
-/// How far back an opening that is still open at `at` may have started.
-fn values_slack(w: &WindowSchedule) -> i64 {
-    crate::spec::values::span_seconds(w.duration).saturating_add(2 * 86_400)
+fn sort_occurrences(occ: &mut Vec<Occurrence>) {
+    occ.sort_by(|a, b| (a.start.timestamp(), &a.window).cmp(&(b.start.timestamp(), &b.window)));
+    occ.dedup_by(|a, b| a.window == b.window && a.start == b.start);
 }
 
 fn ser_zoned<S: serde::Serializer>(z: &Zoned, s: S) -> Result<S::Ok, S::Error> {

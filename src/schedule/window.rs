@@ -25,7 +25,6 @@ pub struct WindowSchedule {
     pub kind: WindowKind,
     pub cron: CronSchedule,
     pub offset_days: i64,
-    pub tz_name: String,
     pub tz: TimeZone,
     /// Added to the local wall-clock start: `22:00` + `6h` closes at `04:00`
     /// local time even on the night clocks change, as people read a window.
@@ -80,7 +79,7 @@ impl WindowSchedule {
         };
 
         let offset_days = match &spec.offset_days {
-            Some(off) if off.value.abs() > MAX_OFFSET_DAYS => {
+            Some(off) if !(-MAX_OFFSET_DAYS..=MAX_OFFSET_DAYS).contains(&off.value) => {
                 errs.push(
                     o.error(off.pos, format!("offsetDays {} is out of range", off.value))
                         .with_hint(format!("use -{MAX_OFFSET_DAYS} to {MAX_OFFSET_DAYS} days")),
@@ -91,30 +90,16 @@ impl WindowSchedule {
             None => 0,
         };
 
-        let (tz_name, tz) = match &spec.timezone {
-            None => ("UTC".to_string(), Some(TimeZone::UTC)),
-            Some(name) => match jiff::tz::db().get(&name.value) {
-                Ok(tz) => (name.value.clone(), Some(tz)),
-                Err(_) => {
-                    let hint = values::closest(
-                        &name.value,
-                        jiff::tz::db()
-                            .available()
-                            .map(|n| n.as_str().to_string())
-                            .collect::<Vec<_>>()
-                            .iter()
-                            .map(|s| s.as_str()),
-                    )
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        "use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`"
-                            .into()
-                    });
+        let tz = match &spec.timezone {
+            None => Some(TimeZone::UTC),
+            Some(name) => match resolve_timezone(&name.value) {
+                Ok(tz) => Some(tz),
+                Err(hint) => {
                     errs.push(
                         o.error(name.pos, format!("unknown timezone `{}`", name.value))
                             .with_hint(hint),
                     );
-                    (name.value.clone(), None)
+                    None
                 }
             },
         };
@@ -136,7 +121,7 @@ impl WindowSchedule {
                 }
             }
             Err(e) => {
-                errs.push(o.error(spec.duration.pos, format!("duration {e}")));
+                errs.push(o.error_hinted(spec.duration.pos, &format!("duration {e}")));
                 None
             }
         };
@@ -156,7 +141,7 @@ impl WindowSchedule {
                     Some(span)
                 }
                 Err(e) => {
-                    errs.push(o.error(c.pos, format!("cutoff {e}")));
+                    errs.push(o.error_hinted(c.pos, &format!("cutoff {e}")));
                     None
                 }
             },
@@ -167,7 +152,7 @@ impl WindowSchedule {
             Some(text) => match values::parse_date(text) {
                 Ok(date) => Some(date),
                 Err(e) => {
-                    errs.push(o.error(text.pos, format!("{what} {e}")));
+                    errs.push(o.error_hinted(text.pos, &format!("{what} {e}")));
                     None
                 }
             },
@@ -199,7 +184,6 @@ impl WindowSchedule {
                     kind: spec.kind,
                     cron,
                     offset_days,
-                    tz_name,
                     tz,
                     duration,
                     cutoff,
@@ -250,13 +234,27 @@ impl WindowSchedule {
         })
     }
 
+    /// Whether an opening starts before the previous one has closed: the
+    /// duration is longer than the time between openings, almost surely a typo.
+    /// Judged on the first openings after a fixed date, so `validate` is repeatable.
+    pub fn overlaps_itself(&self) -> bool {
+        let reference = Timestamp::from_second(1_767_225_600).unwrap_or(Timestamp::UNIX_EPOCH); // 2026-01-01
+        let occ: Vec<Occurrence> = self.occurrences_from(reference).take(64).collect();
+        occ.windows(2)
+            .any(|p| p[1].start.timestamp() < p[0].end.timestamp())
+    }
+
+    /// The earliest start of an opening that may still be open at `at`.
+    pub fn earliest_start_open_at(&self, at: Timestamp) -> Timestamp {
+        // Wall-clock durations can grow by a DST hour; two days of slack covers it.
+        let slack = values::span_seconds(self.duration).saturating_add(2 * 86_400);
+        at.checked_sub(jiff::SignedDuration::from_secs(slack))
+            .unwrap_or(Timestamp::MIN)
+    }
+
     /// Openings that overlap `[from, to)`, in order of start.
     pub fn occurrences_overlapping(&self, from: Timestamp, to: Timestamp) -> Vec<Occurrence> {
-        let slack = values::span_seconds(self.duration).saturating_add(2 * 86_400);
-        let earliest = from
-            .checked_sub(jiff::SignedDuration::from_secs(slack))
-            .unwrap_or(Timestamp::MIN);
-        self.occurrences_from(earliest)
+        self.occurrences_from(self.earliest_start_open_at(from))
             .take_while(|o| o.start.timestamp() < to)
             .filter(|o| o.end.timestamp() > from)
             .collect()
@@ -268,7 +266,9 @@ impl WindowSchedule {
     /// (cron's usual behaviour, and jiff's "compatible" disambiguation).
     fn occurrence_at(&self, local: DateTime) -> Option<Occurrence> {
         let start = local.to_zoned(self.tz.clone()).ok()?;
-        let end = local
+        // From the resolved start: a start moved out of a DST gap keeps its full length.
+        let end = start
+            .datetime()
             .checked_add(self.duration)
             .ok()?
             .to_zoned(self.tz.clone())
@@ -282,4 +282,28 @@ impl WindowSchedule {
             last_start,
         })
     }
+}
+
+/// Names that resolve in the tz database but do not name a place: `localtime`
+/// would read as "the machine's time" yet is fixed at build time.
+const NOT_A_ZONE: &[&str] = &["localtime", "posixrules", "factory"];
+
+/// An IANA time zone by name, or a hint naming the closest real one.
+fn resolve_timezone(name: &str) -> Result<TimeZone, String> {
+    if !NOT_A_ZONE.contains(&name.to_ascii_lowercase().as_str())
+        && let Ok(tz) = jiff::tz::db().get(name)
+    {
+        return Ok(tz);
+    }
+    let names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.as_str().to_string())
+        .filter(|n| !NOT_A_ZONE.contains(&n.to_ascii_lowercase().as_str()))
+        .collect();
+    Err(
+        match values::closest(name, names.iter().map(String::as_str)) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "use an IANA name such as `Europe/Berlin`, `America/New_York` or `UTC`".into(),
+        },
+    )
 }

@@ -96,6 +96,17 @@ impl Origin {
         Diagnostic::warning(&self.file, pos, message)
     }
 
+    /// An error from a check whose text reads "problem; what to do": what follows
+    /// the last "; " becomes the hint (the problem may quote values containing "; ").
+    pub fn error_hinted(&self, pos: Pos, text: &str) -> Diagnostic {
+        match text.rsplit_once("; ") {
+            Some((message, hint)) => self.error(pos, message).with_hint(hint),
+            None => self
+                .error(pos, text)
+                .with_hint("see `patchwave schema` for what this field accepts"),
+        }
+    }
+
     /// `file:line:col` of another position in the same file, for "first defined at".
     pub fn at(&self, pos: Pos) -> String {
         format!("{}:{}", self.file.display(), pos)

@@ -45,7 +45,7 @@ pub struct HostGroupSpec {
     pub suspend: bool,
     /// `ssh` (default), `winrm` or `local`.
     #[serde(default)]
-    pub transport: TransportKind,
+    pub transport: Spanned<TransportKind>,
     #[serde(default)]
     pub connection: ConnectionSpec,
     /// Checks that must pass after a host is patched (and during soak).
@@ -98,7 +98,7 @@ pub struct ConnectionSpec {
     pub known_hosts_file: Option<Spanned<String>>,
     /// Settings for `transport: winrm`.
     #[serde(default)]
-    pub winrm: Option<WinrmSpec>,
+    pub winrm: Option<Spanned<WinrmSpec>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -165,7 +165,7 @@ pub struct HealthCheckSpec {
     pub timeout: Option<Spanned<String>>,
     /// Attempts after the first failure. Default 3.
     #[serde(default)]
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
     /// Pause between attempts, e.g. `5s`. Default 5s.
     #[serde(default)]
     pub interval: Option<Spanned<String>>,

@@ -2,10 +2,10 @@
 //!
 //! Each `*.yaml`/`*.yml` file (hidden directories and the top-level `status/`
 //! skipped) may hold several `---`-separated documents. A document whose
-//! `apiVersion` belongs to another API group (a Kubernetes manifest, a CI file)
-//! is not patchwave's and is skipped; everything else must parse strictly.
-//! Problems become diagnostics and loading goes on, so `validate` reports them
-//! all at once.
+//! `apiVersion` belongs to another API group, or that has neither
+//! `apiVersion` nor `kind` (a CI file, a compose file), is not patchwave's and
+//! is skipped; everything else must parse strictly. Problems become
+//! diagnostics and loading goes on, so `validate` reports them all at once.
 
 use std::fs;
 use std::io;
@@ -16,14 +16,18 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::Repository;
-use super::diagnostic::{Diagnostic, Origin};
+use super::diagnostic::{Diagnostic, Origin, Severity};
 use super::kind::Kind;
 use super::resource::{API_GROUP, API_VERSION, Document, Resource};
-use super::spanned::{Pos, Spanned};
+use super::spanned::{Pos, Spanned, file_pos, with_line_offset};
 use super::values::closest;
 
-/// Directories never read: run state written back by patchwave, and VCS/CI dot-dirs.
+/// Directories never read: run state written back by patchwave.
 const SKIPPED_TOP_LEVEL_DIRS: &[&str] = &["status"];
+
+/// Larger files are refused: policy files are small, and a huge one is a
+/// mistake (or a pull request trying to stall CI).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Loads the repository at `root`. Only an unreadable `root` is an `Err`;
 /// problems inside files are returned as diagnostics.
@@ -35,29 +39,81 @@ pub fn load(root: &Path) -> io::Result<(Repository, Vec<Diagnostic>)> {
             format!("{} is not a directory", root.display()),
         ));
     }
+    let canonical_root = fs::canonicalize(root)?;
     let mut files = Vec::new();
     collect_yaml_files(root, root, &mut files)?;
     let mut repo = Repository::default();
     let mut diags = Vec::new();
     for path in files {
-        let shown: Arc<Path> = Arc::from(path.as_path());
-        match fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => load_file(&shown, &text, &mut repo, &mut diags),
-                Err(_) => diags.push(
-                    Diagnostic::error(&shown, Pos::new(1, 1), "file is not valid UTF-8")
-                        .with_hint("save it as UTF-8"),
-                ),
-            },
-            Err(e) => diags.push(Diagnostic::error(
-                &shown,
-                Pos::new(1, 1),
-                format!("cannot read file: {e}"),
-            )),
+        let shown: Arc<Path> = Arc::from(shown_path(root, &path).as_path());
+        match read_policy_file(&canonical_root, &path) {
+            Ok(text) => load_file(&shown, &text, &mut repo, &mut diags),
+            Err((message, hint)) => {
+                diags.push(Diagnostic::error(&shown, Pos::new(1, 1), message).with_hint(hint))
+            }
         }
         repo.files += 1;
     }
     Ok((repo, diags))
+}
+
+/// The path as the user would type it from where they ran patchwave:
+/// `--repo .` gives `groups/web.yaml`, `--repo fleet` gives `fleet/groups/web.yaml`.
+fn shown_path(root: &Path, path: &Path) -> PathBuf {
+    if root == Path::new(".") {
+        path.strip_prefix(root).unwrap_or(path).to_path_buf()
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Reads one file, refusing what is not a regular file inside the repository
+/// (a symlink to /dev/zero, a FIFO, a file elsewhere) or is too big.
+fn read_policy_file(canonical_root: &Path, path: &Path) -> Result<String, (String, String)> {
+    let unreadable = |e: io::Error| {
+        (
+            format!("cannot read file: {e}"),
+            "check that it exists and is readable".to_string(),
+        )
+    };
+    let real = fs::canonicalize(path).map_err(unreadable)?;
+    if !real.starts_with(canonical_root) {
+        return Err((
+            format!(
+                "symlink points outside the repository, to {}",
+                real.display()
+            ),
+            "policy must live in the repository; copy the file in instead of linking it".into(),
+        ));
+    }
+    let meta = fs::metadata(&real).map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err((
+            "not a regular file".into(),
+            "only regular files (or symlinks to them inside the repository) are read".into(),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err((
+            format!(
+                "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
+            "split it into several files".into(),
+        ));
+    }
+    let bytes = fs::read(&real).map_err(unreadable)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        (
+            "file is not valid UTF-8".to_string(),
+            "save it as UTF-8".to_string(),
+        )
+    })?;
+    // A byte-order mark is legal YAML; drop it so column numbers stay right.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 /// Sorted, so diagnostics and plans come out in the same order on every machine.
@@ -72,16 +128,14 @@ fn collect_yaml_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> io::Re
         }
         let path = entry.path();
         // file_type() does not follow symlinks: a symlinked directory is never
-        // walked (no loops), a symlinked file is read.
+        // walked (no loops); a symlinked file is checked when it is read.
         let ft = entry.file_type()?;
         if ft.is_dir() {
             if dir == root && SKIPPED_TOP_LEVEL_DIRS.contains(&name.as_ref()) {
                 continue;
             }
             collect_yaml_files(root, &path, out)?;
-        } else if (ft.is_file() || ft.is_symlink())
-            && (name.ends_with(".yaml") || name.ends_with(".yml"))
-        {
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
             out.push(path);
         }
     }
@@ -94,80 +148,147 @@ struct DocText<'a> {
     text: &'a str,
 }
 
-/// Splits a YAML stream at `---` lines. Document markers at column 0 cannot
-/// occur inside any YAML scalar, so a line-based split is exact.
+/// How a line takes part in separating documents.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRole {
+    /// `---`: starts a document (content may follow on the same line).
+    Start,
+    /// `...`: ends the current document.
+    End,
+    /// `%YAML`/`%TAG`: belongs to the next document.
+    Directive,
+    /// Blank or comment.
+    Filler,
+    Content,
+}
+
+fn line_role(line: &str) -> LineRole {
+    let bare = line.trim_end_matches(['\n', '\r']);
+    let marker = |m: &str| {
+        bare == m
+            || bare
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    };
+    if marker("---") {
+        LineRole::Start
+    } else if marker("...") {
+        LineRole::End
+    } else if bare.starts_with('%') {
+        LineRole::Directive
+    } else if bare.trim().is_empty() || bare.trim_start().starts_with('#') {
+        LineRole::Filler
+    } else {
+        LineRole::Content
+    }
+}
+
+/// Whether a `---` line carries a node after the marker (`--- {a: 1}`).
+fn marker_has_content(line: &str) -> bool {
+    let rest = line.trim_end().get(3..).unwrap_or("").trim();
+    !rest.is_empty() && !rest.starts_with('#')
+}
+
+/// Splits a YAML stream into its non-empty documents. Markers at column 0
+/// cannot occur inside any YAML scalar, so a line-based split is exact.
 fn split_documents(text: &str) -> Vec<DocText<'_>> {
     let mut docs = Vec::new();
-    let mut start = 0usize;
-    let mut start_line = 0usize;
+    let (mut start, mut start_line, mut has_content) = (0usize, 0usize, false);
     let mut offset = 0usize;
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
-        if is_marker && offset > start {
+        let role = line_role(line);
+        if matches!(role, LineRole::Start | LineRole::Directive) && has_content {
             docs.push(DocText {
                 first_line: start_line,
                 text: &text[start..offset],
             });
-            start = offset;
-            start_line = i;
+            (start, start_line, has_content) = (offset, i, false);
         }
         offset += line.len();
+        match role {
+            LineRole::End => {
+                if has_content {
+                    docs.push(DocText {
+                        first_line: start_line,
+                        text: &text[start..offset],
+                    });
+                }
+                (start, start_line, has_content) = (offset, i + 1, false);
+            }
+            LineRole::Content => has_content = true,
+            LineRole::Start => has_content |= marker_has_content(line),
+            LineRole::Directive | LineRole::Filler => {}
+        }
     }
-    docs.push(DocText {
-        first_line: start_line,
-        text: &text[start..],
-    });
+    if has_content {
+        docs.push(DocText {
+            first_line: start_line,
+            text: &text[start..],
+        });
+    }
     docs
 }
 
-/// True when a document holds no node: only blank lines, comments and markers.
-fn is_empty_document(text: &str) -> bool {
-    text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+/// Parses one document; positions come out as positions in the whole file,
+/// without re-reading the documents above it.
+fn parse_at<T: DeserializeOwned>(doc: &DocText<'_>) -> Result<T, serde_saphyr::Error> {
+    let mut opts = serde_saphyr::Options::default();
+    opts.with_snippet = false;
+    with_line_offset(doc.first_line as u32, || {
+        serde_saphyr::from_str_with_options(doc.text, opts)
     })
 }
 
-/// Parses with line numbers relative to the whole file: the document is
-/// preceded by as many newlines as lines before it.
-fn parse_at<T: DeserializeOwned>(doc: &DocText<'_>) -> Result<T, serde_saphyr::Error> {
-    let mut padded = String::with_capacity(doc.first_line + doc.text.len());
-    padded.extend(std::iter::repeat_n('\n', doc.first_line));
-    padded.push_str(doc.text);
-    let mut opts = serde_saphyr::Options::default();
-    opts.with_snippet = false;
-    serde_saphyr::from_str_with_options(&padded, opts)
-}
-
-/// Only the envelope, to learn the kind before parsing strictly.
+/// Only the envelope, to learn the kind (and name) before parsing strictly.
 #[derive(Deserialize)]
 struct Header {
     #[serde(rename = "apiVersion", default)]
     api_version: Option<Spanned<String>>,
     #[serde(default)]
     kind: Option<Spanned<String>>,
+    #[serde(default)]
+    metadata: Option<HeaderMetadata>,
+}
+
+#[derive(Deserialize)]
+struct HeaderMetadata {
+    #[serde(default)]
+    name: Option<String>,
 }
 
 fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Vec<Diagnostic>) {
+    // A file that never names our API group is someone else's (a CI config,
+    // a Helm template): its YAML problems are worth a warning, not a failure.
+    let ours = text.contains(API_GROUP);
     for doc in split_documents(text) {
-        if is_empty_document(doc.text) {
-            continue;
-        }
-        let doc_pos = first_content_pos(&doc);
         let header: Header = match parse_at(&doc) {
             Ok(h) => h,
+            // Not a mapping (a list, a scalar): not a patchwave resource.
+            Err(e) if is_not_a_mapping(&e) => continue,
             Err(e) => {
-                diags.push(yaml_error(file, &e, doc_pos));
+                let d = yaml_error(file, doc.first_line, &e, first_content_pos(&doc));
+                diags.push(if ours {
+                    d
+                } else {
+                    Diagnostic {
+                        severity: Severity::Warning,
+                        ..d
+                    }
+                    .with_hint("skipped: this file never mentions patchwave.dev, so it is not checked further")
+                });
                 continue;
             }
         };
         let Some(api_version) = header.api_version else {
-            diags.push(
-                Diagnostic::error(file, doc_pos, "document has no `apiVersion`").with_hint(
-                    format!("start the document with `apiVersion: {API_VERSION}` and a `kind`"),
-                ),
-            );
+            if let Some(kind) = header.kind
+                && Kind::parse(&kind.value).is_some()
+            {
+                diags.push(
+                    Diagnostic::error(file, kind.pos, "document has a `kind` but no `apiVersion`")
+                        .with_hint(format!("add `apiVersion: {API_VERSION}` above `kind:`")),
+                );
+            }
+            // Otherwise someone else's document.
             continue;
         };
         let group = api_version.value.split('/').next().unwrap_or_default();
@@ -188,29 +309,31 @@ fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Ve
         }
         let Some(kind_text) = header.kind else {
             diags.push(
-                Diagnostic::error(file, doc_pos, "document has no `kind`")
+                Diagnostic::error(file, api_version.pos, "document has no `kind`")
                     .with_hint(format!("add `kind:` with one of {}", Kind::list())),
             );
             continue;
         };
         let Some(kind) = Kind::parse(&kind_text.value) else {
-            let mut d = Diagnostic::error(
-                file,
-                kind_text.pos,
-                format!("unknown kind `{}`", kind_text.value),
-            );
-            d = match closest(&kind_text.value, Kind::ALL.iter().map(|k| k.as_str())) {
-                Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-                None => d.with_hint(format!("kinds are {}", Kind::list())),
+            let hint = match closest(&kind_text.value, Kind::ALL.iter().map(|k| k.as_str())) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("kinds are {}", Kind::list()),
             };
-            diags.push(d);
+            diags.push(
+                Diagnostic::error(
+                    file,
+                    kind_text.pos,
+                    format!("unknown kind `{}`", kind_text.value),
+                )
+                .with_hint(hint),
+            );
             continue;
         };
         let origin = Origin {
             file: file.clone(),
             pos: kind_text.pos,
         };
-        match kind {
+        let parsed = match kind {
             Kind::Fleet => push(&doc, origin, &mut repo.fleets, diags),
             Kind::HostGroup => push(&doc, origin, &mut repo.groups, diags),
             Kind::PatchBaseline => push(&doc, origin, &mut repo.baselines, diags),
@@ -218,31 +341,41 @@ fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Ve
             Kind::MaintenanceWindow => push(&doc, origin, &mut repo.windows, diags),
             Kind::RolloutPolicy => push(&doc, origin, &mut repo.rollouts, diags),
             Kind::EmergencyChange => push(&doc, origin, &mut repo.emergencies, diags),
+        };
+        // Its error is reported; references to it must not be reported again.
+        if !parsed && let Some(name) = header.metadata.and_then(|m| m.name) {
+            repo.unparsed.push((kind, name));
         }
     }
 }
 
+/// Parses a document strictly as `S`; false (and a diagnostic) when it does not.
 fn push<S: DeserializeOwned>(
     doc: &DocText<'_>,
     origin: Origin,
     into: &mut Vec<Resource<S>>,
     diags: &mut Vec<Diagnostic>,
-) {
+) -> bool {
     match parse_at::<Document<S>>(doc) {
-        Ok(d) => into.push(Resource {
-            origin,
-            metadata: d.metadata,
-            spec: d.spec,
-        }),
-        Err(e) => diags.push(yaml_error(&origin.file, &e, origin.pos)),
+        Ok(d) => {
+            into.push(Resource {
+                origin,
+                metadata: d.metadata,
+                spec: d.spec,
+            });
+            true
+        }
+        Err(e) => {
+            diags.push(yaml_error(&origin.file, doc.first_line, &e, origin.pos));
+            false
+        }
     }
 }
 
-/// Position of the document's first non-blank, non-comment line.
+/// Position of the document's first content line.
 fn first_content_pos(doc: &DocText<'_>) -> Pos {
     for (i, l) in doc.text.lines().enumerate() {
-        let t = l.trim();
-        if !(t.is_empty() || t.starts_with('#') || t == "---") {
+        if line_role(l) == LineRole::Content {
             let col = l.len() - l.trim_start().len() + 1;
             return Pos::new((doc.first_line + i + 1) as u32, col as u32);
         }
@@ -250,15 +383,41 @@ fn first_content_pos(doc: &DocText<'_>) -> Pos {
     Pos::new(doc.first_line as u32 + 1, 1)
 }
 
+/// The document is well-formed YAML but not a mapping, so it cannot be a resource.
+fn is_not_a_mapping(e: &serde_saphyr::Error) -> bool {
+    !is_syntax_error(e) && {
+        let m = e.to_string();
+        m.starts_with("expected mapping") || m.starts_with("invalid type")
+    }
+}
+
+/// Scanner and parser errors, as opposed to a well-formed value of the wrong shape.
+fn is_syntax_error(e: &serde_saphyr::Error) -> bool {
+    matches!(
+        e.without_snippet(),
+        serde_saphyr::Error::ExternalMessage { .. }
+    )
+}
+
 /// Turns a YAML/serde error into a diagnostic with its own position and a hint.
-fn yaml_error(file: &Path, err: &serde_saphyr::Error, fallback: Pos) -> Diagnostic {
+fn yaml_error(
+    file: &Path,
+    first_line: usize,
+    err: &serde_saphyr::Error,
+    fallback: Pos,
+) -> Diagnostic {
     let pos = err
         .location()
         .filter(|l| l.line() > 0)
-        .map(|l| Pos::new(l.line() as u32, l.column() as u32))
+        .map(|l| with_line_offset(first_line as u32, || file_pos(l.line(), l.column())))
         .unwrap_or(fallback);
     let message = strip_location_suffix(&err.to_string());
-    let hint = hint_for(&message);
+    let hint = if is_syntax_error(err) {
+        "YAML syntax: check the indentation, quotes and brackets here and on the lines above"
+            .to_string()
+    } else {
+        hint_for(&message)
+    };
     Diagnostic::error(file, pos, message).with_hint(hint)
 }
 
@@ -281,6 +440,7 @@ const SECRET_FIELDS: &[&str] = &[
     "apikey",
 ];
 
+/// A hint for a type-level error (unknown or missing field, wrong value).
 fn hint_for(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
@@ -311,39 +471,54 @@ fn hint_for(message: &str) -> String {
     if message.starts_with("unknown variant") {
         return "use one of the listed values".into();
     }
-    if ["expected", "invalid", "cannot", "unexpected value"]
-        .iter()
-        .any(|w| message.contains(w))
-    {
-        return "check the value's type against `patchwave schema`".into();
+    if message.starts_with("invalid u32") || message.starts_with("invalid i64") {
+        return "write a whole number in range, without quotes or leading zeros".into();
     }
-    "YAML syntax: check the indentation, quotes and brackets here and on the lines above".into()
+    "check the value against `patchwave schema`".into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn split_keeps_line_numbers_and_markers_with_content() {
-        let text = "a: 1\n---\nb: 2\n--- {c: 3}\n";
-        let docs = split_documents(text);
-        assert_eq!(docs.len(), 3);
-        assert_eq!((docs[0].first_line, docs[0].text), (0, "a: 1\n"));
-        assert_eq!((docs[1].first_line, docs[1].text), (1, "---\nb: 2\n"));
-        assert_eq!((docs[2].first_line, docs[2].text), (3, "--- {c: 3}\n"));
+    fn split(text: &str) -> Vec<(usize, &str)> {
+        split_documents(text)
+            .into_iter()
+            .map(|d| (d.first_line, d.text))
+            .collect()
     }
 
     #[test]
-    fn leading_marker_does_not_make_an_empty_document() {
-        let docs = split_documents("---\na: 1\n");
-        assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0].first_line, 0);
+    fn split_keeps_line_numbers_and_markers_with_content() {
+        assert_eq!(
+            split("a: 1\n---\nb: 2\n--- {c: 3}\n"),
+            vec![(0, "a: 1\n"), (1, "---\nb: 2\n"), (3, "--- {c: 3}\n")]
+        );
+    }
+
+    #[test]
+    fn leading_marker_and_comments_do_not_make_empty_documents() {
+        assert_eq!(split("# c\n---\na: 1\n"), vec![(0, "# c\n---\na: 1\n")]);
+        assert!(split("--- # only a comment\n").is_empty());
+        assert!(split("---\n...\n").is_empty());
+        assert!(split("").is_empty());
+    }
+
+    #[test]
+    fn end_markers_and_directives_separate_documents() {
+        assert_eq!(
+            split("a: 1\n...\nb: 2\n"),
+            vec![(0, "a: 1\n...\n"), (2, "b: 2\n")]
+        );
+        assert_eq!(
+            split("a: 1\n%YAML 1.2\n---\nb: 2\n"),
+            vec![(0, "a: 1\n"), (1, "%YAML 1.2\n---\nb: 2\n")]
+        );
     }
 
     #[test]
     fn dashes_inside_a_line_are_not_markers() {
-        assert_eq!(split_documents("a: '---'\nb: ----\n").len(), 1);
+        assert_eq!(split("a: '---'\nb: ----\n").len(), 1);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Repository {
     pub windows: Vec<Resource<MaintenanceWindowSpec>>,
     pub rollouts: Vec<Resource<RolloutPolicySpec>>,
     pub emergencies: Vec<Resource<EmergencyChangeSpec>>,
+    /// Resources whose document did not parse (already reported), by kind and
+    /// name, so references to them are not reported a second time.
+    pub unparsed: Vec<(Kind, String)>,
 }
 
 impl Repository {
@@ -64,6 +67,29 @@ impl Repository {
 
     pub fn group(&self, name: &str) -> Option<&Resource<HostGroupSpec>> {
         self.groups.iter().find(|g| g.name() == name)
+    }
+
+    /// Names of every resource of a kind, including ones whose document did not parse.
+    pub fn names(&self, kind: Kind) -> Vec<&str> {
+        fn of<S>(rs: &[Resource<S>]) -> Vec<&str> {
+            rs.iter().map(|r| r.name()).collect()
+        }
+        let mut names = match kind {
+            Kind::Fleet => of(&self.fleets),
+            Kind::HostGroup => of(&self.groups),
+            Kind::PatchBaseline => of(&self.baselines),
+            Kind::PatchApprovals => of(&self.approvals),
+            Kind::MaintenanceWindow => of(&self.windows),
+            Kind::RolloutPolicy => of(&self.rollouts),
+            Kind::EmergencyChange => of(&self.emergencies),
+        };
+        names.extend(
+            self.unparsed
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, n)| n.as_str()),
+        );
+        names
     }
 
     pub fn window(&self, name: &str) -> Option<&Resource<MaintenanceWindowSpec>> {

@@ -5,6 +5,7 @@
 //! value (editors must not see the span).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -49,6 +50,13 @@ impl<T> std::ops::Deref for Spanned<T> {
     }
 }
 
+/// The value a field takes when it is not written (position unknown).
+impl<T: Default> Default for Spanned<T> {
+    fn default() -> Self {
+        Spanned::new(T::default(), Pos::default())
+    }
+}
+
 /// Spans never take part in equality: two specs that say the same thing are equal.
 impl<T: PartialEq> PartialEq for Spanned<T> {
     fn eq(&self, other: &Self) -> bool {
@@ -57,14 +65,38 @@ impl<T: PartialEq> PartialEq for Spanned<T> {
 }
 impl<T: Eq> Eq for Spanned<T> {}
 
+thread_local! {
+    /// Lines before the document being parsed, in its file. The loader parses
+    /// each document of a multi-document file on its own and sets this, so
+    /// positions are file positions without re-parsing the lines above.
+    static LINE_OFFSET: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` with positions shifted down by `lines` (the document's first line).
+pub(crate) fn with_line_offset<R>(lines: u32, f: impl FnOnce() -> R) -> R {
+    let before = LINE_OFFSET.with(|c| c.replace(lines));
+    let r = f();
+    LINE_OFFSET.with(|c| c.set(before));
+    r
+}
+
+/// A parser position (1-based; 0 = unknown) as a file position.
+pub(crate) fn file_pos(line: u64, col: u64) -> Pos {
+    let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    if line == 0 {
+        return Pos::new(0, 0);
+    }
+    let offset = LINE_OFFSET.with(Cell::get);
+    Pos::new(clamp(line).saturating_add(offset), clamp(col))
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let inner = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
         let loc = inner.referenced;
-        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Spanned {
             value: inner.value,
-            pos: Pos::new(clamp(loc.line()), clamp(loc.column())),
+            pos: file_pos(loc.line(), loc.column()),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::baseline::{PackageRule, PatchBaselineSpec};
 use super::common::{CommandSpec, CountOrPercent};
 use super::diagnostic::{Diagnostic, Origin};
-use super::host_group::{ConnectionSpec, HostGroupSpec, TransportKind};
+use super::host_group::{ConnectionSpec, HostGroupSpec, TransportKind, WinrmScheme};
 use super::resource::{Metadata, Resource};
 use super::rollout::RolloutPolicySpec;
 use super::spanned::{Pos, Spanned};
@@ -67,9 +67,11 @@ impl Validator<'_> {
     }
 
     /// Reports `Err` from a value check at `pos`, with `what` naming the field.
+    /// Reports `Err` from a value check at `pos`, `what` naming the field. The
+    /// check's message reads "problem; what to do": the second half is the hint.
     fn check(&mut self, o: &Origin, pos: Pos, what: &str, r: Result<(), String>) {
         if let Err(e) = r {
-            self.push(o.error(pos, format!("{what} {e}")));
+            self.push(o.error_hinted(pos, &format!("{what} {e}")));
         }
     }
 
@@ -83,12 +85,15 @@ impl Validator<'_> {
     fn positive_duration(&mut self, o: &Origin, d: &Option<Spanned<String>>, what: &str) {
         if let Some(d) = d {
             match values::parse_span(d) {
-                Ok(s) if values::span_seconds(s) == 0 => self.push(o.error(
-                    d.pos,
-                    format!("{what} `{}` must be longer than zero", d.value),
-                )),
+                Ok(s) if values::span_seconds(s) == 0 => self.push(
+                    o.error(
+                        d.pos,
+                        format!("{what} `{}` must be longer than zero", d.value),
+                    )
+                    .with_hint("write a positive duration, e.g. `30s` or `5m`"),
+                ),
                 Ok(_) => {}
-                Err(e) => self.push(o.error(d.pos, format!("{what} {e}"))),
+                Err(e) => self.push(o.error_hinted(d.pos, &format!("{what} {e}"))),
             }
         }
     }
@@ -98,11 +103,17 @@ impl Validator<'_> {
         for (kind, origin, meta) in all_metadata(self.repo) {
             let name = &meta.name;
             if let Err(e) = values::check_resource_name(name) {
-                self.push(origin.error(name.pos, format!("metadata.name {e}")));
+                self.push(origin.error_hinted(name.pos, &format!("metadata.name {e}")));
             }
             for key in meta.labels.keys() {
                 if let Err(e) = values::check_label_key(key) {
-                    self.push(origin.error(name.pos, format!("metadata.labels: {e}")));
+                    self.push(
+                        origin
+                            .error(name.pos, format!("metadata.labels: {e}"))
+                            .with_hint(
+                                "use letters, digits, `.`, `_`, `-`, optionally after `prefix/`",
+                            ),
+                    );
                 }
             }
             match seen.get(&(kind, name.value.as_str())) {
@@ -194,9 +205,9 @@ impl Validator<'_> {
     }
 
     fn groups(&mut self) {
-        let baselines: Vec<&str> = self.repo.baselines.iter().map(|b| b.name()).collect();
-        let rollouts: Vec<&str> = self.repo.rollouts.iter().map(|r| r.name()).collect();
-        let windows: Vec<&str> = self.repo.windows.iter().map(|w| w.name()).collect();
+        let baselines = self.repo.names(Kind::PatchBaseline);
+        let rollouts = self.repo.names(Kind::RolloutPolicy);
+        let windows = self.repo.names(Kind::MaintenanceWindow);
         for g in &self.repo.groups {
             let o = &g.origin;
             let s = &g.spec;
@@ -205,7 +216,10 @@ impl Validator<'_> {
             let mut listed = BTreeSet::new();
             for w in &s.windows {
                 if !listed.insert(w.value.as_str()) {
-                    self.push(o.error(w.pos, format!("window `{}` is listed twice", w.value)));
+                    self.push(
+                        o.error(w.pos, format!("window `{}` is listed twice", w.value))
+                            .with_hint("remove the second entry"),
+                    );
                     continue;
                 }
                 match self.repo.window(w) {
@@ -267,14 +281,16 @@ impl Validator<'_> {
         if let Some(j) = &c.jump_host {
             self.check(o, j.pos, "connection.jumpHost", values::check_jump_host(j));
         }
+        // `~/...` and absolute paths live on the machine running patchwave.
         if let Some(k) = &c.known_hosts_file
             && Path::new(&k.value).is_relative()
+            && !k.value.starts_with('~')
         {
             self.repo_file(o, k, "connection.knownHostsFile");
         }
-        match (s.transport, &c.winrm) {
+        match (s.transport.value, &c.winrm) {
             (TransportKind::Winrm, None) => {
-                let pos = s.hosts.first().map(|h| h.name.pos).unwrap_or(o.pos);
+                let pos = s.transport.pos;
                 self.push(
                     o.error(
                         pos,
@@ -311,10 +327,10 @@ impl Validator<'_> {
                     }
                 }
             }
-            (_, Some(_)) => {
+            (_, Some(w)) => {
                 self.push(
                     o.error(
-                        o.pos,
+                        w.pos,
                         "`connection.winrm` is set but the transport is not `winrm`",
                     )
                     .with_hint("set `transport: winrm` or remove connection.winrm"),
@@ -322,7 +338,7 @@ impl Validator<'_> {
             }
             (_, None) => {}
         }
-        if s.transport == TransportKind::Local && s.hosts.len() > 1 {
+        if s.transport.value == TransportKind::Local && s.hosts.len() > 1 {
             self.push(
                 o.error(
                     s.hosts[1].name.pos,
@@ -337,30 +353,41 @@ impl Validator<'_> {
         let mut names = BTreeSet::new();
         for hc in &s.health_checks {
             if !names.insert(hc.name.value.as_str()) {
-                self.push(o.error(
-                    hc.name.pos,
-                    format!("health check `{}` is defined twice", hc.name.value),
-                ));
+                self.push(
+                    o.error(
+                        hc.name.pos,
+                        format!("health check `{}` is defined twice", hc.name.value),
+                    )
+                    .with_hint("give each health check its own name"),
+                );
             }
             match (&hc.command, &hc.http) {
-                (Some(_), Some(_)) | (None, None) => self.push(o.error(
-                    hc.name.pos,
-                    format!(
-                        "health check `{}` needs exactly one of `command` or `http`",
-                        hc.name.value
-                    ),
-                )),
+                (Some(_), Some(_)) | (None, None) => self.push(
+                    o.error(
+                        hc.name.pos,
+                        format!(
+                            "health check `{}` needs exactly one of `command` or `http`",
+                            hc.name.value
+                        ),
+                    )
+                    .with_hint("split it into two health checks if you want both"),
+                ),
                 (Some(cmd), None) => self.argv(o, cmd, "healthChecks.command"),
                 (None, Some(http)) => {
                     let url = http.url.value.trim();
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        self.push(o.error(
-                            http.url.pos,
-                            format!(
-                                "http.url `{}` must start with http:// or https://",
-                                http.url.value
+                        self.push(
+                            o.error(
+                                http.url.pos,
+                                format!(
+                                    "http.url `{}` must start with http:// or https://",
+                                    http.url.value
+                                ),
+                            )
+                            .with_hint(
+                                "probes are HTTP(S) URLs, e.g. http://{{ host.address }}/healthz",
                             ),
-                        ));
+                        );
                     } else {
                         self.check(o, http.url.pos, "http.url", values::check_template(url));
                     }
@@ -379,11 +406,11 @@ impl Validator<'_> {
             }
             self.positive_duration(o, &hc.timeout, "healthChecks.timeout");
             self.duration(o, &hc.interval, "healthChecks.interval");
-            if let Some(r) = hc.retries
-                && r > 100
+            if let Some(r) = &hc.retries
+                && r.value > 100
             {
                 self.push(
-                    o.error(hc.name.pos, format!("retries {r} is out of range"))
+                    o.error(r.pos, format!("retries {} is out of range", r.value))
                         .with_hint("use 0-100"),
                 );
             }
@@ -413,15 +440,18 @@ impl Validator<'_> {
         for g in &self.repo.groups {
             let o = &g.origin;
             if g.spec.hosts.is_empty() {
-                self.push(o.warning(
-                    g.metadata.name.pos,
-                    format!("group `{}` has no hosts", g.name()),
-                ));
+                self.push(
+                    o.warning(
+                        g.metadata.name.pos,
+                        format!("group `{}` has no hosts", g.name()),
+                    )
+                    .with_hint("add hosts, or delete the group"),
+                );
             }
             for h in &g.spec.hosts {
                 let name = h.name.value.as_str();
                 if let Err(e) = values::check_host_name(name) {
-                    self.push(o.error(h.name.pos, format!("host {e}")));
+                    self.push(o.error_hinted(h.name.pos, &format!("host {e}")));
                 }
                 match by_name.get(name) {
                     Some((grp, first, pos)) if *grp == g.name() => {
@@ -467,10 +497,10 @@ impl Validator<'_> {
                 }
                 for key in h.labels.keys() {
                     if let Err(e) = values::check_label_key(key) {
-                        self.push(o.error(h.name.pos, format!("labels of host `{name}`: {e}")));
+                        self.push(o.error(h.name.pos, format!("labels of host `{name}`: {e}")).with_hint("use letters, digits, `.`, `_`, `-`, optionally after `prefix/`"));
                     }
                 }
-                if g.spec.transport == TransportKind::Local {
+                if g.spec.transport.value == TransportKind::Local {
                     continue;
                 }
                 let port = h
@@ -478,8 +508,8 @@ impl Validator<'_> {
                     .as_ref()
                     .or(g.spec.connection.port.as_ref())
                     .map(|p| p.value)
-                    .unwrap_or(0);
-                let key = (addr.to_ascii_lowercase(), port);
+                    .unwrap_or_else(|| default_port(&g.spec));
+                let key = (normalized_address(addr), port);
                 match by_addr.get(&key) {
                     Some((other, first, pos)) if *other != name => {
                         let d = o
@@ -509,10 +539,13 @@ impl Validator<'_> {
             let mut rule_names = BTreeSet::new();
             for r in &s.approval_rules {
                 if !rule_names.insert(r.name.value.as_str()) {
-                    self.push(o.error(
-                        r.name.pos,
-                        format!("approval rule `{}` is defined twice", r.name.value),
-                    ));
+                    self.push(
+                        o.error(
+                            r.name.pos,
+                            format!("approval rule `{}` is defined twice", r.name.value),
+                        )
+                        .with_hint("give each rule its own name"),
+                    );
                 }
                 for p in r.packages.iter().chain(&r.exclude_packages) {
                     self.check(o, p.pos, "package", values::check_package_glob(p));
@@ -618,7 +651,7 @@ impl Validator<'_> {
     }
 
     fn approvals(&mut self) {
-        let baselines: Vec<&str> = self.repo.baselines.iter().map(|b| b.name()).collect();
+        let baselines = self.repo.names(Kind::PatchBaseline);
         let mut owners: BTreeMap<&str, &Origin> = BTreeMap::new();
         for a in &self.repo.approvals {
             let o = &a.origin;
@@ -651,13 +684,16 @@ impl Validator<'_> {
                 );
                 let arch = e.arch.as_ref().map(|x| x.value.as_str()).unwrap_or("");
                 if !seen.insert((e.package.value.as_str(), e.version.value.as_str(), arch)) {
-                    self.push(o.error(
-                        e.package.pos,
-                        format!(
-                            "`{} {}` is approved twice",
-                            e.package.value, e.version.value
-                        ),
-                    ));
+                    self.push(
+                        o.error(
+                            e.package.pos,
+                            format!(
+                                "`{} {}` is approved twice",
+                                e.package.value, e.version.value
+                            ),
+                        )
+                        .with_hint("remove the duplicate entry"),
+                    );
                 }
             }
         }
@@ -673,6 +709,13 @@ impl Validator<'_> {
         for w in &self.repo.windows {
             match WindowSchedule::from_spec(w) {
                 Ok(sched) => {
+                    if sched.overlaps_itself() {
+                        self.push(
+                            w.origin
+                                .warning(w.spec.duration.pos, format!("duration `{}` is longer than the time between openings of `{}`: they overlap", w.spec.duration.value, w.spec.schedule.value))
+                                .with_hint("shorten the duration or make the schedule less frequent"),
+                        );
+                    }
                     if sched.cron.day_fields_both_restricted() {
                         self.push(
                             w.origin
@@ -706,71 +749,7 @@ impl Validator<'_> {
                         .with_hint("e.g. waves: [1, \"50%\", \"100%\"]"),
                 );
             }
-            let mut last_count = 0u32;
-            let mut last_percent = 0u32;
-            for (i, w) in s.waves.iter().enumerate() {
-                let n = i + 1;
-                self.duration(o, &w.value.soak, &format!("wave {n} soak"));
-                match (&w.value.size, &w.value.selector) {
-                    (Some(_), Some(_)) | (None, None) => {
-                        self.push(o.error(
-                            w.pos,
-                            format!("wave {n} needs exactly one of `size` or `selector`"),
-                        ));
-                    }
-                    (None, Some(sel)) => {
-                        if sel.match_labels.is_empty() {
-                            self.push(
-                                o.error(
-                                    w.pos,
-                                    format!("wave {n}: the selector has no matchLabels"),
-                                )
-                                .with_hint("an empty selector would select every host"),
-                            );
-                        }
-                    }
-                    (Some(CountOrPercent::Count(c)), None) => {
-                        if *c == 0 {
-                            self.push(
-                                o.error(w.pos, format!("wave {n} has 0 hosts"))
-                                    .with_hint("a wave patches at least one host"),
-                            );
-                        } else if *c <= last_count {
-                            self.push(
-                                o.error(w.pos, format!("wave {n} ({c}) is not larger than an earlier wave ({last_count}); wave sizes are cumulative"))
-                                    .with_hint("write the total patched after each wave, e.g. [1, 5, \"100%\"]"),
-                            );
-                        }
-                        last_count = last_count.max(*c);
-                    }
-                    (Some(CountOrPercent::Percent(p)), None) => {
-                        if *p == 0 || *p > 100 {
-                            self.push(o.error(w.pos, format!("wave {n} is {p}%; use 1%-100%")));
-                        } else if *p <= last_percent {
-                            self.push(
-                                o.error(w.pos, format!("wave {n} ({p}%) is not larger than an earlier wave ({last_percent}%); wave sizes are cumulative"))
-                                    .with_hint("write the share patched after each wave, e.g. [\"10%\", \"50%\", \"100%\"]"),
-                            );
-                        }
-                        last_percent = last_percent.max(*p);
-                    }
-                }
-            }
-            if let Some(last) = s.waves.last()
-                && last.value.size != Some(CountOrPercent::Percent(100))
-                && !self
-                    .out
-                    .iter()
-                    .any(|d| d.file == *o.file && d.line == last.pos.line)
-            {
-                self.push(
-                    o.error(
-                        last.pos,
-                        "the waves do not add up to every host: the last wave must be \"100%\"",
-                    )
-                    .with_hint("end with \"100%\" so no host is left unpatched"),
-                );
-            }
+            self.waves(r);
             self.duration(o, &s.soak, "soak");
             if let Some(mc) = &s.max_concurrency {
                 match mc.value {
@@ -781,7 +760,10 @@ impl Validator<'_> {
                         );
                     }
                     CountOrPercent::Percent(p) if p > 100 => {
-                        self.push(o.error(mc.pos, format!("maxConcurrency {p}% is over 100%")));
+                        self.push(
+                            o.error(mc.pos, format!("maxConcurrency {p}% is over 100%"))
+                                .with_hint("use 1%-100% or a count"),
+                        );
                     }
                     _ => {}
                 }
@@ -799,12 +781,81 @@ impl Validator<'_> {
                 self.check(o, key.pos, "oneAtATime", values::check_label_key(key));
             }
             if s.rollback_whole_wave && s.on_failure != super::rollout::OnFailure::Rollback {
-                self.push(o.warning(
-                    r.metadata.name.pos,
-                    "rollbackWholeWave has no effect unless onFailure is `rollback`",
-                ));
+                self.push(
+                    o.warning(
+                        r.metadata.name.pos,
+                        "rollbackWholeWave has no effect unless onFailure is `rollback`",
+                    )
+                    .with_hint("set `onFailure: rollback`, or remove rollbackWholeWave"),
+                );
             }
             self.selector_waves_match(r);
+        }
+    }
+
+    /// Waves are cumulative and must end at 100%: one error per wave list
+    /// at most for the ending, so a broken last wave is not reported twice.
+    fn waves(&mut self, r: &Resource<RolloutPolicySpec>) {
+        let o = &r.origin;
+        let (mut last_count, mut last_percent) = (0u32, 0u32);
+        let mut wave_error = false;
+        for (i, w) in r.spec.waves.iter().enumerate() {
+            let n = i + 1;
+            self.duration(o, &w.value.soak, &format!("wave {n} soak"));
+            let problem = match (&w.value.size, &w.value.selector) {
+                (Some(_), Some(_)) | (None, None) => Some((
+                    format!("wave {n} needs exactly one of `size` or `selector`"),
+                    "write a size (`1`, `\"50%\"`) or `{selector: {matchLabels: {...}}}`"
+                        .to_string(),
+                )),
+                (None, Some(sel)) if sel.match_labels.is_empty() => Some((
+                    format!("wave {n}: the selector has no matchLabels"),
+                    "an empty selector would select every host".into(),
+                )),
+                (None, Some(_)) => None,
+                (Some(CountOrPercent::Count(0)), None) => Some((
+                    format!("wave {n} has 0 hosts"),
+                    "a wave patches at least one host".into(),
+                )),
+                (Some(CountOrPercent::Count(c)), None) if *c <= last_count => Some((
+                    format!(
+                        "wave {n} ({c}) is not larger than an earlier wave ({last_count}); wave sizes are cumulative"
+                    ),
+                    "write the total patched after each wave, e.g. [1, 5, \"100%\"]".into(),
+                )),
+                (Some(CountOrPercent::Percent(p)), None) if *p == 0 || *p > 100 => {
+                    Some((format!("wave {n} is {p}%"), "use 1%-100%".into()))
+                }
+                (Some(CountOrPercent::Percent(p)), None) if *p <= last_percent => Some((
+                    format!(
+                        "wave {n} ({p}%) is not larger than an earlier wave ({last_percent}%); wave sizes are cumulative"
+                    ),
+                    "write the share patched after each wave, e.g. [\"10%\", \"50%\", \"100%\"]"
+                        .into(),
+                )),
+                (Some(_), None) => None,
+            };
+            match w.value.size {
+                Some(CountOrPercent::Count(c)) => last_count = last_count.max(c),
+                Some(CountOrPercent::Percent(p)) => last_percent = last_percent.max(p),
+                None => {}
+            }
+            if let Some((message, hint)) = problem {
+                wave_error = true;
+                self.push(o.error(w.pos, message).with_hint(hint));
+            }
+        }
+        if let Some(last) = r.spec.waves.last()
+            && last.value.size != Some(CountOrPercent::Percent(100))
+            && !wave_error
+        {
+            self.push(
+                o.error(
+                    last.pos,
+                    "the waves do not add up to every host: the last wave must be \"100%\"",
+                )
+                .with_hint("end with \"100%\" so no host is left unpatched"),
+            );
         }
     }
 
@@ -817,6 +868,18 @@ impl Validator<'_> {
             .iter()
             .filter(|g| g.spec.rollout.value == r.name())
         {
+            let hosts = g.spec.hosts.len();
+            if let Some(mc) = &r.spec.max_concurrency
+                && let CountOrPercent::Percent(p) = mc.value
+                && hosts > 0
+                && mc.value.of(hosts) == 0
+            {
+                self.push(
+                    r.origin
+                        .warning(mc.pos, format!("maxConcurrency {p}% of group `{}`'s {hosts} hosts rounds down to 0", g.name()))
+                        .with_hint("patchwave still patches one host at a time; write a count to say so"),
+                );
+            }
             for (i, w) in r.spec.waves.iter().enumerate() {
                 if let Some(sel) = &w.value.selector
                     && !sel.match_labels.is_empty()
@@ -836,7 +899,7 @@ impl Validator<'_> {
     }
 
     fn emergencies(&mut self) {
-        let groups: Vec<&str> = self.repo.groups.iter().map(|g| g.name()).collect();
+        let groups = self.repo.names(Kind::HostGroup);
         let hosts: BTreeSet<&str> = self
             .repo
             .hosts()
@@ -854,10 +917,13 @@ impl Validator<'_> {
             let res = values::parse_timestamp(&s.expires).map(|_| ());
             self.check(o, s.expires.pos, "expires", res);
             if s.groups.is_empty() && s.hosts.is_empty() {
-                self.push(o.error(
-                    e.metadata.name.pos,
-                    "an EmergencyChange must name `groups` or `hosts`",
-                ));
+                self.push(
+                    o.error(
+                        e.metadata.name.pos,
+                        "an EmergencyChange must name `groups` or `hosts`",
+                    )
+                    .with_hint("list the groups or hosts it may patch"),
+                );
             }
             for g in &s.groups {
                 self.reference(o, g, Kind::HostGroup, &groups);
@@ -897,4 +963,22 @@ fn name_list(names: &[&str]) -> String {
         out.push("…");
     }
     out.join(", ")
+}
+
+/// The port a transport uses when none is written, so `10.0.0.1` and
+/// `10.0.0.1:22` are seen as the same machine.
+fn default_port(g: &HostGroupSpec) -> u32 {
+    match (g.transport.value, &g.connection.winrm) {
+        (TransportKind::Winrm, Some(w)) if w.scheme == WinrmScheme::Http => 5985,
+        (TransportKind::Winrm, _) => 5986,
+        _ => 22,
+    }
+}
+
+/// One spelling per address: IPs in canonical form, names in lowercase.
+fn normalized_address(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => addr.trim_end_matches('.').to_ascii_lowercase(),
+    }
 }

@@ -111,7 +111,7 @@ pub fn check_address(addr: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{addr}` is not a DNS name or IP address (no spaces, schemes, ports or a leading `-`; put the port in `port:`)"
+            "`{addr}` is not a DNS name or IP address; write a bare name or IP without scheme, spaces or a leading `-`, and put a port in `port:`"
         ))
     }
 }
@@ -140,15 +140,19 @@ pub fn check_jump_host(jump: &str) -> Result<(), String> {
         None => (None, jump),
     };
     if let Some(u) = user {
-        check_user(u).map_err(|_| format!("`{jump}`: user `{u}` is not a valid user name"))?;
+        check_user(u).map_err(|_| {
+            format!("`{jump}`: user `{u}` is not a valid user name; write `[user@]host[:port]`")
+        })?;
     }
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h, Some(p)),
         _ => (rest, None),
     };
-    check_address(host).map_err(|_| format!("`{jump}` is not `[user@]host[:port]`"))?;
+    check_address(host)
+        .map_err(|_| format!("`{jump}` is not a jump host; write `[user@]host[:port]`"))?;
     if let Some(p) = port {
-        check_port_text(p).map_err(|_| format!("`{jump}`: port `{p}` must be 1-65535"))?;
+        check_port_text(p)
+            .map_err(|_| format!("`{jump}`: port `{p}` is out of range; use 1-65535"))?;
     }
     Ok(())
 }
@@ -199,9 +203,12 @@ pub fn check_package_glob(glob: &str) -> Result<(), String> {
             "`{glob}` is not a package name or glob; use letters, digits, `.+_-:` and the wildcards `*`, `?`, `[...]`"
         ));
     }
-    globset::Glob::new(glob)
-        .map(|_| ())
-        .map_err(|e| format!("`{glob}` is not a valid glob: {}", e.kind()))
+    globset::Glob::new(glob).map(|_| ()).map_err(|e| {
+        format!(
+            "`{glob}` is not a valid glob: {}; check its brackets and wildcards",
+            e.kind()
+        )
+    })
 }
 
 /// An exact package name (no wildcards), as in approval lockfiles.
@@ -218,11 +225,16 @@ pub fn check_package_name(name: &str) -> Result<(), String> {
 /// spaces are allowed, control characters are not.
 pub fn check_repository_glob(glob: &str) -> Result<(), String> {
     if glob.trim().is_empty() || glob.chars().any(char::is_control) {
-        return Err(format!("`{glob}` is not a repository glob"));
+        return Err(format!(
+            "`{glob}` is not a repository glob; write an origin or suite, e.g. `*-security`"
+        ));
     }
-    globset::Glob::new(glob)
-        .map(|_| ())
-        .map_err(|e| format!("`{glob}` is not a valid glob: {}", e.kind()))
+    globset::Glob::new(glob).map(|_| ()).map_err(|e| {
+        format!(
+            "`{glob}` is not a valid glob: {}; check its brackets and wildcards",
+            e.kind()
+        )
+    })
 }
 
 /// A version as package managers print them: Debian (`1:2.3~rc1-4+deb12u1`),
@@ -299,7 +311,7 @@ pub fn check_template(text: &str) -> Result<(), String> {
     let env = minijinja::Environment::new();
     env.template_from_str(text).map(|_| ()).map_err(|e| {
         format!(
-            "template `{text}` does not parse: {}",
+            "template `{text}` does not parse: {}; templates use {{{{ … }}}} for values and {{% … %}} for logic",
             e.detail().unwrap_or("syntax error")
         )
     })
@@ -320,7 +332,9 @@ pub fn check_branch_name(name: &str) -> Result<(), String> {
             .bytes()
             .any(|b| b <= b' ' || b"~^:?*[\\\x7f".contains(&b));
     if bad {
-        Err(format!("`{name}` is not a valid git branch name"))
+        Err(format!(
+            "`{name}` is not a valid git branch name; see `git check-ref-format --branch`"
+        ))
     } else {
         Ok(())
     }
@@ -343,6 +357,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate within a small edit distance, for "did you mean `…`?".
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.chars().count() < 3 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
