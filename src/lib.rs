@@ -11,6 +11,9 @@
 
 pub mod cli;
 pub mod exit;
+pub mod facts;
+pub mod os;
+pub mod scan;
 pub mod schedule;
 pub mod spec;
 pub mod transport;

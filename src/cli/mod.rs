@@ -2,6 +2,7 @@
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
 mod output;
+mod scan;
 mod schema;
 mod style;
 mod validate;
@@ -29,6 +30,8 @@ pub enum Command {
     Schema(schema::Args),
     /// List the next maintenance window openings per group, in local time and UTC.
     Windows(windows::Args),
+    /// Scan hosts: installed packages, available updates, pending reboots.
+    Scan(scan::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -55,5 +58,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Windows(args) => windows::run(&args),
+        Command::Scan(args) => scan::run(&args),
     }
 }

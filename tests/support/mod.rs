@@ -2,4 +2,6 @@
 //! `mod support;` and uses only what it needs.
 #![allow(dead_code)]
 
+pub mod aptrepo;
 pub mod fleet;
+pub mod http;

@@ -1,0 +1,143 @@
+//! What a scan learned about a host: plain data, the planner's input.
+//!
+//! Serialised as the `scan --format json` document, which `plan --facts`
+//! reads back, so CI can plan without reaching hosts.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::spec::baseline::{Classification, Severity};
+
+/// The package manager that owns a host's packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageManager {
+    Apt,
+    Dnf,
+    Zypper,
+    Apk,
+}
+
+impl PackageManager {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageManager::Apt => "apt",
+            PackageManager::Dnf => "dnf",
+            PackageManager::Zypper => "zypper",
+            PackageManager::Apk => "apk",
+        }
+    }
+}
+
+/// From `/etc/os-release`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OsInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_like: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pretty_name: String,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledPackage {
+    pub name: String,
+    pub arch: String,
+    /// As the package manager prints it (`1:2.3-4`, `2:1.0-3.el9`).
+    pub version: String,
+    /// Held by the administrator (`apt-mark hold`, versionlock): never upgraded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+/// A newer version the host's repositories offer for an installed package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AvailableUpdate {
+    pub name: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    /// Repository / origin the candidate comes from (`Debian-Security:12/stable-security`).
+    pub repository: String,
+    pub classification: Classification,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisory: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<String>,
+    /// Where the OS publishes one (RPM updateinfo); otherwise the planner
+    /// counts from the first time patchwave saw this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_date: Option<jiff::civil::Date>,
+    /// The package manager would not install it as things stand (held, or
+    /// dependencies it cannot resolve).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_back: bool,
+}
+
+/// Everything one successful scan found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostFacts {
+    pub os: OsInfo,
+    pub package_manager: PackageManager,
+    pub kernel: String,
+    pub boot_id: String,
+    pub installed: Vec<InstalledPackage>,
+    pub updates: Vec<AvailableUpdate>,
+    pub reboot_required: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reboot_required_by: Vec<String>,
+    /// Lines of remote output that were not trusted (bad names or versions):
+    /// never used later, reported so nothing is silently dropped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected_lines: Vec<String>,
+}
+
+/// How a host's scan ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ScanState {
+    Scanned {
+        facts: Box<HostFacts>,
+    },
+    /// Could not connect (or the host key was wrong): the host, not patchwave, needs attention.
+    Unreachable {
+        error: String,
+    },
+    /// Connected, but scanning failed (a command failed or timed out).
+    Failed {
+        error: String,
+    },
+}
+
+/// One host's scan: who, when, how long, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostScan {
+    pub host: String,
+    pub group: String,
+    pub address: String,
+    pub transport: String,
+    pub scanned_at: Timestamp,
+    pub duration_ms: u64,
+    #[serde(flatten)]
+    pub state: ScanState,
+}
+
+/// The `scan --format json` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetFacts {
+    /// Format version of this document.
+    pub version: u32,
+    pub hosts: Vec<HostScan>,
+}
+
+pub const FACTS_VERSION: u32 = 1;

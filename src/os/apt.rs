@@ -1,0 +1,338 @@
+//! Debian and Ubuntu: dpkg for what is installed, apt's own upgrade
+//! simulation for what would be installed and from which origin.
+//!
+//! apt publishes no per-package severity or release date: severity is
+//! `unspecified` and the planner counts age from first sighting. Security
+//! updates are recognised by their origin (label or suite containing
+//! "security", as `Debian-Security:12/stable-security`).
+
+use std::collections::BTreeMap;
+
+use super::names::{is_arch, is_deb_name, is_deb_version};
+use super::{ScanError, ScanOptions, run_ok};
+use crate::facts::{AvailableUpdate, InstalledPackage};
+use crate::spec::baseline::{Classification, Severity};
+use crate::transport::{RemoteCommand, Transport};
+
+/// `name \t arch \t version \t status` for every package dpkg knows.
+pub fn installed_command() -> RemoteCommand {
+    RemoteCommand::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${Package}\\t${Architecture}\\t${Version}\\t${db:Status-Abbrev}\\n",
+    ])
+}
+
+/// What `dist-upgrade` would do, without doing it or taking the lock.
+pub fn simulate_command() -> RemoteCommand {
+    RemoteCommand::new("apt-get").args([
+        "--simulate",
+        "-q",
+        "-o",
+        "Debug::NoLocking=true",
+        "dist-upgrade",
+    ])
+}
+
+/// Seconds since the package lists were last refreshed (constant script).
+pub fn lists_age_command() -> RemoteCommand {
+    RemoteCommand::new("sh").args([
+        "-c",
+        "now=$(date +%s); t=$(stat -c %Y /var/lib/apt/lists/partial 2>/dev/null || echo 0); echo $((now - t))",
+    ])
+}
+
+pub fn refresh_command() -> RemoteCommand {
+    RemoteCommand::new("apt-get").args(["update", "-q"])
+}
+
+/// Whether a reboot is pending, and which packages asked for it (constant script).
+pub fn reboot_command() -> RemoteCommand {
+    RemoteCommand::new("sh").args([
+        "-c",
+        "if [ -e /run/reboot-required ] || [ -e /var/run/reboot-required ]; then echo required; cat /run/reboot-required.pkgs 2>/dev/null || cat /var/run/reboot-required.pkgs 2>/dev/null; fi; true",
+    ])
+}
+
+/// Parses `dpkg-query` output. Lines whose fields do not match Debian's
+/// grammar are returned separately and never used.
+pub fn parse_installed(out: &str) -> (Vec<InstalledPackage>, Vec<String>) {
+    let mut pkgs = Vec::new();
+    let mut rejected = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [name, arch, version, status] = f.as_slice() else {
+            rejected.push(line.to_string());
+            continue;
+        };
+        // Status-Abbrev: desired, current, error. Only packages whose files are
+        // on disk count; `rc` (removed, config left) and `un` do not.
+        let mut st = status.chars();
+        let (desired, current) = (st.next().unwrap_or(' '), st.next().unwrap_or(' '));
+        if !matches!(current, 'i' | 'W' | 't' | 'U' | 'F' | 'H') {
+            continue;
+        }
+        if !(is_deb_name(name) && is_arch(arch) && is_deb_version(version)) {
+            rejected.push(line.to_string());
+            continue;
+        }
+        pkgs.push(InstalledPackage {
+            name: name.to_string(),
+            arch: arch.to_string(),
+            version: version.to_string(),
+            held: desired == 'h',
+        });
+    }
+    pkgs.sort();
+    (pkgs, rejected)
+}
+
+/// One `Inst` line of an apt simulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedInstall {
+    pub name: String,
+    /// `None` for a package newly pulled in (a new kernel ABI package, say).
+    pub old_version: Option<String>,
+    pub new_version: String,
+    /// `Label:Version/Suite` entries, as apt prints them.
+    pub origins: Vec<String>,
+    pub arch: String,
+}
+
+/// What an apt simulation said: installs, and packages kept back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Simulation {
+    pub installs: Vec<SimulatedInstall>,
+    pub kept_back: Vec<String>,
+    pub rejected: Vec<String>,
+}
+
+/// Parses `apt-get --simulate dist-upgrade`:
+/// `Inst NAME [OLD] (NEW ORIGIN[, ORIGIN…] [ARCH]) [BROKEN]` and the
+/// "kept back" list.
+pub fn parse_simulation(out: &str) -> Simulation {
+    let mut sim = Simulation::default();
+    let mut in_kept_back = false;
+    for line in out.lines() {
+        if line.starts_with("The following packages have been kept back") {
+            in_kept_back = true;
+            continue;
+        }
+        if in_kept_back {
+            if line.starts_with(' ') {
+                for name in line.split_whitespace() {
+                    if is_deb_name(name) {
+                        sim.kept_back.push(name.to_string());
+                    } else {
+                        sim.rejected.push(line.to_string());
+                    }
+                }
+                continue;
+            }
+            in_kept_back = false;
+        }
+        if let Some(rest) = line.strip_prefix("Inst ") {
+            match parse_inst(rest) {
+                Some(i) => sim.installs.push(i),
+                None => sim.rejected.push(line.to_string()),
+            }
+        }
+    }
+    sim
+}
+
+fn parse_inst(rest: &str) -> Option<SimulatedInstall> {
+    let (name, rest) = rest.split_once(' ')?;
+    let rest = rest.trim_start();
+    let (old_version, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (old, r) = r.split_once(']')?;
+            (Some(old.to_string()), r.trim_start())
+        }
+        None => (None, rest),
+    };
+    let inner = rest.strip_prefix('(')?;
+    let close = inner.rfind(')')?;
+    let inner = &inner[..close];
+    let (new_version, rest) = inner.split_once(' ')?;
+    let arch_start = rest.rfind(" [")?;
+    let arch = rest[arch_start + 2..].strip_suffix(']')?;
+    let origins: Vec<String> = rest[..arch_start]
+        .split(", ")
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty())
+        .collect();
+    let ok = is_deb_name(name)
+        && is_deb_version(new_version)
+        && old_version.as_deref().is_none_or(is_deb_version)
+        && is_arch(arch)
+        && origins.iter().all(|o| !o.chars().any(char::is_control));
+    ok.then(|| SimulatedInstall {
+        name: name.to_string(),
+        old_version,
+        new_version: new_version.to_string(),
+        origins,
+        arch: arch.to_string(),
+    })
+}
+
+/// Security when any origin's label or suite says so (`Debian-Security`,
+/// `jammy-security`, `…/stable-security`).
+pub fn classify(origins: &[String]) -> Classification {
+    if origins
+        .iter()
+        .any(|o| o.to_ascii_lowercase().contains("security"))
+    {
+        Classification::Security
+    } else {
+        Classification::Other
+    }
+}
+
+/// Candidate versions of kept-back packages, from `apt-cache policy`.
+pub fn parse_policy(out: &str) -> BTreeMap<String, String> {
+    let mut candidates = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        if !line.starts_with(' ') {
+            current = line
+                .strip_suffix(':')
+                .map(|n| n.split(':').next().unwrap_or(n).to_string());
+            continue;
+        }
+        if let (Some(name), Some(c)) = (&current, line.trim().strip_prefix("Candidate: "))
+            && is_deb_version(c)
+        {
+            candidates.insert(name.clone(), c.to_string());
+        }
+    }
+    candidates
+}
+
+/// The updates apt would install for installed packages, plus kept-back ones.
+pub fn updates(
+    installed: &[InstalledPackage],
+    sim: &Simulation,
+    kept_back_candidates: &BTreeMap<String, String>,
+) -> Vec<AvailableUpdate> {
+    let mut out: Vec<AvailableUpdate> = sim
+        .installs
+        .iter()
+        .filter_map(|i| {
+            let old = i.old_version.clone()?;
+            Some(AvailableUpdate {
+                name: i.name.clone(),
+                arch: i.arch.clone(),
+                installed_version: old,
+                candidate_version: i.new_version.clone(),
+                repository: i.origins.join(", "),
+                classification: classify(&i.origins),
+                severity: Severity::Unspecified,
+                advisory: None,
+                cves: Vec::new(),
+                release_date: None,
+                held_back: false,
+            })
+        })
+        .collect();
+    for name in &sim.kept_back {
+        let (Some(pkg), Some(cand)) = (
+            installed.iter().find(|p| &p.name == name),
+            kept_back_candidates.get(name),
+        ) else {
+            continue;
+        };
+        out.push(AvailableUpdate {
+            name: name.clone(),
+            arch: pkg.arch.clone(),
+            installed_version: pkg.version.clone(),
+            candidate_version: cand.clone(),
+            repository: String::new(),
+            classification: Classification::Other,
+            severity: Severity::Unspecified,
+            advisory: None,
+            cves: Vec::new(),
+            release_date: None,
+            held_back: true,
+        });
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    out
+}
+
+/// `(required, packages that asked)`.
+pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
+    let mut lines = out.lines();
+    match lines.next() {
+        Some("required") => {
+            let mut pkgs: Vec<String> = lines
+                .map(str::trim)
+                .filter(|l| is_deb_name(l))
+                .map(str::to_string)
+                .collect();
+            pkgs.sort();
+            pkgs.dedup();
+            (true, pkgs)
+        }
+        _ => (false, Vec::new()),
+    }
+}
+
+/// The whole apt scan. Read-only unless a refresh is due.
+pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<AptScan, ScanError> {
+    let refresh = match opts.refresh {
+        super::Refresh::Never => false,
+        super::Refresh::Always => true,
+        super::Refresh::IfOlderThan(max) => {
+            let age = run_ok(t, &lists_age_command().timeout(opts.command_timeout)).await?;
+            age.trim()
+                .parse::<u64>()
+                .map_or(true, |secs| secs > max.as_secs())
+        }
+    };
+    if refresh {
+        run_ok(t, &refresh_command().timeout(opts.refresh_timeout)).await?;
+    }
+    let timeout = opts.command_timeout;
+    let (installed_cmd, simulate_cmd, reboot_cmd) = (
+        installed_command().timeout(timeout),
+        simulate_command().timeout(timeout),
+        reboot_command().timeout(timeout),
+    );
+    // Independent reads: run them at once over the host's one connection.
+    let (installed, simulation, reboot) = tokio::join!(
+        run_ok(t, &installed_cmd),
+        run_ok(t, &simulate_cmd),
+        run_ok(t, &reboot_cmd),
+    );
+    let (installed, mut rejected) = parse_installed(&installed?);
+    let sim = parse_simulation(&simulation?);
+    rejected.extend(sim.rejected.iter().cloned());
+    let candidates = if sim.kept_back.is_empty() {
+        BTreeMap::new()
+    } else {
+        let cmd = RemoteCommand::new("apt-cache")
+            .arg("policy")
+            .args(sim.kept_back.iter().cloned())
+            .timeout(timeout);
+        parse_policy(&run_ok(t, &cmd).await?)
+    };
+    let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
+    Ok(AptScan {
+        updates: updates(&installed, &sim, &candidates),
+        installed,
+        reboot_required,
+        reboot_required_by,
+        rejected,
+    })
+}
+
+/// The package part of an apt host's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptScan {
+    pub installed: Vec<InstalledPackage>,
+    pub updates: Vec<AvailableUpdate>,
+    pub reboot_required: bool,
+    pub reboot_required_by: Vec<String>,
+    pub rejected: Vec<String>,
+}

@@ -1,0 +1,214 @@
+//! Scanning a fleet: every host at once (up to a limit), one connection per
+//! host, each host bounded by its own timeout, so a dead or hung host never
+//! holds up the others.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::Semaphore;
+
+use crate::facts::{FACTS_VERSION, FleetFacts, HostScan, ScanState};
+use crate::os::{self, ScanError, ScanOptions};
+use crate::spec::host_group::TransportKind;
+use crate::spec::{Repository, values};
+use crate::transport::{LocalTransport, SshSettings, SshTransport, Transport};
+
+/// Default number of hosts scanned at once.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Default bound on one host's whole scan.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One host to scan, with everything needed to reach it.
+#[derive(Debug, Clone)]
+pub struct ScanTarget {
+    pub host: String,
+    pub group: String,
+    pub address: String,
+    pub transport: TransportKind,
+    pub ssh: SshSettings,
+}
+
+/// The hosts of the repository, optionally narrowed to a group or a host.
+/// Relative known_hosts paths are inside the repository; `~` is the user's home.
+pub fn targets(
+    repo: &Repository,
+    root: &Path,
+    group: Option<&str>,
+    host: Option<&str>,
+) -> Vec<ScanTarget> {
+    repo.hosts()
+        .filter(|(g, h)| {
+            group.is_none_or(|x| g.name() == x) && host.is_none_or(|x| h.name.value == x)
+        })
+        .map(|(g, h)| {
+            let c = &g.spec.connection;
+            let address = h
+                .address
+                .as_ref()
+                .map_or_else(|| h.name.value.clone(), |a| a.value.clone());
+            let mut ssh = SshSettings::new(address.clone());
+            ssh.port = h
+                .port
+                .as_ref()
+                .or(c.port.as_ref())
+                .and_then(|p| u16::try_from(p.value).ok());
+            ssh.user = h.user.as_ref().or(c.user.as_ref()).map(|u| u.value.clone());
+            ssh.identity_file = c.identity_file.as_ref().map(|p| expand_home(&p.value));
+            ssh.jump_host = c.jump_host.as_ref().map(|j| j.value.clone());
+            ssh.known_hosts_file = c.known_hosts_file.as_ref().map(|k| {
+                if k.value.starts_with('~') || Path::new(&k.value).is_absolute() {
+                    expand_home(&k.value)
+                } else {
+                    root.join(&k.value)
+                }
+            });
+            ScanTarget {
+                host: h.name.value.clone(),
+                group: g.name().to_string(),
+                address,
+                transport: g.spec.transport.value,
+                ssh,
+            }
+        })
+        .collect()
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// How the fleet is scanned.
+#[derive(Debug, Clone)]
+pub struct FleetScanOptions {
+    pub concurrency: usize,
+    pub host_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub os: ScanOptions,
+    /// An ssh_config for every connection (tests, or a dedicated config).
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl Default for FleetScanOptions {
+    fn default() -> Self {
+        FleetScanOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+            host_timeout: DEFAULT_HOST_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            os: ScanOptions::default(),
+            ssh_config: None,
+        }
+    }
+}
+
+impl FleetScanOptions {
+    /// Settings from the repository's Fleet resource, where it sets them.
+    pub fn from_repo(repo: &Repository) -> FleetScanOptions {
+        let mut o = FleetScanOptions::default();
+        if let Some(scan) = repo.fleets.first().and_then(|f| f.spec.scan.as_ref()) {
+            if let Some(c) = &scan.concurrency {
+                o.concurrency = c.value.max(1) as usize;
+            }
+            if let Some(t) = scan
+                .timeout
+                .as_ref()
+                .and_then(|t| values::parse_duration(t).ok())
+            {
+                o.host_timeout = t;
+            }
+            if let Some(r) = scan
+                .refresh_after
+                .as_ref()
+                .and_then(|t| values::parse_duration(t).ok())
+            {
+                o.os.refresh = os::Refresh::IfOlderThan(r);
+            }
+        }
+        o
+    }
+}
+
+/// Scans every target; `progress` is called as each host finishes.
+pub async fn scan_fleet(
+    targets: Vec<ScanTarget>,
+    opts: &FleetScanOptions,
+    progress: impl Fn(&HostScan) + Send + Sync + 'static,
+) -> FleetFacts {
+    let limit = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let progress = Arc::new(progress);
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in targets {
+        let limit = limit.clone();
+        let opts = opts.clone();
+        let progress = progress.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let result = scan_one(&t, &opts).await;
+            progress(&result);
+            result
+        });
+    }
+    let mut hosts = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(scan) = r {
+            hosts.push(scan);
+        }
+    }
+    hosts.sort_by(|a, b| (&a.group, &a.host).cmp(&(&b.group, &b.host)));
+    FleetFacts {
+        version: FACTS_VERSION,
+        hosts,
+    }
+}
+
+/// One host, start to finish, within its timeout.
+async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
+    let scanned_at = Timestamp::now();
+    let started = Instant::now();
+    let work = async {
+        let transport: Box<dyn Transport> = match t.transport {
+            TransportKind::Ssh => {
+                let mut s = t.ssh.clone();
+                s.connect_timeout = opts.connect_timeout;
+                s.config_file = opts.ssh_config.clone();
+                Box::new(SshTransport::connect(&t.host, &s).await?)
+            }
+            TransportKind::Local => Box::new(LocalTransport::new(&t.host)),
+            TransportKind::Winrm => {
+                return Err(ScanError::Failed(format!(
+                    "{}: the winrm transport is not in this build yet",
+                    t.host
+                )));
+            }
+        };
+        let facts = os::scan_host(transport.as_ref(), &opts.os).await;
+        transport.close().await;
+        facts
+    };
+    let state = match tokio::time::timeout(opts.host_timeout, work).await {
+        Ok(Ok(facts)) => ScanState::Scanned {
+            facts: Box::new(facts),
+        },
+        Ok(Err(ScanError::Unreachable(error))) => ScanState::Unreachable { error },
+        Ok(Err(ScanError::Failed(error))) => ScanState::Failed { error },
+        Err(_) => ScanState::Unreachable {
+            error: format!(
+                "{}: no answer within {:?} (host timeout)",
+                t.host, opts.host_timeout
+            ),
+        },
+    };
+    HostScan {
+        host: t.host.clone(),
+        group: t.group.clone(),
+        address: t.address.clone(),
+        transport: format!("{:?}", t.transport).to_lowercase(),
+        scanned_at,
+        duration_ms: started.elapsed().as_millis() as u64,
+        state,
+    }
+}

@@ -1,0 +1,301 @@
+//! `patchwave scan` against real apt hosts of the test fleet, with a real
+//! apt repository (a normal and a security suite) served over HTTP.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
+use support::fleet::{Base, Fleet};
+use support::http::FileServer;
+
+/// Hosts h1-h3 have packages and updates; h4's sshd is stopped.
+struct World {
+    fleet: Fleet,
+    repo_dir: tempfile::TempDir,
+    _apt: tempfile::TempDir,
+    _server: FileServer,
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+
+/// Tests share the hosts and refresh their package lists: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn world() -> &'static World {
+    WORLD.get_or_init(|| {
+        let fleet = Fleet::start(Base::Apt, 4, 4);
+        let apt_dir = tempfile::tempdir().unwrap();
+        let apt = AptRepo::new(apt_dir.path());
+        apt.publish(
+            MAIN,
+            &[
+                Deb::new("pw-alpha", "1.0-1"),
+                Deb::new("pw-beta", "2.0-1"),
+                Deb::new("pw-gamma", "3.0-1"),
+            ],
+        );
+        let server = FileServer::start(apt_dir.path());
+        let sources = AptRepo::sources_list(&server.url());
+        for h in ["h1", "h2", "h3"] {
+            let out = Command::new("ssh")
+                .arg("-F")
+                .arg(fleet.ssh_config())
+                .arg(&fleet.host(h).address)
+                .arg("cat > /etc/apt/sources.list")
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(sources.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            assert!(out.status.success());
+            fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
+            let mut pkgs = vec!["pw-alpha=1.0-1", "pw-beta=2.0-1"];
+            if h == "h3" {
+                pkgs.push("pw-gamma=3.0-1");
+            }
+            let mut argv = vec![
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+            ];
+            argv.extend(pkgs);
+            fleet.ssh_ok(h, &argv);
+        }
+        // Newer versions appear: a normal update, and a security one whose
+        // version has an epoch and a tilde.
+        apt.publish(MAIN, &[Deb::new("pw-alpha", "1.1-1")]);
+        apt.publish(SECURITY, &[Deb::new("pw-beta", "2:2.1~rc1-1")]);
+        fleet.ctl("stop-sshd", "h4");
+
+        let repo_dir = tempfile::tempdir().unwrap();
+        write_fleet_repo(repo_dir.path(), &fleet);
+        World {
+            fleet,
+            repo_dir,
+            _apt: apt_dir,
+            _server: server,
+        }
+    })
+}
+
+fn write_fleet_repo(dir: &Path, fleet: &Fleet) {
+    let hosts: String = fleet
+        .hosts
+        .iter()
+        .map(|h| format!("    - name: {}\n      address: {}\n", h.name, h.address))
+        .collect();
+    let yaml = format!(
+        "apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: apt-hosts}}
+spec:
+  baseline: b
+  rollout: r
+  windows: [w]
+  connection:
+    user: root
+    identityFile: {id}
+    knownHostsFile: {kh}
+  hosts:
+{hosts}---
+apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {{name: b}}
+spec: {{}}
+---
+apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {{name: r}}
+spec: {{waves: [\"100%\"]}}
+---
+apiVersion: patchwave.dev/v1
+kind: MaintenanceWindow
+metadata: {{name: w}}
+spec: {{schedule: \"0 22 * * SAT\", duration: 4h}}
+",
+        id = fleet.identity().display(),
+        kh = fleet.known_hosts().display(),
+    );
+    fs::write(dir.join("fleet.yaml"), yaml).unwrap();
+}
+
+fn scan(extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let w = world();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["scan", "--repo"])
+        .arg(w.repo_dir.path())
+        .args(["--format", "json", "--timeout", "20s"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (
+        out.status.code(),
+        doc,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn host<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap()
+}
+
+/// `(name, installed, candidate, classification, severity, repository)` of a host's updates.
+fn updates(h: &serde_json::Value) -> Vec<(String, String, String, String, String, String)> {
+    h["facts"]["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let s = |k: &str| u[k].as_str().unwrap_or_default().to_string();
+            (
+                s("name"),
+                s("installedVersion"),
+                s("candidateVersion"),
+                s("classification"),
+                s("severity"),
+                s("repository"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn scan_reports_exactly_the_published_updates_and_the_dead_host() {
+    let _serial = serial();
+    let (code, doc, stderr) = scan(&["--refresh", "always"]);
+    // One host is down, so the scan as a whole is not clean.
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(doc["version"], 1);
+
+    let expected = vec![
+        (
+            "pw-alpha".into(),
+            "1.0-1".into(),
+            "1.1-1".into(),
+            "other".into(),
+            "unspecified".into(),
+            "PatchwaveTest:testfleet".into(),
+        ),
+        (
+            "pw-beta".into(),
+            "2.0-1".into(),
+            "2:2.1~rc1-1".into(),
+            "security".into(),
+            "unspecified".into(),
+            "PatchwaveTest-Security:testfleet-security".into(),
+        ),
+    ];
+    for name in ["h1", "h2", "h3"] {
+        let h = host(&doc, name);
+        assert_eq!(h["state"], "scanned", "{h}");
+        assert_eq!(h["facts"]["packageManager"], "apt");
+        assert_eq!(h["facts"]["os"]["id"], "debian");
+        assert_eq!(updates(h), expected, "{name}");
+        let installed = h["facts"]["installed"].as_array().unwrap();
+        let version_of = |p: &str| {
+            installed
+                .iter()
+                .find(|i| i["name"] == p)
+                .map(|i| i["version"].as_str().unwrap().to_string())
+        };
+        assert_eq!(version_of("pw-alpha").as_deref(), Some("1.0-1"));
+        assert_eq!(version_of("pw-gamma").is_some(), name == "h3");
+        assert!(installed.len() > 50, "a debootstrap base has many packages");
+        assert_eq!(h["facts"]["rebootRequired"], false);
+        assert!(
+            h["facts"].get("rejectedLines").is_none(),
+            "{}",
+            h["facts"]["rejectedLines"]
+        );
+    }
+
+    let dead = host(&doc, "h4");
+    assert_eq!(dead["state"], "unreachable");
+    assert!(
+        dead["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{dead}"
+    );
+    assert!(dead["durationMs"].as_u64().unwrap() < 20_000, "{dead}");
+}
+
+#[test]
+fn a_wrong_host_key_is_refused_with_a_clear_error() {
+    let _serial = serial();
+    let w = world();
+    let kh = fs::read_to_string(w.fleet.known_hosts()).unwrap();
+    let h1 = &w.fleet.host("h1").address;
+    let h2 = &w.fleet.host("h2").address;
+    let h2_key = kh
+        .lines()
+        .find(|l| l.starts_with(&format!("{h2} ")))
+        .unwrap();
+    let wrong = w.repo_dir.path().join("wrong_known_hosts");
+    fs::write(&wrong, h2_key.replacen(h2.as_str(), h1, 1) + "\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_fleet_repo(dir.path(), &w.fleet);
+    let yaml = fs::read_to_string(dir.path().join("fleet.yaml"))
+        .unwrap()
+        .replace(
+            &w.fleet.known_hosts().display().to_string(),
+            &wrong.display().to_string(),
+        );
+    fs::write(dir.path().join("fleet.yaml"), yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["scan", "--repo"])
+        .arg(dir.path())
+        .args(["--host", "h1", "--refresh", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("apt-hosts/h1"), "{text}");
+    assert!(
+        text.contains("unreachable: h1: host key verification failed"),
+        "{text}"
+    );
+    assert!(text.contains("known_hosts"), "{text}");
+}
+
+#[test]
+fn text_output_summarises_the_fleet() {
+    let _serial = serial();
+    let w = world();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["scan", "--repo"])
+        .arg(w.repo_dir.path())
+        .args(["--refresh", "always", "--group", "apt-hosts"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("    pw-beta 2.0-1 → 2:2.1~rc1-1  security  Unspecified  PatchwaveTest-Security:testfleet-security"), "{text}");
+    assert!(
+        text.contains(
+            "4 hosts: 3 scanned, 1 unreachable, 0 failed; 6 updates available (3 security)"
+        ),
+        "{text}"
+    );
+}
