@@ -143,6 +143,8 @@ pub fn parse_simulation(out: &str) -> Simulation {
 
 fn parse_inst(rest: &str) -> Option<SimulatedInstall> {
     let (name, rest) = rest.split_once(' ')?;
+    // A foreign-architecture copy is printed as `name:arch`; the arch is also in brackets.
+    let name = name.split_once(':').map_or(name, |(n, _)| n);
     let rest = rest.trim_start();
     let (old_version, rest) = match rest.strip_prefix('[') {
         Some(r) => {
@@ -151,8 +153,9 @@ fn parse_inst(rest: &str) -> Option<SimulatedInstall> {
         }
         None => (None, rest),
     };
+    // `(VERSION ORIGINS [ARCH])`, possibly followed by `[broken-dependency]` notes.
     let inner = rest.strip_prefix('(')?;
-    let close = inner.rfind(')')?;
+    let close = inner.find(')')?;
     let inner = &inner[..close];
     let (new_version, rest) = inner.split_once(' ')?;
     let arch_start = rest.rfind(" [")?;
@@ -335,4 +338,154 @@ pub struct AptScan {
     pub reboot_required: bool,
     pub reboot_required_by: Vec<String>,
     pub rejected: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DPKG_QUERY: &str = include_str!("../../testdata/os/apt/dpkg-query.txt");
+    const SIMULATE: &str = include_str!("../../testdata/os/apt/simulate-dist-upgrade.txt");
+    const POLICY: &str = include_str!("../../testdata/os/apt/apt-cache-policy-held.txt");
+    const REBOOT: &str = include_str!("../../testdata/os/apt/reboot-required.txt");
+    const PARTIAL: &str = include_str!("../../testdata/os/apt/dpkg-query-partial.txt");
+
+    fn pkg<'a>(pkgs: &'a [InstalledPackage], name: &str, arch: &str) -> &'a InstalledPackage {
+        pkgs.iter()
+            .find(|p| p.name == name && p.arch == arch)
+            .unwrap()
+    }
+
+    #[test]
+    fn installed_packages_with_holds_and_multiarch() {
+        let (pkgs, rejected) = parse_installed(DPKG_QUERY);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert!(pkgs.len() > 100);
+        assert_eq!(pkg(&pkgs, "pw-alpha", "all").version, "1.0-1");
+        assert!(pkg(&pkgs, "pw-held", "all").held);
+        assert!(!pkg(&pkgs, "pw-alpha", "all").held);
+        assert_eq!(pkg(&pkgs, "pw-multi", "amd64").version, "1.0-1");
+        assert_eq!(pkg(&pkgs, "pw-multi", "i386").version, "1.0-1");
+        // Removed packages are not installed.
+        assert!(!pkgs.iter().any(|p| p.name == "pw-kernelish"));
+    }
+
+    #[test]
+    fn partial_output_and_odd_lines() {
+        let (pkgs, rejected) = parse_installed(PARTIAL);
+        assert_eq!(pkgs.len(), 1);
+        let (pkgs, rejected2) = parse_installed(
+            "ok-pkg\tall\t1.0\tii \nevil;rm\tall\t1.0\tii \nx-y\tall\t$(id)\tii \ngone\tall\t1.0\trc \nshort\tline\n",
+        );
+        assert!(rejected.is_empty());
+        assert_eq!(pkgs.len(), 1);
+        assert_eq!(rejected2.len(), 3, "{rejected2:?}");
+        assert!(parse_installed("").0.is_empty());
+    }
+
+    #[test]
+    fn simulation_with_epoch_tilde_multiarch_and_kept_back() {
+        let sim = parse_simulation(SIMULATE);
+        assert!(sim.rejected.is_empty(), "{:?}", sim.rejected);
+        assert_eq!(sim.kept_back, ["pw-held"]);
+        assert_eq!(
+            sim.installs,
+            vec![
+                SimulatedInstall {
+                    name: "pw-alpha".into(),
+                    old_version: Some("1.0-1".into()),
+                    new_version: "1:1.1~beta2-1".into(),
+                    origins: vec!["PatchwaveTest-Security:testfleet-security".into()],
+                    arch: "all".into(),
+                },
+                SimulatedInstall {
+                    name: "pw-multi".into(),
+                    old_version: Some("1.0-1".into()),
+                    new_version: "1.1-1".into(),
+                    origins: vec!["PatchwaveTest:testfleet".into()],
+                    arch: "amd64".into(),
+                },
+                SimulatedInstall {
+                    name: "pw-multi".into(),
+                    old_version: Some("1.0-1".into()),
+                    new_version: "1.1-1".into(),
+                    origins: vec!["PatchwaveTest:testfleet".into()],
+                    arch: "i386".into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn debian_security_lines_and_new_packages() {
+        // The shapes Debian's own archive produces (several origins; a new kernel ABI package).
+        let sim = parse_simulation(
+            "Inst libssl3 [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian:12.5/stable, Debian-Security:12/stable-security [amd64])\n\
+             Inst linux-image-6.1.0-26-amd64 (6.1.112-1 Debian-Security:12/stable-security [amd64])\n\
+             Inst base-files [12.4+deb12u5] (12.4+deb12u7 Debian:12.7/stable [amd64]) []\n",
+        );
+        assert!(sim.rejected.is_empty(), "{:?}", sim.rejected);
+        assert_eq!(
+            sim.installs[0].origins,
+            ["Debian:12.5/stable", "Debian-Security:12/stable-security"]
+        );
+        assert_eq!(classify(&sim.installs[0].origins), Classification::Security);
+        assert_eq!(sim.installs[1].old_version, None);
+        assert_eq!(classify(&sim.installs[2].origins), Classification::Other);
+        // Only upgrades of installed packages are updates.
+        let installed = vec![InstalledPackage {
+            name: "libssl3".into(),
+            arch: "amd64".into(),
+            version: "3.0.11-1~deb12u1".into(),
+            held: false,
+        }];
+        let u = updates(&installed, &sim, &BTreeMap::new());
+        assert_eq!(
+            u.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["base-files", "libssl3"]
+        );
+    }
+
+    #[test]
+    fn hostile_inst_lines_are_rejected() {
+        let sim = parse_simulation(
+            "Inst evil;rm [1.0] (2.0 X:y [all])\nInst ok [1.0] ($(id) X:y [all])\nInst ok2 [1.0] (2.0 X:y [a b])\nInst trunc [1.0\n",
+        );
+        assert!(sim.installs.is_empty(), "{:?}", sim.installs);
+        assert_eq!(sim.rejected.len(), 4);
+    }
+
+    #[test]
+    fn kept_back_candidates_come_from_policy() {
+        let c = parse_policy(POLICY);
+        assert_eq!(c.get("pw-held").map(String::as_str), Some("1.1-1"));
+        let (installed, _) = parse_installed(DPKG_QUERY);
+        let sim = parse_simulation(SIMULATE);
+        let u = updates(&installed, &sim, &c);
+        let held: Vec<_> = u.iter().filter(|u| u.held_back).collect();
+        assert_eq!(held.len(), 1);
+        assert_eq!(
+            (held[0].name.as_str(), held[0].candidate_version.as_str()),
+            ("pw-held", "1.1-1")
+        );
+        let alpha = u.iter().find(|u| u.name == "pw-alpha").unwrap();
+        assert_eq!(alpha.classification, Classification::Security);
+        assert_eq!(alpha.severity, Severity::Unspecified);
+        assert_eq!(u.len(), 4);
+    }
+
+    #[test]
+    fn reboot_required_and_its_packages() {
+        assert_eq!(
+            parse_reboot(REBOOT),
+            (
+                true,
+                vec![
+                    "linux-image-6.1.0-26-amd64".to_string(),
+                    "pw-alpha".to_string()
+                ]
+            )
+        );
+        assert_eq!(parse_reboot(""), (false, vec![]));
+    }
 }
