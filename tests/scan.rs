@@ -45,20 +45,7 @@ fn world() -> &'static World {
         let server = FileServer::start(apt_dir.path());
         let sources = AptRepo::sources_list(&server.url());
         for h in ["h1", "h2", "h3"] {
-            let out = Command::new("ssh")
-                .arg("-F")
-                .arg(fleet.ssh_config())
-                .arg(&fleet.host(h).address)
-                .arg("cat > /etc/apt/sources.list")
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    c.stdin.take().unwrap().write_all(sources.as_bytes())?;
-                    c.wait_with_output()
-                })
-                .unwrap();
-            assert!(out.status.success());
+            fleet.write(h, "/etc/apt/sources.list", &sources);
             fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
             let mut pkgs = vec!["pw-alpha=1.0-1", "pw-beta=2.0-1"];
             if h == "h3" {
@@ -298,4 +285,125 @@ fn text_output_summarises_the_fleet() {
         ),
         "{text}"
     );
+}
+
+/// An RPM host (dnf) with its own repository and advisories.
+struct RpmWorld {
+    fleet: Fleet,
+    repo_dir: tempfile::TempDir,
+    _rpm: tempfile::TempDir,
+    _server: FileServer,
+}
+
+static RPM_WORLD: OnceLock<RpmWorld> = OnceLock::new();
+
+fn rpm_world() -> &'static RpmWorld {
+    use support::rpmrepo::{Advisory, Rpm, RpmRepo};
+    RPM_WORLD.get_or_init(|| {
+        let fleet = Fleet::start(Base::Rpm, 5, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = RpmRepo::new(dir.path());
+        let mut gamma = Rpm::new("pw-gamma", "1.0", "1");
+        gamma.epoch = Some(3);
+        repo.publish(&[Rpm::new("pw-alpha", "1.0", "1"), Rpm::new("pw-beta", "2.0", "1"), gamma], &[]);
+        let server = FileServer::start(dir.path());
+        // The base is Debian with dnf added: make it look like the RHEL family it stands for.
+        fleet.write(
+            "h1",
+            "/etc/os-release",
+            "ID=patchwave-rpmtest\nID_LIKE=\"rhel fedora\"\nVERSION_ID=9\nPRETTY_NAME=\"patchwave RPM test host\"\n",
+        );
+        fleet.ssh_ok("h1", &["mkdir", "-p", "/etc/yum.repos.d", "/etc/dnf/vars"]);
+        fleet.write("h1", "/etc/dnf/vars/releasever", "9\n");
+        fleet.write("h1", "/etc/yum.repos.d/testfleet.repo", &RpmRepo::dnf_repo_file(&format!("{}/repo", server.url())));
+        fleet.ssh_ok("h1", &["dnf", "-q", "-y", "install", "pw-alpha-1.0-1", "pw-beta-2.0-1", "pw-gamma-3:1.0-1"]);
+        let mut gamma2 = Rpm::new("pw-gamma", "1.1", "1");
+        gamma2.epoch = Some(3);
+        repo.publish(
+            &[Rpm::new("pw-alpha", "1.1", "1"), Rpm::new("pw-beta", "2.1", "1"), gamma2.clone()],
+            &[
+                Advisory {
+                    id: "PWT-2026:0001".into(),
+                    kind: "security".into(),
+                    severity: Some("Important".into()),
+                    issued: "2026-11-20 08:00:00".into(),
+                    cves: vec!["CVE-2026-1234".into()],
+                    package: Rpm::new("pw-beta", "2.1", "1"),
+                },
+                Advisory {
+                    id: "PWT-2026:0002".into(),
+                    kind: "bugfix".into(),
+                    severity: None,
+                    issued: "2026-11-18 12:00:00".into(),
+                    cves: vec![],
+                    package: Rpm::new("pw-alpha", "1.1", "1"),
+                },
+            ],
+        );
+        let repo_dir = tempfile::tempdir().unwrap();
+        write_fleet_repo(repo_dir.path(), &fleet);
+        RpmWorld { fleet, repo_dir, _rpm: dir, _server: server }
+    })
+}
+
+#[test]
+fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
+    let _serial = serial();
+    let w = rpm_world();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["scan", "--repo"])
+        .arg(w.repo_dir.path())
+        .args([
+            "--format",
+            "json",
+            "--refresh",
+            "always",
+            "--timeout",
+            "60s",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let h = host(&doc, "h1");
+    assert_eq!(h["facts"]["packageManager"], "dnf", "{h}");
+    assert_eq!(h["facts"]["os"]["id"], "patchwave-rpmtest");
+    let ups = h["facts"]["updates"].as_array().unwrap();
+    let row = |n: &str| {
+        ups.iter()
+            .find(|u| u["name"] == n)
+            .unwrap_or_else(|| panic!("no update for {n}: {h}"))
+    };
+    let beta = row("pw-beta");
+    assert_eq!(beta["installedVersion"], "2.0-1");
+    assert_eq!(beta["candidateVersion"], "2.1-1");
+    assert_eq!(beta["classification"], "security");
+    assert_eq!(beta["severity"], "important");
+    assert_eq!(beta["advisory"], "PWT-2026:0001");
+    assert_eq!(beta["cves"], serde_json::json!(["CVE-2026-1234"]));
+    assert_eq!(beta["releaseDate"], "2026-11-20");
+    assert_eq!(beta["repository"], "testfleet");
+    let alpha = row("pw-alpha");
+    assert_eq!(
+        (alpha["classification"].as_str(), alpha["severity"].as_str()),
+        (Some("bugfix"), Some("unspecified"))
+    );
+    assert_eq!(alpha["releaseDate"], "2026-11-18");
+    // An update with no advisory at all: other, unspecified, no date.
+    let gamma = row("pw-gamma");
+    assert_eq!(
+        (
+            gamma["installedVersion"].as_str(),
+            gamma["candidateVersion"].as_str()
+        ),
+        (Some("3:1.0-1"), Some("3:1.1-1"))
+    );
+    assert_eq!(
+        (gamma["classification"].as_str(), gamma["severity"].as_str()),
+        (Some("other"), Some("unspecified"))
+    );
+    assert!(gamma.get("releaseDate").is_none());
+    assert_eq!(ups.len(), 3);
+    assert_eq!(h["facts"]["rebootRequired"], false);
+    let _ = &w.fleet;
 }

@@ -282,7 +282,7 @@ pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
 }
 
 /// The whole apt scan. Read-only unless a refresh is due.
-pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<AptScan, ScanError> {
+pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::PackageScan, ScanError> {
     let refresh = match opts.refresh {
         super::Refresh::Never => false,
         super::Refresh::Always => true,
@@ -321,23 +321,13 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<AptScan, Scan
         parse_policy(&run_ok(t, &cmd).await?)
     };
     let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
-    Ok(AptScan {
+    Ok(super::PackageScan {
         updates: updates(&installed, &sim, &candidates),
         installed,
         reboot_required,
         reboot_required_by,
         rejected,
     })
-}
-
-/// The package part of an apt host's facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptScan {
-    pub installed: Vec<InstalledPackage>,
-    pub updates: Vec<AvailableUpdate>,
-    pub reboot_required: bool,
-    pub reboot_required_by: Vec<String>,
-    pub rejected: Vec<String>,
 }
 
 #[cfg(test)]

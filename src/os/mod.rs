@@ -5,11 +5,12 @@
 
 pub mod apt;
 pub mod detect;
+pub mod dnf;
 pub mod names;
 
 use std::time::Duration;
 
-use crate::facts::{HostFacts, PackageManager};
+use crate::facts::{AvailableUpdate, HostFacts, InstalledPackage, PackageManager};
 use crate::transport::{RemoteCommand, Transport, TransportError};
 
 /// When to refresh package metadata before scanning.
@@ -85,6 +86,7 @@ pub async fn scan_host(t: &dyn Transport, opts: &ScanOptions) -> Result<HostFact
         .map_err(|e| ScanError::Failed(format!("{}: {e}", t.host())))?;
     let scan = match pm {
         PackageManager::Apt => apt::scan(t, opts).await?,
+        PackageManager::Dnf => dnf::scan(t, opts).await?,
         other => {
             return Err(ScanError::Failed(format!(
                 "{}: scanning {} hosts is not supported by this build yet",
@@ -104,4 +106,15 @@ pub async fn scan_host(t: &dyn Transport, opts: &ScanOptions) -> Result<HostFact
         reboot_required_by: scan.reboot_required_by,
         rejected_lines: scan.rejected,
     })
+}
+
+/// The package part of a host's facts, as each adapter reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageScan {
+    pub installed: Vec<InstalledPackage>,
+    pub updates: Vec<AvailableUpdate>,
+    pub reboot_required: bool,
+    pub reboot_required_by: Vec<String>,
+    /// Remote lines that failed validation.
+    pub rejected: Vec<String>,
 }

@@ -150,6 +150,28 @@ impl Fleet {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Writes a file on a host (through ssh's stdin; the path is quoted).
+    pub fn write(&self, host: &str, path: &str, contents: &str) {
+        use std::io::Write;
+        let mut child = Command::new("ssh")
+            .arg("-F")
+            .arg(self.ssh_config())
+            .arg(&self.host(host).address)
+            .arg("--")
+            .arg(format!("cat > {}", sh_quote(path)))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run ssh");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(contents.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "writing {path} on {host}");
+    }
+
     pub fn ctl(&self, verb: &str, host: &str) {
         fleetctl(&[verb, self.dir.to_str().unwrap(), host]);
     }

@@ -5,3 +5,4 @@
 pub mod aptrepo;
 pub mod fleet;
 pub mod http;
+pub mod rpmrepo;

@@ -1,0 +1,481 @@
+//! RHEL, Fedora and friends: rpm for what is installed, dnf for upgrades and
+//! their advisories (updateinfo: type, severity, CVEs, date).
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+
+use super::names::{is_arch, is_rpm_name, is_rpm_version_part};
+use super::{Refresh, ScanError, ScanOptions, run_ok};
+use crate::facts::{AvailableUpdate, InstalledPackage};
+use crate::spec::baseline::{Classification, Severity};
+use crate::transport::{RemoteCommand, Transport};
+
+pub fn installed_command() -> RemoteCommand {
+    RemoteCommand::new("rpm").args([
+        "-qa",
+        "--qf",
+        "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n",
+    ])
+}
+
+/// dnf reads only its cache (`-C`): refreshing is a separate, deliberate step.
+fn dnf(args: &[&str]) -> RemoteCommand {
+    RemoteCommand::new("dnf")
+        .args(["-q", "-C"])
+        .args(args.iter().copied())
+}
+
+pub fn upgrades_command() -> RemoteCommand {
+    dnf(&[
+        "repoquery",
+        "--upgrades",
+        "--latest-limit=1",
+        "--qf",
+        "%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}\\t%{reponame}",
+    ])
+}
+
+pub fn advisory_list_command() -> RemoteCommand {
+    dnf(&["updateinfo", "list", "--updates"])
+}
+
+pub fn advisory_info_command() -> RemoteCommand {
+    dnf(&["updateinfo", "info", "--updates"])
+}
+
+/// Refresh: `makecache`, honouring the age limit through dnf's own expiry.
+pub fn refresh_command(refresh: Refresh) -> Option<RemoteCommand> {
+    let base = RemoteCommand::new("dnf").args(["-q", "makecache"]);
+    match refresh {
+        Refresh::Never => None,
+        Refresh::Always => Some(base.arg("--refresh")),
+        Refresh::IfOlderThan(d) => {
+            Some(base.arg(format!("--setopt=metadata_expire={}", d.as_secs())))
+        }
+    }
+}
+
+/// Reboot check (constant script): needs-restarting where present, and the
+/// newest installed kernel against the running one.
+pub fn reboot_command() -> RemoteCommand {
+    RemoteCommand::new("sh").args([
+        "-c",
+        "if command -v needs-restarting >/dev/null 2>&1; then needs-restarting -r >/dev/null 2>&1; echo \"needs-restarting $?\"; fi; \
+         echo \"running $(uname -r)\"; \
+         rpm -q --last kernel-core kernel 2>/dev/null | sed -n 's/^kernel\\(-core\\)\\{0,1\\}-\\([^ ]*\\).*/newest \\2/p' | head -n 1; true",
+    ])
+}
+
+/// `E:V-R`, or `V-R` when the epoch is 0, as dnf prints versions.
+pub fn evr(epoch: &str, version: &str, release: &str) -> String {
+    if epoch.is_empty() || epoch == "0" || epoch == "(none)" {
+        format!("{version}-{release}")
+    } else {
+        format!("{epoch}:{version}-{release}")
+    }
+}
+
+fn valid_evr(epoch: &str, version: &str, release: &str) -> bool {
+    (epoch.is_empty() || epoch == "(none)" || epoch.bytes().all(|b| b.is_ascii_digit()))
+        && is_rpm_version_part(version)
+        && is_rpm_version_part(release)
+}
+
+pub fn parse_installed(out: &str) -> (Vec<InstalledPackage>, Vec<String>) {
+    let mut pkgs = Vec::new();
+    let mut rejected = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            [name, epoch, version, release, arch]
+                if is_rpm_name(name) && valid_evr(epoch, version, release) && is_arch(arch) =>
+            {
+                // gpg-pubkey entries are keys in the rpm database, not packages.
+                if *name != "gpg-pubkey" {
+                    pkgs.push(InstalledPackage {
+                        name: name.to_string(),
+                        arch: arch.to_string(),
+                        version: evr(epoch, version, release),
+                        held: false,
+                    });
+                }
+            }
+            _ => rejected.push(line.to_string()),
+        }
+    }
+    pkgs.sort();
+    (pkgs, rejected)
+}
+
+/// One row of `repoquery --upgrades`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    pub name: String,
+    pub epoch: String,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub repo: String,
+}
+
+impl Upgrade {
+    /// The NEVRA as `updateinfo list` prints it: `name-[E:]V-R.arch`.
+    pub fn nevra(&self) -> String {
+        format!(
+            "{}-{}.{}",
+            self.name,
+            evr(&self.epoch, &self.version, &self.release),
+            self.arch
+        )
+    }
+}
+
+pub fn parse_upgrades(out: &str) -> (Vec<Upgrade>, Vec<String>) {
+    let mut ups = Vec::new();
+    let mut rejected = Vec::new();
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.as_slice() {
+            [name, epoch, version, release, arch, repo]
+                if is_rpm_name(name)
+                    && valid_evr(epoch, version, release)
+                    && is_arch(arch)
+                    && !repo.chars().any(char::is_control) =>
+            {
+                ups.push(Upgrade {
+                    name: name.to_string(),
+                    epoch: epoch.to_string(),
+                    version: version.to_string(),
+                    release: release.to_string(),
+                    arch: arch.to_string(),
+                    repo: repo.to_string(),
+                })
+            }
+            _ => rejected.push(line.to_string()),
+        }
+    }
+    (ups, rejected)
+}
+
+/// `ADVISORY TYPE PACKAGE-NEVRA` rows: which advisories cover which NEVRA.
+pub fn parse_advisory_list(out: &str) -> BTreeMap<String, Vec<String>> {
+    let mut by_nevra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [id, _kind, nevra] = f.as_slice() {
+            by_nevra
+                .entry(nevra.to_string())
+                .or_default()
+                .push(id.to_string());
+        }
+    }
+    by_nevra
+}
+
+/// One advisory from `updateinfo info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Advisory {
+    pub id: String,
+    pub kind: String,
+    pub severity: Option<String>,
+    pub updated: Option<Date>,
+    pub cves: Vec<String>,
+}
+
+/// Parses the `Key: value` blocks of `updateinfo info`; continuation lines
+/// (`           : CVE-…`) belong to the key above.
+pub fn parse_advisory_info(out: &str) -> BTreeMap<String, Advisory> {
+    let mut all = BTreeMap::new();
+    let mut cur: Option<Advisory> = None;
+    let mut last_key = String::new();
+    for line in out.lines() {
+        let Some((k, v)) = line
+            .split_once(": ")
+            .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
+        else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        let key = if k.is_empty() {
+            last_key.clone()
+        } else {
+            k.to_string()
+        };
+        match key.as_str() {
+            "Update ID" => {
+                if let Some(a) = cur.take() {
+                    all.insert(a.id.clone(), a);
+                }
+                cur = Some(Advisory {
+                    id: v.to_string(),
+                    ..Advisory::default()
+                });
+            }
+            "Type" => {
+                if let Some(a) = cur.as_mut() {
+                    a.kind = v.to_ascii_lowercase();
+                }
+            }
+            "Severity" => {
+                if let Some(a) = cur.as_mut() {
+                    a.severity = Some(v.to_string());
+                }
+            }
+            "Updated" | "Issued" => {
+                if let Some(a) = cur.as_mut() {
+                    let day = v.split_whitespace().next().unwrap_or("");
+                    if let Ok(d) = day.parse::<Date>() {
+                        a.updated = Some(a.updated.map_or(d, |x| x.max(d)));
+                    }
+                }
+            }
+            "CVEs" => {
+                if let Some(a) = cur.as_mut()
+                    && v.starts_with("CVE-")
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    a.cves.push(v.to_string());
+                }
+            }
+            _ => {}
+        }
+        last_key = key;
+    }
+    if let Some(a) = cur {
+        all.insert(a.id.clone(), a);
+    }
+    all
+}
+
+fn classification(kind: &str) -> Classification {
+    match kind {
+        "security" => Classification::Security,
+        "bugfix" => Classification::Bugfix,
+        "enhancement" => Classification::Enhancement,
+        _ => Classification::Other,
+    }
+}
+
+fn severity(s: Option<&str>) -> Severity {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        Some("critical") => Severity::Critical,
+        Some("important") => Severity::Important,
+        Some("moderate") => Severity::Moderate,
+        Some("low") => Severity::Low,
+        _ => Severity::Unspecified,
+    }
+}
+
+/// Upgrades of installed packages, each with its most urgent advisory.
+pub fn updates(
+    installed: &[InstalledPackage],
+    upgrades: &[Upgrade],
+    by_nevra: &BTreeMap<String, Vec<String>>,
+    advisories: &BTreeMap<String, Advisory>,
+) -> Vec<AvailableUpdate> {
+    let mut out = Vec::new();
+    for u in upgrades {
+        let Some(inst) = installed
+            .iter()
+            .find(|p| p.name == u.name && p.arch == u.arch)
+        else {
+            continue;
+        };
+        let advs: Vec<&Advisory> = by_nevra
+            .get(&u.nevra())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| advisories.get(id))
+            .collect();
+        // Most urgent first: security before other types, then by severity.
+        let chosen = advs.iter().min_by_key(|a| {
+            (
+                classification(&a.kind),
+                severity(a.severity.as_deref()),
+                a.id.clone(),
+            )
+        });
+        let mut cves: Vec<String> = advs.iter().flat_map(|a| a.cves.iter().cloned()).collect();
+        cves.sort();
+        cves.dedup();
+        out.push(AvailableUpdate {
+            name: u.name.clone(),
+            arch: u.arch.clone(),
+            installed_version: inst.version.clone(),
+            candidate_version: evr(&u.epoch, &u.version, &u.release),
+            repository: u.repo.clone(),
+            classification: chosen.map_or(Classification::Other, |a| classification(&a.kind)),
+            severity: chosen.map_or(Severity::Unspecified, |a| severity(a.severity.as_deref())),
+            advisory: chosen.map(|a| a.id.clone()),
+            cves,
+            release_date: chosen.and_then(|a| a.updated),
+            held_back: false,
+        });
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    out
+}
+
+/// `(required, why)` from the reboot script's output.
+pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
+    let mut running = None;
+    let mut newest = None;
+    let mut why = Vec::new();
+    let mut required = false;
+    for line in out.lines() {
+        if let Some(code) = line.strip_prefix("needs-restarting ") {
+            if code.trim() == "1" {
+                required = true;
+                why.push("needs-restarting".to_string());
+            }
+        } else if let Some(r) = line.strip_prefix("running ") {
+            running = Some(r.trim().to_string());
+        } else if let Some(n) = line.strip_prefix("newest ") {
+            newest = Some(n.trim().to_string());
+        }
+    }
+    if let (Some(r), Some(n)) = (running, newest)
+        && r != n
+    {
+        required = true;
+        why.push(format!("kernel {n} installed, {r} running"));
+    }
+    (required, why)
+}
+
+/// The whole dnf scan.
+pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::PackageScan, ScanError> {
+    if let Some(cmd) = refresh_command(opts.refresh) {
+        run_ok(t, &cmd.timeout(opts.refresh_timeout)).await?;
+    }
+    let timeout = opts.command_timeout;
+    let cmds = [
+        installed_command().timeout(timeout),
+        upgrades_command().timeout(timeout),
+        advisory_list_command().timeout(timeout),
+        advisory_info_command().timeout(timeout),
+        reboot_command().timeout(timeout),
+    ];
+    let (installed, upgrades, list, info, reboot) = tokio::join!(
+        run_ok(t, &cmds[0]),
+        run_ok(t, &cmds[1]),
+        run_ok(t, &cmds[2]),
+        run_ok(t, &cmds[3]),
+        run_ok(t, &cmds[4]),
+    );
+    let (installed, mut rejected) = parse_installed(&installed?);
+    let (upgrades, rej) = parse_upgrades(&upgrades?);
+    rejected.extend(rej);
+    let updates = updates(
+        &installed,
+        &upgrades,
+        &parse_advisory_list(&list?),
+        &parse_advisory_info(&info?),
+    );
+    let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
+    Ok(super::PackageScan {
+        installed,
+        updates,
+        reboot_required,
+        reboot_required_by,
+        rejected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RPM_QA: &str = include_str!("../../testdata/os/dnf/rpm-qa.txt");
+    const UPGRADES: &str = include_str!("../../testdata/os/dnf/repoquery-upgrades.txt");
+    const LIST: &str = include_str!("../../testdata/os/dnf/updateinfo-list.txt");
+    const INFO: &str = include_str!("../../testdata/os/dnf/updateinfo-info.txt");
+    const KERNEL: &str = include_str!("../../testdata/os/dnf/rpm-q-last-kernel.txt");
+
+    #[test]
+    fn installed_with_epochs() {
+        let (pkgs, rejected) = parse_installed(RPM_QA);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let v = |n: &str| {
+            pkgs.iter()
+                .find(|p| p.name == n)
+                .map(|p| p.version.as_str())
+        };
+        assert_eq!(v("pw-gamma"), Some("3:1.0-1"));
+        assert_eq!(v("pw-alpha"), Some("1.0-1"));
+        let (ok, bad) = parse_installed(
+            "x\t0\t1.0\t1\tnoarch\n-e\t0\t1\t1\tnoarch\ny\t0\t1-0\t1\tnoarch\ngpg-pubkey\t0\tabc\tdef\t(none)\n",
+        );
+        assert_eq!(ok.len(), 1);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+    }
+
+    #[test]
+    fn advisories_pick_the_most_urgent_and_collect_cves() {
+        let (installed, _) = parse_installed(RPM_QA);
+        let (ups, rejected) = parse_upgrades(UPGRADES);
+        assert!(rejected.is_empty());
+        let info = parse_advisory_info(INFO);
+        assert_eq!(info.len(), 5);
+        assert_eq!(
+            info["PWT-2026:0001"].cves,
+            ["CVE-2026-1234", "CVE-2026-5678"]
+        );
+        let u = updates(&installed, &ups, &parse_advisory_list(LIST), &info);
+        let row = |n: &str| u.iter().find(|x| x.name == n).unwrap();
+        let beta = row("pw-beta");
+        assert_eq!(beta.classification, Classification::Security);
+        assert_eq!(beta.severity, Severity::Important);
+        assert_eq!(beta.advisory.as_deref(), Some("PWT-2026:0001"));
+        assert_eq!(
+            beta.cves,
+            ["CVE-2026-1234", "CVE-2026-5678", "CVE-2026-9999"]
+        );
+        assert_eq!(beta.release_date, Some(jiff::civil::date(2026, 11, 21)));
+        assert_eq!(
+            (
+                beta.installed_version.as_str(),
+                beta.candidate_version.as_str()
+            ),
+            ("2.0-1", "2.1-1")
+        );
+        let gamma = row("pw-gamma");
+        assert_eq!(gamma.candidate_version, "3:1.1-1");
+        assert_eq!(gamma.installed_version, "3:1.0-1");
+        assert_eq!(
+            (gamma.classification, gamma.severity),
+            (Classification::Security, Severity::Unspecified)
+        );
+        let alpha = row("pw-alpha");
+        assert_eq!(
+            (alpha.classification, alpha.severity),
+            (Classification::Bugfix, Severity::Unspecified)
+        );
+        assert_eq!(alpha.release_date, Some(jiff::civil::date(2026, 11, 18)));
+        let delta = row("pw-delta");
+        assert_eq!(
+            (delta.classification, delta.severity),
+            (Classification::Enhancement, Severity::Low)
+        );
+        assert_eq!(u.len(), 4);
+    }
+
+    #[test]
+    fn reboot_from_needs_restarting_or_a_newer_kernel() {
+        assert_eq!(
+            parse_reboot(&format!("running 6.1.0\n{KERNEL}")),
+            (false, vec![])
+        );
+        assert!(parse_reboot("needs-restarting 1\nrunning 5.14.0-1.el9.x86_64\n").0);
+        let (req, why) = parse_reboot(
+            "needs-restarting 0\nrunning 5.14.0-1.el9.x86_64\nnewest 5.14.0-2.el9.x86_64\n",
+        );
+        assert!(req);
+        assert_eq!(
+            why,
+            ["kernel 5.14.0-2.el9.x86_64 installed, 5.14.0-1.el9.x86_64 running"]
+        );
+        assert!(!parse_reboot("running 5.14.0-2.el9.x86_64\nnewest 5.14.0-2.el9.x86_64\n").0);
+    }
+}
