@@ -300,23 +300,30 @@ static RPM_WORLD: OnceLock<RpmWorld> = OnceLock::new();
 fn rpm_world() -> &'static RpmWorld {
     use support::rpmrepo::{Advisory, Rpm, RpmRepo};
     RPM_WORLD.get_or_init(|| {
-        let fleet = Fleet::start(Base::Rpm, 5, 1);
+        // h1 is a dnf host, h2 a zypper host, on the same repository.
+        let fleet = Fleet::start(Base::Rpm, 5, 2);
         let dir = tempfile::tempdir().unwrap();
         let mut repo = RpmRepo::new(dir.path());
         let mut gamma = Rpm::new("pw-gamma", "1.0", "1");
         gamma.epoch = Some(3);
         repo.publish(&[Rpm::new("pw-alpha", "1.0", "1"), Rpm::new("pw-beta", "2.0", "1"), gamma], &[]);
         let server = FileServer::start(dir.path());
-        // The base is Debian with dnf added: make it look like the RHEL family it stands for.
-        fleet.write(
-            "h1",
-            "/etc/os-release",
-            "ID=patchwave-rpmtest\nID_LIKE=\"rhel fedora\"\nVERSION_ID=9\nPRETTY_NAME=\"patchwave RPM test host\"\n",
-        );
-        fleet.ssh_ok("h1", &["mkdir", "-p", "/etc/yum.repos.d", "/etc/dnf/vars"]);
+        // The base is Debian with dnf, zypper and rpm added: make each host look
+        // like the family it stands for, with the rpm database where that family keeps it.
+        let url = format!("{}/repo", server.url());
+        for (h, os) in [
+            ("h1", "ID=patchwave-rpmtest\nID_LIKE=\"rhel fedora\"\nVERSION_ID=9\nPRETTY_NAME=\"patchwave RPM test host\"\n"),
+            ("h2", "ID=opensuse-leap\nID_LIKE=\"suse opensuse\"\nVERSION_ID=15.6\nPRETTY_NAME=\"patchwave zypper test host\"\n"),
+        ] {
+            fleet.write(h, "/etc/os-release", os);
+            fleet.ssh_ok(h, &["mkdir", "-p", "/etc/yum.repos.d", "/etc/dnf/vars", "/etc/rpm"]);
+            fleet.write(h, "/etc/rpm/macros", "%_dbpath /var/lib/rpm\n");
+        }
         fleet.write("h1", "/etc/dnf/vars/releasever", "9\n");
-        fleet.write("h1", "/etc/yum.repos.d/testfleet.repo", &RpmRepo::dnf_repo_file(&format!("{}/repo", server.url())));
+        fleet.write("h1", "/etc/yum.repos.d/testfleet.repo", &RpmRepo::dnf_repo_file(&url));
         fleet.ssh_ok("h1", &["dnf", "-q", "-y", "install", "pw-alpha-1.0-1", "pw-beta-2.0-1", "pw-gamma-3:1.0-1"]);
+        fleet.ssh_ok("h2", &["zypper", "--non-interactive", "addrepo", "--no-gpgcheck", &url, "testfleet"]);
+        fleet.ssh_ok("h2", &["zypper", "--non-interactive", "install", "pw-alpha = 1.0-1", "pw-beta = 2.0-1"]);
         let mut gamma2 = Rpm::new("pw-gamma", "1.1", "1");
         gamma2.epoch = Some(3);
         repo.publish(
@@ -354,6 +361,8 @@ fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
         .args([
+            "--host",
+            "h1",
             "--format",
             "json",
             "--refresh",
@@ -406,4 +415,56 @@ fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
     assert_eq!(ups.len(), 3);
     assert_eq!(h["facts"]["rebootRequired"], false);
     let _ = &w.fleet;
+}
+
+#[test]
+fn zypper_host_reports_patch_category_severity_and_cves() {
+    let _serial = serial();
+    let w = rpm_world();
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["scan", "--repo"])
+        .arg(w.repo_dir.path())
+        .args([
+            "--host",
+            "h2",
+            "--format",
+            "json",
+            "--refresh",
+            "always",
+            "--timeout",
+            "60s",
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let h = host(&doc, "h2");
+    assert_eq!(h["facts"]["packageManager"], "zypper", "{h}");
+    let ups = h["facts"]["updates"].as_array().unwrap();
+    let row = |n: &str| {
+        ups.iter()
+            .find(|u| u["name"] == n)
+            .unwrap_or_else(|| panic!("no update for {n}: {h}"))
+    };
+    let beta = row("pw-beta");
+    assert_eq!(
+        (
+            beta["installedVersion"].as_str(),
+            beta["candidateVersion"].as_str()
+        ),
+        (Some("2.0-1"), Some("2.1-1"))
+    );
+    assert_eq!(
+        (beta["classification"].as_str(), beta["severity"].as_str()),
+        (Some("security"), Some("important"))
+    );
+    assert_eq!(beta["advisory"], "PWT-2026:0001");
+    assert_eq!(beta["cves"], serde_json::json!(["CVE-2026-1234"]));
+    assert_eq!(beta["releaseDate"], "2026-11-20");
+    let alpha = row("pw-alpha");
+    assert_eq!(
+        (alpha["classification"].as_str(), alpha["severity"].as_str()),
+        (Some("bugfix"), Some("unspecified"))
+    );
+    assert_eq!(ups.len(), 2, "{h}");
 }

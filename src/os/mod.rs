@@ -7,6 +7,7 @@ pub mod apt;
 pub mod detect;
 pub mod dnf;
 pub mod names;
+pub mod zypper;
 
 use std::time::Duration;
 
@@ -87,6 +88,7 @@ pub async fn scan_host(t: &dyn Transport, opts: &ScanOptions) -> Result<HostFact
     let scan = match pm {
         PackageManager::Apt => apt::scan(t, opts).await?,
         PackageManager::Dnf => dnf::scan(t, opts).await?,
+        PackageManager::Zypper => zypper::scan(t, opts).await?,
         other => {
             return Err(ScanError::Failed(format!(
                 "{}: scanning {} hosts is not supported by this build yet",

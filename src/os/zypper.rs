@@ -1,0 +1,449 @@
+//! SUSE: rpm for what is installed, zypper's XML output for updates and
+//! patches (category, severity, CVEs, issue date), and `info -t patch` for
+//! which packages each needed patch updates.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use super::dnf::{self, parse_installed};
+use super::names::{is_arch, is_rpm_name};
+use super::{Refresh, ScanError, ScanOptions, run_ok};
+use crate::facts::{AvailableUpdate, InstalledPackage};
+use crate::spec::baseline::{Classification, Severity};
+use crate::transport::{RemoteCommand, Transport};
+
+/// How long zypper waits for another zypper (or YaST) to release its lock
+/// before giving up, instead of failing at once.
+const LOCK_WAIT_SECONDS: &str = "60";
+
+/// Queries never touch the network: refreshing is a separate step.
+fn zypper(args: &[&str]) -> RemoteCommand {
+    RemoteCommand::new("zypper")
+        .env("ZYPP_LOCK_TIMEOUT", LOCK_WAIT_SECONDS)
+        .args(["--non-interactive", "--no-refresh"])
+        .args(args.iter().copied())
+}
+
+pub fn list_updates_command() -> RemoteCommand {
+    zypper(&["--xmlout", "list-updates"])
+}
+
+pub fn list_patches_command() -> RemoteCommand {
+    zypper(&["--xmlout", "list-patches"])
+}
+
+pub fn refresh_command(refresh: Refresh) -> Option<RemoteCommand> {
+    let base = RemoteCommand::new("zypper")
+        .env("ZYPP_LOCK_TIMEOUT", LOCK_WAIT_SECONDS)
+        .args(["--non-interactive", "refresh"]);
+    match refresh {
+        Refresh::Never => None,
+        Refresh::Always => Some(base.arg("--force")),
+        // zypper refreshes repositories whose metadata has expired.
+        Refresh::IfOlderThan(_) => Some(base),
+    }
+}
+
+/// Reboot check (constant script): `zypper needs-rebooting` (exit 102 when a
+/// reboot is needed), SUSE's /run/reboot-needed flag, and the kernel check.
+pub fn reboot_command() -> RemoteCommand {
+    RemoteCommand::new("sh").args([
+        "-c",
+        "zypper --non-interactive needs-rebooting >/dev/null 2>&1; echo \"needs-rebooting $?\"; \
+         if [ -e /run/reboot-needed ]; then echo flag; fi; \
+         echo \"running $(uname -r)\"; \
+         rpm -q --last kernel-default kernel 2>/dev/null | sed -n 's/^kernel\\(-default\\)\\{0,1\\}-\\([^ ]*\\).*/newest \\2/p' | head -n 1; true",
+    ])
+}
+
+/// One package update from `list-updates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub name: String,
+    pub arch: String,
+    pub edition: String,
+    pub old_edition: String,
+    pub repo: String,
+}
+
+/// One needed patch from `list-patches`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    pub id: String,
+    pub category: String,
+    pub severity: String,
+    pub issued: Option<Date>,
+    pub cves: Vec<String>,
+}
+
+fn xml_doc(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+    roxmltree::Document::parse(xml)
+        .map_err(|e| format!("zypper printed XML that does not parse: {e}"))
+}
+
+fn edition_ok(e: &str) -> bool {
+    !e.is_empty()
+        && e.len() <= 200
+        && e.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+~^:-".contains(&b))
+}
+
+pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), String> {
+    let doc = xml_doc(xml)?;
+    let mut ups = Vec::new();
+    let mut rejected = Vec::new();
+    for u in doc.descendants().filter(|n| n.has_tag_name("update")) {
+        if u.attribute("kind") != Some("package") {
+            continue;
+        }
+        let get = |a: &str| u.attribute(a).unwrap_or_default().to_string();
+        let repo = u
+            .children()
+            .find(|c| c.has_tag_name("source"))
+            .and_then(|s| s.attribute("alias"))
+            .unwrap_or_default()
+            .to_string();
+        let up = Update {
+            name: get("name"),
+            arch: get("arch"),
+            edition: get("edition"),
+            old_edition: get("edition-old"),
+            repo,
+        };
+        if is_rpm_name(&up.name)
+            && is_arch(&up.arch)
+            && edition_ok(&up.edition)
+            && edition_ok(&up.old_edition)
+        {
+            ups.push(up);
+        } else {
+            rejected.push(format!("{} {} {}", up.name, up.arch, up.edition));
+        }
+    }
+    Ok((ups, rejected))
+}
+
+fn patch_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":._+-".contains(&b))
+}
+
+pub fn parse_list_patches(xml: &str) -> Result<Vec<Patch>, String> {
+    let doc = xml_doc(xml)?;
+    let mut patches = Vec::new();
+    for u in doc.descendants().filter(|n| n.has_tag_name("update")) {
+        if u.attribute("kind") != Some("patch") {
+            continue;
+        }
+        let id = u.attribute("name").unwrap_or_default();
+        if !patch_id_ok(id) || u.attribute("status").is_some_and(|s| s != "needed") {
+            continue;
+        }
+        let issued = u
+            .children()
+            .find(|c| c.has_tag_name("issue-date"))
+            .and_then(|d| d.attribute("time_t"))
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|t| Timestamp::from_second(t).ok())
+            .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date());
+        let cves = u
+            .descendants()
+            .filter(|n| n.has_tag_name("issue") && n.attribute("type") == Some("cve"))
+            .filter_map(|n| n.attribute("id"))
+            .filter(|c| {
+                c.starts_with("CVE-") && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+            .map(str::to_string)
+            .collect();
+        patches.push(Patch {
+            id: id.to_string(),
+            category: u
+                .attribute("category")
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            severity: u
+                .attribute("severity")
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            issued,
+            cves,
+        });
+    }
+    Ok(patches)
+}
+
+/// Which package names each patch updates, from the `Conflicts` of
+/// `info -t patch` (`pkg < V-R`, one line or an indented `[N]` list).
+pub fn parse_patch_info(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut in_conflicts = false;
+    let mut add = |patch: &Option<String>, entry: &str| {
+        let name = entry.split_whitespace().next().unwrap_or("");
+        // `pkg.arch` in multi-line lists; the arch suffix is dropped.
+        let name = name
+            .rsplit_once('.')
+            .filter(|(_, a)| {
+                is_arch(a)
+                    && matches!(
+                        *a,
+                        "noarch" | "x86_64" | "aarch64" | "i586" | "i686" | "ppc64le" | "s390x"
+                    )
+            })
+            .map_or(name, |(n, _)| n);
+        if let Some(p) = patch
+            && is_rpm_name(name)
+        {
+            out.entry(p.clone()).or_default().push(name.to_string());
+        }
+    };
+    for line in text.lines() {
+        if let Some((k, v)) = line
+            .split_once(" : ")
+            .or_else(|| line.strip_suffix(" :").map(|k| (k, "")))
+        {
+            let (k, v) = (k.trim(), v.trim());
+            in_conflicts = false;
+            match k {
+                "Name" => current = Some(v.to_string()),
+                "Conflicts" => {
+                    if v.starts_with('[') || v.is_empty() {
+                        in_conflicts = true;
+                    } else {
+                        add(&current, v);
+                    }
+                }
+                _ => {}
+            }
+        } else if in_conflicts && line.starts_with(' ') && !line.trim().is_empty() {
+            add(&current, line.trim());
+        } else {
+            in_conflicts = false;
+        }
+    }
+    out
+}
+
+fn classification(category: &str) -> Classification {
+    match category {
+        "security" => Classification::Security,
+        // SUSE's own names, and the updateinfo types other vendors' repositories carry.
+        "recommended" | "bugfix" => Classification::Bugfix,
+        "optional" | "feature" | "enhancement" => Classification::Enhancement,
+        _ => Classification::Other,
+    }
+}
+
+fn severity(s: &str) -> Severity {
+    match s {
+        "critical" => Severity::Critical,
+        "important" => Severity::Important,
+        "moderate" => Severity::Moderate,
+        "low" => Severity::Low,
+        _ => Severity::Unspecified,
+    }
+}
+
+/// Package updates of installed packages, each with its most urgent patch.
+pub fn updates(
+    installed: &[InstalledPackage],
+    ups: &[Update],
+    patches: &[Patch],
+    patch_packages: &BTreeMap<String, Vec<String>>,
+) -> Vec<AvailableUpdate> {
+    let mut out = Vec::new();
+    for u in ups {
+        if !installed
+            .iter()
+            .any(|p| p.name == u.name && p.arch == u.arch)
+        {
+            continue;
+        }
+        let covering: Vec<&Patch> = patches
+            .iter()
+            .filter(|p| {
+                patch_packages
+                    .get(&p.id)
+                    .is_some_and(|names| names.contains(&u.name))
+            })
+            .collect();
+        let chosen = covering.iter().min_by_key(|p| {
+            (
+                classification(&p.category),
+                severity(&p.severity),
+                p.id.clone(),
+            )
+        });
+        let mut cves: Vec<String> = covering
+            .iter()
+            .flat_map(|p| p.cves.iter().cloned())
+            .collect();
+        cves.sort();
+        cves.dedup();
+        out.push(AvailableUpdate {
+            name: u.name.clone(),
+            arch: u.arch.clone(),
+            installed_version: u.old_edition.clone(),
+            candidate_version: u.edition.clone(),
+            repository: u.repo.clone(),
+            classification: chosen.map_or(Classification::Other, |p| classification(&p.category)),
+            severity: chosen.map_or(Severity::Unspecified, |p| severity(&p.severity)),
+            advisory: chosen.map(|p| p.id.clone()),
+            cves,
+            release_date: chosen.and_then(|p| p.issued),
+            held_back: false,
+        });
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    out
+}
+
+/// `(required, why)` from the reboot script's output.
+pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
+    let mut why = Vec::new();
+    for line in out.lines() {
+        match line.trim() {
+            "needs-rebooting 102" => why.push("zypper needs-rebooting".to_string()),
+            "flag" => why.push("/run/reboot-needed".to_string()),
+            _ => {}
+        }
+    }
+    let (kernel, kernel_why) = dnf::parse_reboot(out);
+    if kernel {
+        why.extend(kernel_why);
+    }
+    (!why.is_empty(), why)
+}
+
+/// The whole zypper scan.
+pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::PackageScan, ScanError> {
+    if let Some(cmd) = refresh_command(opts.refresh) {
+        run_ok(t, &cmd.timeout(opts.refresh_timeout)).await?;
+    }
+    let timeout = opts.command_timeout;
+    // zypper takes a system-wide lock even to read: its commands run one
+    // after another (rpm's read-only query runs alongside).
+    let installed_cmd = dnf::installed_command().timeout(timeout);
+    let zypper_reads = async {
+        let ups = run_ok(t, &list_updates_command().timeout(timeout)).await?;
+        let patches = run_ok(t, &list_patches_command().timeout(timeout)).await?;
+        let reboot = run_ok(
+            t,
+            &reboot_command()
+                .env("ZYPP_LOCK_TIMEOUT", LOCK_WAIT_SECONDS)
+                .timeout(timeout),
+        )
+        .await?;
+        Ok::<_, ScanError>((ups, patches, reboot))
+    };
+    let (installed, reads) = tokio::join!(run_ok(t, &installed_cmd), zypper_reads);
+    let (ups, patches, reboot) = reads?;
+    let reboot: Result<String, ScanError> = Ok(reboot);
+    let failed = |e: String| ScanError::Failed(format!("{}: {e}", t.host()));
+    let (installed, mut rejected) = parse_installed(&installed?);
+    let (ups, rej) = parse_list_updates(&ups).map_err(failed)?;
+    rejected.extend(rej);
+    let patches = parse_list_patches(&patches).map_err(failed)?;
+    let patch_packages = if patches.is_empty() {
+        BTreeMap::new()
+    } else {
+        let cmd = zypper(&["info", "-t", "patch"])
+            .args(patches.iter().map(|p| p.id.clone()))
+            .timeout(timeout);
+        parse_patch_info(&run_ok(t, &cmd).await?)
+    };
+    let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
+    Ok(super::PackageScan {
+        updates: updates(&installed, &ups, &patches, &patch_packages),
+        installed,
+        reboot_required,
+        reboot_required_by,
+        rejected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LU: &str = include_str!("../../testdata/os/zypper/list-updates.xml");
+    const LP: &str = include_str!("../../testdata/os/zypper/list-patches.xml");
+    const INFO: &str = include_str!("../../testdata/os/zypper/info-patch.txt");
+
+    #[test]
+    fn updates_patches_and_their_packages() {
+        let (ups, rejected) = parse_list_updates(LU).unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(ups.len(), 2);
+        assert_eq!(
+            (
+                ups[1].name.as_str(),
+                ups[1].old_edition.as_str(),
+                ups[1].edition.as_str()
+            ),
+            ("pw-beta", "2.0-1", "2.1-1")
+        );
+        assert_eq!(ups[1].repo, "testfleet");
+        let patches = parse_list_patches(LP).unwrap();
+        assert_eq!(patches.len(), 2);
+        assert_eq!(patches[0].cves, ["CVE-2026-1234"]);
+        assert_eq!(patches[0].issued, Some(jiff::civil::date(2026, 11, 20)));
+        assert_eq!(patches[1].issued, Some(jiff::civil::date(2025, 11, 18)));
+        let pp = parse_patch_info(INFO);
+        assert_eq!(pp["PWT-2026:0001"], ["pw-beta"]);
+        assert_eq!(pp["PWT-2026:0002"], ["pw-alpha"]);
+        let installed = vec![
+            InstalledPackage {
+                name: "pw-alpha".into(),
+                arch: "noarch".into(),
+                version: "1.0-1".into(),
+                held: false,
+            },
+            InstalledPackage {
+                name: "pw-beta".into(),
+                arch: "noarch".into(),
+                version: "2.0-1".into(),
+                held: false,
+            },
+        ];
+        let u = updates(&installed, &ups, &patches, &pp);
+        assert_eq!(
+            (u[0].classification, u[0].severity),
+            (Classification::Bugfix, Severity::Moderate)
+        );
+        assert_eq!(
+            (u[1].classification, u[1].severity),
+            (Classification::Security, Severity::Important)
+        );
+        assert_eq!(u[1].advisory.as_deref(), Some("PWT-2026:0001"));
+    }
+
+    #[test]
+    fn multi_line_conflicts_and_bad_xml() {
+        let text = "Name        : SUSE-2026-1\nConflicts   : [2]\n    libfoo1.x86_64 < 1.2-3\n    foo-tools < 1.2-3\nSummary     : x\n";
+        assert_eq!(
+            parse_patch_info(text)["SUSE-2026-1"],
+            ["libfoo1", "foo-tools"]
+        );
+        assert!(parse_list_updates("<stream><update").is_err());
+    }
+
+    #[test]
+    fn reboot_signals() {
+        assert_eq!(
+            parse_reboot("needs-rebooting 0\nrunning 6.4.0\n"),
+            (false, vec![])
+        );
+        assert!(parse_reboot("needs-rebooting 102\nrunning 6.4.0\n").0);
+        assert!(parse_reboot("needs-rebooting 0\nflag\nrunning 6.4.0\n").0);
+        assert!(
+            parse_reboot("needs-rebooting 0\nrunning 6.4.0-1-default\nnewest 6.4.0-2-default\n").0
+        );
+    }
+}
