@@ -12,7 +12,8 @@ use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
 use support::http::FileServer;
 
-/// Hosts h1-h3 have packages and updates; h4's sshd is stopped.
+/// Hosts h1-h3 have packages and updates; h4's sshd is stopped; h5 hangs
+/// (its sshd is frozen: connections are accepted, never answered).
 struct World {
     fleet: Fleet,
     repo_dir: tempfile::TempDir,
@@ -31,7 +32,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn world() -> &'static World {
     WORLD.get_or_init(|| {
-        let fleet = Fleet::start(Base::Apt, 4, 4);
+        let fleet = Fleet::start(Base::Apt, 4, 5);
         let apt_dir = tempfile::tempdir().unwrap();
         let apt = AptRepo::new(apt_dir.path());
         apt.publish(
@@ -67,6 +68,7 @@ fn world() -> &'static World {
         apt.publish(MAIN, &[Deb::new("pw-alpha", "1.1-1")]);
         apt.publish(SECURITY, &[Deb::new("pw-beta", "2:2.1~rc1-1")]);
         fleet.ctl("stop-sshd", "h4");
+        fleet.ctl("hang", "h5");
 
         let repo_dir = tempfile::tempdir().unwrap();
         write_fleet_repo(repo_dir.path(), &fleet);
@@ -125,7 +127,14 @@ fn scan(extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
-        .args(["--format", "json", "--timeout", "20s"])
+        .args([
+            "--format",
+            "json",
+            "--timeout",
+            "20s",
+            "--connect-timeout",
+            "3s",
+        ])
         .args(extra)
         .output()
         .unwrap();
@@ -227,6 +236,15 @@ fn scan_reports_exactly_the_published_updates_and_the_dead_host() {
         "{dead}"
     );
     assert!(dead["durationMs"].as_u64().unwrap() < 20_000, "{dead}");
+    // The frozen host costs its own connect timeout (3 s here), nothing more, and
+    // the others were scanned meanwhile.
+    let hung = host(&doc, "h5");
+    assert_eq!(hung["state"], "unreachable", "{hung}");
+    assert!(
+        hung["error"].as_str().unwrap().contains("timed out"),
+        "{hung}"
+    );
+    assert!(hung["durationMs"].as_u64().unwrap() < 10_000, "{hung}");
 }
 
 #[test]
@@ -274,14 +292,21 @@ fn text_output_summarises_the_fleet() {
     let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
-        .args(["--refresh", "always", "--group", "apt-hosts"])
+        .args([
+            "--refresh",
+            "always",
+            "--group",
+            "apt-hosts",
+            "--connect-timeout",
+            "3s",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("    pw-beta 2.0-1 → 2:2.1~rc1-1  security  Unspecified  PatchwaveTest-Security:testfleet-security"), "{text}");
     assert!(
         text.contains(
-            "4 hosts: 3 scanned, 1 unreachable, 0 failed; 6 updates available (3 security)"
+            "5 hosts: 3 scanned, 2 unreachable, 0 failed; 6 updates available (3 security)"
         ),
         "{text}"
     );

@@ -38,6 +38,9 @@ pub struct Args {
     /// Bound on each host's scan, e.g. 2m (default: Fleet scan.timeout, else 2m).
     #[arg(long, value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+    /// Bound on connecting to one host (TCP and ssh handshake), e.g. 10s.
+    #[arg(long, value_parser = parse_timeout, default_value = "10s")]
+    pub connect_timeout: Duration,
     /// Use this ssh_config for every connection instead of the user's.
     #[arg(long, value_name = "FILE")]
     pub ssh_config: Option<std::path::PathBuf>,
@@ -100,6 +103,7 @@ pub fn run(args: &Args) -> Exit {
         RefreshArg::Auto => opts.os.refresh,
     };
     opts.ssh_config = args.ssh_config.clone();
+    opts.connect_timeout = args.connect_timeout;
 
     let total = targets.len();
     let done = Arc::new(AtomicUsize::new(0));

@@ -34,11 +34,12 @@ pub fn simulate_command() -> RemoteCommand {
     ])
 }
 
-/// Seconds since the package lists were last refreshed (constant script).
+/// Seconds since the package lists were last refreshed: the newest Release
+/// file apt fetched (constant script; "never" is the epoch, so very stale).
 pub fn lists_age_command() -> RemoteCommand {
     RemoteCommand::new("sh").args([
         "-c",
-        "now=$(date +%s); t=$(stat -c %Y /var/lib/apt/lists/partial 2>/dev/null || echo 0); echo $((now - t))",
+        "now=$(date +%s); t=0; for f in /var/lib/apt/lists/*Release; do [ -e \"$f\" ] || continue; m=$(stat -c %Y \"$f\"); [ \"$m\" -gt \"$t\" ] && t=$m; done; echo $((now - t))",
     ])
 }
 

@@ -459,6 +459,16 @@ mod tests {
             (Classification::Enhancement, Severity::Low)
         );
         assert_eq!(u.len(), 4);
+        // A host with nothing to update prints nothing at all.
+        assert!(
+            updates(
+                &installed,
+                &parse_upgrades("").0,
+                &parse_advisory_list(""),
+                &parse_advisory_info("")
+            )
+            .is_empty()
+        );
     }
 
     #[test]
