@@ -17,5 +17,6 @@ pub mod scan;
 pub mod schedule;
 pub mod spec;
 pub mod transport;
+pub mod version;
 
 pub use exit::Exit;

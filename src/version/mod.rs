@@ -1,0 +1,22 @@
+//! Version ordering as each package manager defines it. The planner never
+//! compares versions as strings: "1.10" is newer than "1.9", "1.0~rc1" older
+//! than "1.0", and an epoch outranks everything after it.
+
+pub mod deb;
+pub mod rpm;
+
+use std::cmp::Ordering;
+
+use crate::facts::PackageManager;
+
+/// Compares two versions the way `pm` would.
+pub fn compare(pm: PackageManager, a: &str, b: &str) -> Ordering {
+    match pm {
+        PackageManager::Apt => deb::compare(a, b),
+        // zypper and dnf share rpm's ordering; apk's is close enough to rpm's
+        // segment rules for the versions it is given here.
+        PackageManager::Dnf | PackageManager::Zypper | PackageManager::Apk => {
+            rpm::compare_evr(a, b)
+        }
+    }
+}
