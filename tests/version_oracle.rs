@@ -95,7 +95,7 @@ fn debian_ordering_matches_dpkg() {
         .map(|_| {
             let a = deb_version().new_tree(&mut runner).unwrap().current();
             // Half the pairs share a prefix, so the interesting tails get compared.
-            let b = if a.len() > 2 && a.len() % 2 == 0 {
+            let b = if a.len() > 2 && a.len().is_multiple_of(2) {
                 format!(
                     "{}{}",
                     &a[..a.len() - 1],
@@ -131,7 +131,7 @@ fn rpm_ordering_matches_rpm() {
     let pairs: Vec<(String, String)> = (0..400)
         .map(|_| {
             let a = s.new_tree(&mut runner).unwrap().current();
-            let b = if a.len() % 2 == 0 {
+            let b = if a.len().is_multiple_of(2) {
                 format!(
                     "{}{}",
                     &a[..a.len() / 2],
