@@ -13,6 +13,7 @@ pub mod cli;
 pub mod exit;
 pub mod facts;
 pub mod os;
+pub mod plan;
 pub mod scan;
 pub mod schedule;
 pub mod spec;

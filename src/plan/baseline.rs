@@ -1,0 +1,917 @@
+//! Baseline evaluation: for one available update on one host, is it
+//! approved, and why? States and precedence follow AWS Patch Manager:
+//!
+//! 1. an explicit rejection wins over everything;
+//! 2. an explicit approval (`approved[]`, or an exact version in the
+//!    baseline's PatchApprovals) wins over the rules;
+//! 3. otherwise the earliest-approving matching rule decides
+//!    (`approveAfterDays` from the release date, or the first sighting where
+//!    the OS publishes no date; or `approveUntilDate`);
+//! 4. promotion then gates every approval — even a critical security patch —
+//!    until the version has run (healthy) on every host of the earlier stage
+//!    for long enough.
+
+use std::cmp::Ordering;
+
+use globset::{Glob, GlobMatcher};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::Serialize;
+
+use super::history::History;
+use crate::facts::{AvailableUpdate, PackageManager};
+use crate::spec::Resource;
+use crate::spec::baseline::{
+    Classification, PatchApprovalsSpec, PatchBaselineSpec, RejectedAction, Severity,
+};
+use crate::spec::values::{self, VersionConstraint, VersionOp};
+use crate::version;
+
+/// What the baseline says about one update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionState {
+    Approved,
+    PendingApproval,
+    ExplicitApproved,
+    ExplicitRejected,
+    NotApplicable,
+}
+
+impl DecisionState {
+    /// Will the planner install it now?
+    pub fn installs(self) -> bool {
+        matches!(
+            self,
+            DecisionState::Approved | DecisionState::ExplicitApproved
+        )
+    }
+}
+
+/// A decision with its reason, as a reviewer reads it in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub state: DecisionState,
+    pub reason: String,
+    /// For PENDING_APPROVAL: the day it becomes approved, when that is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_on: Option<Date>,
+    /// Severity reported for a host missing it (the rule's complianceLevel, or the patch's).
+    pub compliance_level: Severity,
+}
+
+/// The inputs of a decision besides the update itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub package_manager: PackageManager,
+    pub now: Timestamp,
+    /// The zone in which "days" are counted (the Fleet's; UTC by default).
+    pub tz: &'a TimeZone,
+    pub history: &'a History,
+}
+
+impl Context<'_> {
+    fn today(&self) -> Date {
+        self.now.to_zoned(self.tz.clone()).date()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PackageEntry {
+    glob: GlobMatcher,
+    constraint: VersionConstraint,
+    reason: String,
+    until: Option<Date>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    classifications: Vec<Classification>,
+    severities: Vec<Severity>,
+    packages: Vec<GlobMatcher>,
+    exclude: Vec<GlobMatcher>,
+    repositories: Vec<GlobMatcher>,
+    after_days: Option<i64>,
+    until: Option<Date>,
+    compliance_level: Option<Severity>,
+}
+
+#[derive(Debug, Clone)]
+struct Promotion {
+    from: String,
+    after: SignedDuration,
+    after_text: String,
+    require_healthy: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Exact {
+    package: String,
+    version: String,
+    arch: Option<String>,
+}
+
+/// A baseline ready to evaluate, built from a validated spec.
+#[derive(Debug, Clone)]
+pub struct CompiledBaseline {
+    pub name: String,
+    rules: Vec<Rule>,
+    approved: Vec<PackageEntry>,
+    rejected: Vec<PackageEntry>,
+    pub rejected_action: RejectedAction,
+    exact: Vec<Exact>,
+    promotion: Option<Promotion>,
+}
+
+fn glob(p: &str) -> Result<GlobMatcher, String> {
+    Glob::new(p)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("`{p}`: {e}"))
+}
+
+fn date(d: &Option<crate::spec::Spanned<String>>) -> Result<Option<Date>, String> {
+    d.as_ref().map(|t| values::parse_date(t)).transpose()
+}
+
+fn entries(list: &[crate::spec::baseline::PackageRule]) -> Result<Vec<PackageEntry>, String> {
+    list.iter()
+        .map(|e| {
+            Ok(PackageEntry {
+                glob: glob(&e.package)?,
+                constraint: values::parse_version_constraint(
+                    e.version.as_ref().map_or("*", |v| v.value.as_str()),
+                )?,
+                reason: e.reason.value.clone(),
+                until: date(&e.until)?,
+            })
+        })
+        .collect()
+}
+
+impl CompiledBaseline {
+    /// Builds from a baseline and the PatchApprovals that extend it. Fails
+    /// only on input `validate` would have refused.
+    pub fn compile(
+        b: &Resource<PatchBaselineSpec>,
+        approvals: &[&Resource<PatchApprovalsSpec>],
+    ) -> Result<CompiledBaseline, String> {
+        let s = &b.spec;
+        let rules = s
+            .approval_rules
+            .iter()
+            .map(|r| {
+                let globs = |v: &[crate::spec::Spanned<String>]| {
+                    v.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()
+                };
+                Ok(Rule {
+                    name: r.name.value.clone(),
+                    classifications: r.classifications.clone(),
+                    severities: r.severities.clone(),
+                    packages: globs(&r.packages)?,
+                    exclude: globs(&r.exclude_packages)?,
+                    repositories: globs(&r.repositories)?,
+                    after_days: r.approve_after_days.as_ref().map(|d| d.value),
+                    until: date(&r.approve_until_date)?,
+                    compliance_level: r.compliance_level,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let promotion = s
+            .promotion
+            .as_ref()
+            .map(|p| {
+                let secs = values::span_seconds(values::parse_span(&p.after)?);
+                Ok::<_, String>(Promotion {
+                    from: p.from.value.clone(),
+                    after: SignedDuration::from_secs(secs),
+                    after_text: p.after.value.clone(),
+                    require_healthy: p.require_healthy,
+                })
+            })
+            .transpose()?;
+        let exact = approvals
+            .iter()
+            .flat_map(|a| a.spec.approvals.iter())
+            .map(|e| Exact {
+                package: e.package.value.clone(),
+                version: e.version.value.clone(),
+                arch: e.arch.as_ref().map(|a| a.value.clone()),
+            })
+            .collect();
+        Ok(CompiledBaseline {
+            name: b.name().to_string(),
+            rules,
+            approved: entries(&s.approved)?,
+            rejected: entries(&s.rejected)?,
+            rejected_action: s.rejected_action,
+            exact,
+            promotion,
+        })
+    }
+
+    /// The decision for one update (its candidate version) on one host.
+    pub fn evaluate(&self, u: &AvailableUpdate, ctx: &Context<'_>) -> Decision {
+        let today = ctx.today();
+        let level = u.severity;
+        let matches = |e: &PackageEntry| {
+            e.glob.is_match(&u.name)
+                && e.until.is_none_or(|until| today <= until)
+                && satisfies(ctx.package_manager, &u.candidate_version, &e.constraint)
+        };
+        if let Some(e) = self.rejected.iter().find(|e| matches(e)) {
+            return Decision {
+                state: DecisionState::ExplicitRejected,
+                reason: format!("rejected: {}", e.reason),
+                approved_on: None,
+                compliance_level: level,
+            };
+        }
+        let explicit = if let Some(e) = self.approved.iter().find(|e| matches(e)) {
+            Some(format!("approved: {}", e.reason))
+        } else {
+            self.exact
+                .iter()
+                .find(|x| {
+                    x.package == u.name
+                        && x.arch.as_ref().is_none_or(|a| *a == u.arch)
+                        && version::compare(ctx.package_manager, &x.version, &u.candidate_version)
+                            == Ordering::Equal
+                })
+                .map(|_| "approved by review (PatchApprovals)".to_string())
+        };
+        let decision = match explicit {
+            Some(reason) => Decision {
+                state: DecisionState::ExplicitApproved,
+                reason,
+                approved_on: None,
+                compliance_level: level,
+            },
+            None => self.by_rules(u, ctx, today),
+        };
+        if decision.state.installs() {
+            self.promotion_gate(decision, u, ctx)
+        } else {
+            decision
+        }
+    }
+
+    /// The most favourable decision among the matching rules.
+    fn by_rules(&self, u: &AvailableUpdate, ctx: &Context<'_>, today: Date) -> Decision {
+        // The patch's age counts from its release date, or else from when
+        // patchwave first saw it (now, if this scan is the first sighting).
+        let (base, base_what) = match u.release_date {
+            Some(d) => (d, "released"),
+            None => (
+                ctx.history
+                    .first_seen(&u.name, &u.candidate_version)
+                    .map_or(today, |t| t.to_zoned(ctx.tz.clone()).date()),
+                "first seen",
+            ),
+        };
+        let mut best: Option<Decision> = None;
+        let mut not_applicable = "no approval rule matches".to_string();
+        for r in self.rules.iter().filter(|r| rule_matches(r, u)) {
+            let level = r.compliance_level.unwrap_or(u.severity);
+            let d = if let Some(until) = r.until {
+                if base <= until {
+                    Decision {
+                        state: DecisionState::Approved,
+                        reason: format!(
+                            "rule `{}`: {base_what} {base}, on or before {until}",
+                            r.name
+                        ),
+                        approved_on: None,
+                        compliance_level: level,
+                    }
+                } else {
+                    not_applicable = format!(
+                        "rule `{}` approves only up to {until}; {base_what} {base}",
+                        r.name
+                    );
+                    continue;
+                }
+            } else {
+                let days = r.after_days.unwrap_or(0);
+                let on = base.checked_add(days.days()).unwrap_or(Date::MAX);
+                if today >= on {
+                    Decision {
+                        state: DecisionState::Approved,
+                        reason: if days == 0 {
+                            format!("rule `{}`", r.name)
+                        } else {
+                            format!(
+                                "rule `{}`: {base_what} {base}, approved {days} days later on {on}",
+                                r.name
+                            )
+                        },
+                        approved_on: None,
+                        compliance_level: level,
+                    }
+                } else {
+                    Decision {
+                        state: DecisionState::PendingApproval,
+                        reason: format!(
+                            "rule `{}`: {base_what} {base}, approved after {days} days",
+                            r.name
+                        ),
+                        approved_on: Some(on),
+                        compliance_level: level,
+                    }
+                }
+            };
+            best = Some(match best {
+                None => d,
+                Some(b) => better(b, d),
+            });
+        }
+        best.unwrap_or(Decision {
+            state: DecisionState::NotApplicable,
+            reason: not_applicable,
+            approved_on: None,
+            compliance_level: u.severity,
+        })
+    }
+
+    /// Holds an approval back until the earlier stage has run the version long enough.
+    fn promotion_gate(&self, d: Decision, u: &AvailableUpdate, ctx: &Context<'_>) -> Decision {
+        let Some(p) = &self.promotion else {
+            return d;
+        };
+        let record = ctx
+            .history
+            .stage_record(&p.from, &u.name, &u.candidate_version);
+        let since = record.and_then(|r| {
+            if p.require_healthy {
+                r.healthy_since
+            } else {
+                Some(r.installed_since)
+            }
+        });
+        let what = if p.require_healthy {
+            "installed and healthy"
+        } else {
+            "installed"
+        };
+        match since {
+            None => Decision {
+                state: DecisionState::PendingApproval,
+                reason: format!(
+                    "{}; waiting for promotion: not yet {what} on every host of stage `{}`",
+                    d.reason, p.from
+                ),
+                approved_on: None,
+                compliance_level: d.compliance_level,
+            },
+            Some(since) => {
+                let ready = since.checked_add(p.after).unwrap_or(Timestamp::MAX);
+                if ctx.now >= ready {
+                    Decision {
+                        reason: format!(
+                            "{}; promoted from stage `{}` ({what} since {since})",
+                            d.reason, p.from
+                        ),
+                        ..d
+                    }
+                } else {
+                    Decision {
+                        state: DecisionState::PendingApproval,
+                        reason: format!(
+                            "{}; waiting for promotion: {what} on stage `{}` since {since}, needs {}",
+                            d.reason, p.from, p.after_text
+                        ),
+                        approved_on: Some(ready.to_zoned(ctx.tz.clone()).date()),
+                        compliance_level: d.compliance_level,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Approved beats pending; between pendings, the earlier date wins.
+fn better(a: Decision, b: Decision) -> Decision {
+    match (a.state, b.state) {
+        (DecisionState::Approved, _) => a,
+        (_, DecisionState::Approved) => b,
+        _ if b.approved_on < a.approved_on => b,
+        _ => a,
+    }
+}
+
+fn rule_matches(r: &Rule, u: &AvailableUpdate) -> bool {
+    (r.classifications.is_empty() || r.classifications.contains(&u.classification))
+        && (r.severities.is_empty() || r.severities.contains(&u.severity))
+        && (r.packages.is_empty() || r.packages.iter().any(|g| g.is_match(&u.name)))
+        && !r.exclude.iter().any(|g| g.is_match(&u.name))
+        && (r.repositories.is_empty() || r.repositories.iter().any(|g| g.is_match(&u.repository)))
+}
+
+/// Whether `v` satisfies every comparison of the constraint.
+pub fn satisfies(pm: PackageManager, v: &str, c: &VersionConstraint) -> bool {
+    match c {
+        VersionConstraint::Any => true,
+        VersionConstraint::All(terms) => terms.iter().all(|(op, want)| {
+            let o = version::compare(pm, v, want);
+            match op {
+                VersionOp::Eq => o == Ordering::Equal,
+                VersionOp::Ne => o != Ordering::Equal,
+                VersionOp::Lt => o == Ordering::Less,
+                VersionOp::Le => o != Ordering::Greater,
+                VersionOp::Gt => o == Ordering::Greater,
+                VersionOp::Ge => o != Ordering::Less,
+            }
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::plan::history::StageRecord;
+    use crate::spec::Origin;
+    use crate::spec::resource::Document;
+
+    fn resource<S: serde::de::DeserializeOwned>(yaml: &str) -> Resource<S> {
+        let d: Document<S> = serde_saphyr::from_str(yaml).unwrap();
+        Resource {
+            origin: Origin {
+                file: Arc::from(Path::new("t.yaml")),
+                pos: Default::default(),
+            },
+            metadata: d.metadata,
+            spec: d.spec,
+        }
+    }
+
+    fn baseline(spec: &str, approvals: &[&str]) -> CompiledBaseline {
+        let b: Resource<PatchBaselineSpec> = resource(&format!(
+            "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {{name: b}}\nspec:\n{spec}"
+        ));
+        let a: Vec<Resource<PatchApprovalsSpec>> = approvals
+            .iter()
+            .map(|list| {
+                resource(&format!(
+                    "apiVersion: patchwave.dev/v1\nkind: PatchApprovals\nmetadata: {{name: a}}\nspec:\n  baseline: b\n  approvals:\n{list}"
+                ))
+            })
+            .collect();
+        CompiledBaseline::compile(&b, &a.iter().collect::<Vec<_>>()).unwrap()
+    }
+
+    fn update(
+        name: &str,
+        version: &str,
+        class: Classification,
+        sev: Severity,
+        released: Option<&str>,
+    ) -> AvailableUpdate {
+        AvailableUpdate {
+            name: name.into(),
+            arch: "amd64".into(),
+            installed_version: "0.1-1".into(),
+            candidate_version: version.into(),
+            repository: "Debian-Security:12/stable-security".into(),
+            classification: class,
+            severity: sev,
+            advisory: None,
+            cves: vec![],
+            release_date: released.map(|d| d.parse().unwrap()),
+            held_back: false,
+        }
+    }
+
+    struct Case {
+        what: &'static str,
+        spec: &'static str,
+        approvals: &'static [&'static str],
+        update: AvailableUpdate,
+        now: &'static str,
+        tz: &'static str,
+        history: History,
+        want: DecisionState,
+        want_on: Option<&'static str>,
+        reason_has: &'static str,
+    }
+
+    use Classification::*;
+    use DecisionState::*;
+    use Severity::*;
+
+    fn run(c: &Case) {
+        let b = baseline(c.spec, c.approvals);
+        let tz = jiff::tz::db().get(c.tz).unwrap();
+        let ctx = Context {
+            package_manager: PackageManager::Apt,
+            now: c.now.parse().unwrap(),
+            tz: &tz,
+            history: &c.history,
+        };
+        let d = b.evaluate(&c.update, &ctx);
+        assert_eq!(d.state, c.want, "{}: {d:?}", c.what);
+        assert_eq!(
+            d.approved_on,
+            c.want_on.map(|s| s.parse().unwrap()),
+            "{}: {d:?}",
+            c.what
+        );
+        assert!(
+            d.reason.contains(c.reason_has),
+            "{}: reason `{}` lacks `{}`",
+            c.what,
+            d.reason,
+            c.reason_has
+        );
+    }
+
+    const SECURITY_NOW: &str = "  approvalRules:\n    - {name: sec, classifications: [security]}\n";
+    const WEEK: &str = "  approvalRules:\n    - {name: week, approveAfterDays: 7}\n";
+
+    fn seen(pkg: &str, v: &str, at: &str) -> History {
+        let mut h = History::default();
+        h.first_seen
+            .insert((pkg.into(), v.into()), at.parse().unwrap());
+        h
+    }
+
+    fn staged(pkg: &str, v: &str, installed: &str, healthy: Option<&str>) -> History {
+        let mut h = History::default();
+        h.stage_healthy_since.insert(
+            ("staging".into(), pkg.into(), v.into()),
+            StageRecord {
+                installed_since: installed.parse().unwrap(),
+                healthy_since: healthy.map(|s| s.parse().unwrap()),
+            },
+        );
+        h
+    }
+
+    #[test]
+    fn decisions() {
+        let promo = "  approvalRules:\n    - {name: sec, classifications: [security]}\n  promotion: {from: staging, after: 2d}\n";
+        let cases = vec![
+            Case {
+                what: "security rule approves at once",
+                spec: SECURITY_NOW,
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-11-26T12:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "rule `sec`",
+            },
+            Case {
+                what: "no rule matches",
+                spec: SECURITY_NOW,
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Unspecified, None),
+                now: "2026-11-26T12:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: NotApplicable,
+                want_on: None,
+                reason_has: "no approval rule",
+            },
+            Case {
+                what: "pending until seven days after release",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-11-20")),
+                now: "2026-11-26T23:59:59Z",
+                tz: "UTC",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: Some("2026-11-27"),
+                reason_has: "released 2026-11-20",
+            },
+            Case {
+                what: "approved exactly on the boundary",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-11-20")),
+                now: "2026-11-27T00:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "on 2026-11-27",
+            },
+            Case {
+                what: "the boundary falls in the fleet's zone, not UTC",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-11-20")),
+                now: "2026-11-26T23:30:00Z",
+                tz: "Europe/Berlin",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "rule `week`",
+            },
+            Case {
+                what: "same instant, seen from New York, is still the 26th",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-11-20")),
+                now: "2026-11-27T03:00:00Z",
+                tz: "America/New_York",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: Some("2026-11-27"),
+                reason_has: "",
+            },
+            Case {
+                what: "no release date: age from first sighting",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Other, Unspecified, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: seen("vim", "9.0-2", "2026-11-20T09:00:00Z"),
+                want: Approved,
+                want_on: None,
+                reason_has: "first seen 2026-11-20",
+            },
+            Case {
+                what: "never seen before: the clock starts today",
+                spec: WEEK,
+                approvals: &[],
+                update: update("vim", "9.0-2", Other, Unspecified, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: Some("2026-12-04"),
+                reason_has: "first seen 2026-11-27",
+            },
+            Case {
+                what: "reject beats approve",
+                spec: "  approved:\n    - {package: docker-ce, reason: ok}\n  rejected:\n    - {package: docker-ce, version: \">= 5:28\", reason: not certified}\n",
+                approvals: &[],
+                update: update(
+                    "docker-ce",
+                    "5:28.0.1-1~debian.12~bookworm",
+                    Other,
+                    Unspecified,
+                    None,
+                ),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: ExplicitRejected,
+                want_on: None,
+                reason_has: "not certified",
+            },
+            Case {
+                what: "a rejection outside its constraint does not apply",
+                spec: "  approved:\n    - {package: docker-ce, reason: ok}\n  rejected:\n    - {package: docker-ce, version: \">= 5:28\", reason: not certified}\n",
+                approvals: &[],
+                update: update(
+                    "docker-ce",
+                    "5:27.5.1-1~debian.12~bookworm",
+                    Other,
+                    Unspecified,
+                    None,
+                ),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: ExplicitApproved,
+                want_on: None,
+                reason_has: "approved: ok",
+            },
+            Case {
+                what: "a lapsed rejection no longer applies",
+                spec: "  approvalRules:\n    - {name: all}\n  rejected:\n    - {package: \"lib*\", reason: freeze, until: 2026-11-01}\n",
+                approvals: &[],
+                update: update("libc6", "2.36-9+deb12u9", Security, Important, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "rule `all`",
+            },
+            Case {
+                what: "explicit approval beats rules",
+                spec: "  approvalRules:\n    - {name: month, approveAfterDays: 30}\n  approved:\n    - {package: openssl, version: \">= 3.0.15\", reason: CVE-2024-9143}\n",
+                approvals: &[],
+                update: update(
+                    "openssl",
+                    "3.0.15-1~deb12u1",
+                    Security,
+                    Important,
+                    Some("2026-11-26"),
+                ),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: ExplicitApproved,
+                want_on: None,
+                reason_has: "CVE-2024-9143",
+            },
+            Case {
+                what: "a ~ version is older than its release",
+                spec: "  approved:\n    - {package: openssl, version: \">= 3.0.15\", reason: r}\n",
+                approvals: &[],
+                update: update("openssl", "3.0.15~rc1-1", Security, Important, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: NotApplicable,
+                want_on: None,
+                reason_has: "no approval rule",
+            },
+            Case {
+                what: "approved by review, exact version with epoch",
+                spec: "  approvalRules: []\n",
+                approvals: &["    - {package: pw-beta, version: \"2:2.1~rc1-1\"}\n"],
+                update: update("pw-beta", "2:2.1~rc1-1", Security, Unspecified, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: ExplicitApproved,
+                want_on: None,
+                reason_has: "PatchApprovals",
+            },
+            Case {
+                what: "an approval for another epoch is another version",
+                spec: "  approvalRules: []\n",
+                approvals: &["    - {package: pw-beta, version: \"2.1~rc1-1\"}\n"],
+                update: update("pw-beta", "2:2.1~rc1-1", Security, Unspecified, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: NotApplicable,
+                want_on: None,
+                reason_has: "",
+            },
+            Case {
+                what: "promotion gates even a critical security patch",
+                spec: promo,
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: None,
+                reason_has: "not yet installed and healthy on every host of stage `staging`",
+            },
+            Case {
+                what: "promotion waits the full soak",
+                spec: promo,
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: staged(
+                    "openssl",
+                    "3.0.15-1",
+                    "2026-11-26T08:00:00Z",
+                    Some("2026-11-26T09:00:00Z"),
+                ),
+                want: PendingApproval,
+                want_on: Some("2026-11-28"),
+                reason_has: "needs 2d",
+            },
+            Case {
+                what: "promotion done",
+                spec: promo,
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-11-28T09:00:00Z",
+                tz: "UTC",
+                history: staged(
+                    "openssl",
+                    "3.0.15-1",
+                    "2026-11-26T08:00:00Z",
+                    Some("2026-11-26T09:00:00Z"),
+                ),
+                want: Approved,
+                want_on: None,
+                reason_has: "promoted from stage `staging`",
+            },
+            Case {
+                what: "installed but unhealthy on staging does not promote",
+                spec: promo,
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-12-28T09:00:00Z",
+                tz: "UTC",
+                history: staged("openssl", "3.0.15-1", "2026-11-26T08:00:00Z", None),
+                want: PendingApproval,
+                want_on: None,
+                reason_has: "not yet installed and healthy",
+            },
+            Case {
+                what: "promotion gates explicit approvals too",
+                spec: "  approved:\n    - {package: openssl, reason: r}\n  promotion: {from: staging, after: 1d}\n",
+                approvals: &[],
+                update: update("openssl", "3.0.15-1", Security, Critical, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: None,
+                reason_has: "waiting for promotion",
+            },
+            Case {
+                what: "approveUntilDate excludes later releases",
+                spec: "  approvalRules:\n    - {name: frozen, approveUntilDate: 2026-11-30}\n",
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-12-01")),
+                now: "2026-12-02T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: NotApplicable,
+                want_on: None,
+                reason_has: "approves only up to 2026-11-30",
+            },
+            Case {
+                what: "approveUntilDate includes its own day",
+                spec: "  approvalRules:\n    - {name: frozen, approveUntilDate: 2026-11-30}\n",
+                approvals: &[],
+                update: update("vim", "9.0-2", Bugfix, Low, Some("2026-11-30")),
+                now: "2026-12-02T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "on or before 2026-11-30",
+            },
+            Case {
+                what: "repository and package globs, and exclusions",
+                spec: "  approvalRules:\n    - {name: sec-repo, repositories: [\"*-Security:*\"], packages: [\"lib*\"], excludePackages: [\"libc6\"]}\n",
+                approvals: &[],
+                update: update("libc6", "2.36-9+deb12u9", Security, Important, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: NotApplicable,
+                want_on: None,
+                reason_has: "",
+            },
+            Case {
+                what: "repository glob matches",
+                spec: "  approvalRules:\n    - {name: sec-repo, repositories: [\"*-Security:*\"], packages: [\"lib*\"], excludePackages: [\"libc6\"]}\n",
+                approvals: &[],
+                update: update("libssl3", "3.0.15-1", Other, Unspecified, None),
+                now: "2026-11-27T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: Approved,
+                want_on: None,
+                reason_has: "sec-repo",
+            },
+            Case {
+                what: "the earliest matching rule wins",
+                spec: "  approvalRules:\n    - {name: slow, approveAfterDays: 30}\n    - {name: fast, severities: [important], approveAfterDays: 2}\n",
+                approvals: &[],
+                update: update("vim", "9.0-2", Security, Important, Some("2026-11-20")),
+                now: "2026-11-21T10:00:00Z",
+                tz: "UTC",
+                history: History::default(),
+                want: PendingApproval,
+                want_on: Some("2026-11-22"),
+                reason_has: "rule `fast`",
+            },
+        ];
+        for c in &cases {
+            run(c);
+        }
+    }
+
+    #[test]
+    fn compliance_level_comes_from_the_rule() {
+        let b = baseline(
+            "  approvalRules:\n    - {name: r, complianceLevel: critical}\n",
+            &[],
+        );
+        let h = History::default();
+        let tz = TimeZone::UTC;
+        let ctx = Context {
+            package_manager: PackageManager::Apt,
+            now: "2026-11-27T10:00:00Z".parse().unwrap(),
+            tz: &tz,
+            history: &h,
+        };
+        let d = b.evaluate(&update("vim", "9.0-2", Bugfix, Low, None), &ctx);
+        assert_eq!(d.compliance_level, Critical);
+    }
+
+    #[test]
+    fn rpm_constraints_use_rpm_ordering() {
+        let c = values::parse_version_constraint(">= 3.0.7-27.el9").unwrap();
+        assert!(satisfies(PackageManager::Dnf, "1:3.0.7-25.el9", &c));
+        assert!(!satisfies(PackageManager::Dnf, "3.0.7-25.el9_3", &c));
+        assert!(satisfies(PackageManager::Dnf, "3.0.7-28.el9", &c));
+    }
+}

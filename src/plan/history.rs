@@ -1,0 +1,40 @@
+//! What the planner reads from recorded status: when a version was first
+//! seen, and since when it has run healthy on every host of a stage. The
+//! status module writes it to git; the planner only reads this plain data.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+/// Recorded history, as plain data (the planner stays pure).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// `(package, version)` → the first time any host was seen offering it.
+    pub first_seen: BTreeMap<(String, String), Timestamp>,
+    /// `(stage, package, version)` → since when every host of the stage has
+    /// had it installed (and healthy, where the baseline requires it).
+    pub stage_healthy_since: BTreeMap<(String, String, String), StageRecord>,
+}
+
+/// A version's record on one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRecord {
+    /// Since when every host of the stage has had the version installed.
+    pub installed_since: Timestamp,
+    /// Since when every host has also passed its health checks; `None` if not all healthy now.
+    pub healthy_since: Option<Timestamp>,
+}
+
+impl History {
+    pub fn first_seen(&self, package: &str, version: &str) -> Option<Timestamp> {
+        self.first_seen
+            .get(&(package.to_string(), version.to_string()))
+            .copied()
+    }
+
+    pub fn stage_record(&self, stage: &str, package: &str, version: &str) -> Option<StageRecord> {
+        self.stage_healthy_since
+            .get(&(stage.to_string(), package.to_string(), version.to_string()))
+            .copied()
+    }
+}

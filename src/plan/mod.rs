@@ -1,0 +1,9 @@
+//! The planner: pure functions from (desired spec, host facts, recorded
+//! history, now) to decisions. No I/O and no clock reads happen here, so `plan`
+//! in CI and `apply` in the daemon reach the same answer from the same inputs.
+
+pub mod baseline;
+pub mod history;
+
+pub use baseline::{CompiledBaseline, Decision, DecisionState};
+pub use history::History;
