@@ -52,12 +52,41 @@ fn fleet_boots_reboots_and_tears_down_cleanly() {
     );
     std::fs::write(fleet.known_hosts(), &kh).unwrap();
 
+    // Root in a host cannot make device nodes or mount: the machine's disks stay out of reach.
+    let out = fleet.ssh("h1", &["mknod", "/root/sda", "b", "8", "0"]);
+    assert!(
+        !out.status.success(),
+        "mknod must be refused inside a test host"
+    );
+    let out = fleet.ssh("h1", &["mount", "-t", "tmpfs", "x", "/mnt"]);
+    assert!(
+        !out.status.success(),
+        "mount must be refused inside a test host"
+    );
+
     // reboot(2) inside the host ends only its PID namespace; the supervisor boots it again.
+    // Before calling it, prove the session is in another PID namespace than the machine's.
+    // (This test process runs in the machine's PID namespace.)
+    let machine_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let host_ns = fleet.ssh_ok("h1", &["readlink", "/proc/self/ns/pid"]);
+    assert_ne!(
+        host_ns.trim(),
+        machine_ns.to_string_lossy(),
+        "host shares the machine's PID namespace"
+    );
     let boot1 = fleet.ssh_ok("h1", &["cat", "/proc/sys/kernel/random/boot_id"]);
     fleet.ssh_ok("h1", &["touch", "/root/survives-reboot"]);
     let machine_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let reboot = "[ \"$(cat /proc/1/comm)\" = sshd ] && exec perl -e 'syscall(169, 0xfee1dead, 672274793, 0x01234567, 0)'";
-    let _ = fleet.ssh("h1", &["sh", "-c", reboot]);
+    // reboot(2) with LINUX_REBOOT_CMD_RESTART; the syscall number is the architecture's.
+    let nr = if cfg!(target_arch = "aarch64") {
+        142
+    } else {
+        169
+    };
+    let reboot = format!(
+        "[ \"$(cat /proc/1/comm)\" = sshd ] && exec perl -e 'syscall({nr}, 0xfee1dead, 672274793, 0x01234567, 0)'"
+    );
+    let _ = fleet.ssh("h1", &["sh", "-c", &reboot]);
     wait_until("h1 to boot again", Duration::from_secs(20), || {
         let out = fleet.ssh("h1", &["cat", "/proc/sys/kernel/random/boot_id"]);
         out.status.success() && String::from_utf8_lossy(&out.stdout) != boot1
@@ -75,20 +104,59 @@ fn fleet_boots_reboots_and_tears_down_cleanly() {
     fleet.ctl("start-sshd", "h2");
     fleet.ssh_ok("h2", &["true"]);
 
-    // Teardown: no process rooted in the fleet, no mount under it, the directory gone,
-    // and the machine's device nodes untouched.
+    // Teardown: no process rooted in the fleet, no mount under it in any
+    // namespace, the directory gone, and the machine's /dev exactly as before.
+    let dev_before = dev_fingerprint();
     fleetctl(&["down", dir.to_str().unwrap()]);
     assert!(!dir.exists());
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mounts.contains(dir.to_str().unwrap()),
-        "mounts remain under {}",
-        dir.display()
-    );
+    let needle = format!(" {}/", dir.display());
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(m) = std::fs::read_to_string(entry.path().join("mountinfo")) {
+            assert!(
+                !m.contains(&needle),
+                "a mount under {} remains in {:?}",
+                dir.display(),
+                entry.path()
+            );
+        }
+    }
+    assert_eq!(dev_fingerprint(), dev_before);
     assert!(
         std::fs::metadata("/dev/null")
             .unwrap()
             .file_type()
             .is_char_device()
     );
+    // Never a directory without the fleet marker.
+    let not_a_fleet = tempfile::tempdir().unwrap();
+    std::fs::write(not_a_fleet.path().join("keep"), "x").unwrap();
+    let out = std::process::Command::new(support::fleet::fleetctl_path())
+        .args(["down", not_a_fleet.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(not_a_fleet.path().join("keep").exists());
+}
+
+/// The machine's /dev: its entries with their device numbers, and its mount.
+fn dev_fingerprint() -> (Vec<(String, u64)>, String) {
+    use std::os::unix::fs::MetadataExt;
+    let mut entries: Vec<(String, u64)> = std::fs::read_dir("/dev")
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let rdev = std::fs::symlink_metadata(e.path())
+                .map(|m| m.rdev())
+                .unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), rdev)
+        })
+        .collect();
+    entries.sort();
+    let mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/dev"))
+        .map(|l| l.split(' ').skip(2).take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    (entries, mount)
 }

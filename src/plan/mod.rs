@@ -4,6 +4,8 @@
 
 pub mod baseline;
 pub mod history;
+pub mod host;
 
 pub use baseline::{CompiledBaseline, Decision, DecisionState};
 pub use history::History;
+pub use host::{Compliance, HostDesired, PatchDecision, desired};
