@@ -96,6 +96,12 @@ async fn a_command_that_hangs_times_out_and_the_connection_survives() {
     assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(t.run(&RemoteCommand::new("true")).await.unwrap().success());
+    // The timed-out command is not left running on the host.
+    let count_sleeps = RemoteCommand::new("sh").args([
+        "-c",
+        "n=0; for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = sleep ] && n=$((n+1)); done; echo $n",
+    ]);
+    assert_eq!(t.run(&count_sleeps).await.unwrap().stdout_str(), "0\n");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::RepoArgs;
 use super::output::print;
-use super::style::Style;
+use super::style::{Style, printable};
 use crate::exit::Exit;
 use crate::facts::{FleetFacts, ScanState};
 use crate::os::Refresh;
@@ -169,11 +169,11 @@ fn render_text(facts: &FleetFacts, st: &Style) -> String {
                     "{}  {}  {}  {}: {} installed, {} update{} ({sec} security){}",
                     st.bold(&who),
                     h.address,
-                    if f.os.pretty_name.is_empty() {
+                    printable(if f.os.pretty_name.is_empty() {
                         &f.os.id
                     } else {
                         &f.os.pretty_name
-                    },
+                    }),
                     f.package_manager.as_str(),
                     f.installed.len(),
                     f.updates.len(),
@@ -199,7 +199,7 @@ fn render_text(facts: &FleetFacts, st: &Style) -> String {
                         if u.repository.is_empty() {
                             String::new()
                         } else {
-                            format!("  {}", u.repository)
+                            format!("  {}", printable(&u.repository))
                         },
                         if u.held_back { "  (held back)" } else { "" },
                     );
@@ -212,7 +212,7 @@ fn render_text(facts: &FleetFacts, st: &Style) -> String {
                     "{}  {}  {}",
                     st.bold(&who),
                     h.address,
-                    st.red(&format!("unreachable: {error}"))
+                    st.red(&format!("unreachable: {}", printable(error)))
                 );
             }
             ScanState::Failed { error } => {
@@ -222,7 +222,7 @@ fn render_text(facts: &FleetFacts, st: &Style) -> String {
                     "{}  {}  {}",
                     st.bold(&who),
                     h.address,
-                    st.red(&format!("scan failed: {error}"))
+                    st.red(&format!("scan failed: {}", printable(error)))
                 );
             }
         }

@@ -38,3 +38,29 @@ impl Style {
         self.paint("2", s)
     }
 }
+
+/// Text from a host, made safe for a terminal: control characters (escape
+/// sequences a compromised host could send) are shown escaped, not obeyed.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .replace('\n', " / ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(
+            super::printable("ok\u{1b}[2Jx\nnext"),
+            "ok\\u{1b}[2Jx / next"
+        );
+    }
+}

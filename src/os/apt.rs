@@ -34,12 +34,24 @@ pub fn simulate_command() -> RemoteCommand {
     ])
 }
 
-/// Seconds since the package lists were last refreshed: the newest Release
-/// file apt fetched (constant script; "never" is the epoch, so very stale).
+/// Where patchwave notes its last successful `apt-get update` on a host.
+pub const REFRESH_STAMP: &str = "/var/lib/patchwave/apt-update-stamp";
+
+/// Seconds since the package lists were last refreshed, by patchwave's own
+/// stamp or apt's periodic one (Release file times are the mirror's, not the
+/// refresh's). Constant script; never refreshed means very old.
 pub fn lists_age_command() -> RemoteCommand {
     RemoteCommand::new("sh").args([
         "-c",
-        "now=$(date +%s); t=0; for f in /var/lib/apt/lists/*Release; do [ -e \"$f\" ] || continue; m=$(stat -c %Y \"$f\"); [ \"$m\" -gt \"$t\" ] && t=$m; done; echo $((now - t))",
+        "now=$(date +%s); t=0; for f in /var/lib/patchwave/apt-update-stamp /var/lib/apt/periodic/update-success-stamp; do [ -e \"$f\" ] || continue; m=$(stat -c %Y \"$f\"); [ \"$m\" -gt \"$t\" ] && t=$m; done; echo $((now - t))",
+    ])
+}
+
+/// Marks a successful refresh (constant script).
+pub fn stamp_command() -> RemoteCommand {
+    RemoteCommand::new("sh").args([
+        "-c",
+        "mkdir -p /var/lib/patchwave && touch /var/lib/patchwave/apt-update-stamp",
     ])
 }
 
@@ -115,13 +127,18 @@ pub fn parse_simulation(out: &str) -> Simulation {
     let mut sim = Simulation::default();
     let mut in_kept_back = false;
     for line in out.lines() {
-        if line.starts_with("The following packages have been kept back") {
+        // Kept back, or (Ubuntu) deferred by phased updates: not installed this time.
+        if line.starts_with("The following packages have been kept back")
+            || line.starts_with("The following upgrades have been deferred due to phasing")
+        {
             in_kept_back = true;
             continue;
         }
         if in_kept_back {
             if line.starts_with(' ') {
                 for name in line.split_whitespace() {
+                    // Foreign-architecture packages are listed as `name:arch`.
+                    let name = name.split_once(':').map_or(name, |(n, _)| n);
                     if is_deb_name(name) {
                         sim.kept_back.push(name.to_string());
                     } else {
@@ -296,6 +313,7 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
     };
     if refresh {
         run_ok(t, &refresh_command().timeout(opts.refresh_timeout)).await?;
+        run_ok(t, &stamp_command().timeout(opts.command_timeout)).await?;
     }
     let timeout = opts.command_timeout;
     let (installed_cmd, simulate_cmd, reboot_cmd) = (

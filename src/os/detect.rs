@@ -13,7 +13,7 @@ pub fn probe_command() -> RemoteCommand {
         "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null; \
          echo @@patchwave@@; uname -r; \
          echo @@patchwave@@; cat /proc/sys/kernel/random/boot_id 2>/dev/null; \
-         echo @@patchwave@@; for p in apt-get dnf yum zypper apk; do command -v \"$p\" || true; done",
+         echo @@patchwave@@; for p in apt-get dnf dnf5 yum zypper apk; do command -v \"$p\" || true; done",
     ])
 }
 
@@ -110,9 +110,23 @@ pub fn package_manager(p: &Probe) -> Result<PackageManager, String> {
             p.os.id_like.join(" ")
         ));
     };
+    // dnf5 (Fedora 41+) and yum-only hosts (EL7, Amazon Linux 2) print other
+    // formats; say so rather than misread them.
+    if pm == PackageManager::Dnf && has("dnf5") {
+        return Err(format!(
+            "`{}` uses dnf5, which this build does not scan yet (dnf 4 hosts: RHEL/Rocky/Alma 8-10, Fedora up to 40)",
+            p.os.id
+        ));
+    }
+    if pm == PackageManager::Dnf && !has("dnf") && has("yum") {
+        return Err(format!(
+            "`{}` has only yum (EL7, Amazon Linux 2), which this build does not scan",
+            p.os.id
+        ));
+    }
     let present = match pm {
         PackageManager::Apt => has("apt-get"),
-        PackageManager::Dnf => has("dnf") || has("yum"),
+        PackageManager::Dnf => has("dnf"),
         PackageManager::Zypper => has("zypper"),
         PackageManager::Apk => has("apk"),
     };
@@ -170,9 +184,15 @@ mod tests {
             package_manager(&probe("opensuse-leap", "suse opensuse", &["zypper"])),
             Ok(PackageManager::Zypper)
         );
-        assert_eq!(
-            package_manager(&probe("centos", "rhel fedora", &["yum"])),
-            Ok(PackageManager::Dnf)
+        assert!(
+            package_manager(&probe("centos", "rhel fedora", &["yum"]))
+                .unwrap_err()
+                .contains("only yum")
+        );
+        assert!(
+            package_manager(&probe("fedora", "", &["dnf", "dnf5"]))
+                .unwrap_err()
+                .contains("dnf5")
         );
         assert!(
             package_manager(&probe("fedora", "", &[]))

@@ -47,20 +47,22 @@ pub fn refresh_command(refresh: Refresh) -> Option<RemoteCommand> {
 }
 
 /// Reboot check (constant script): `zypper needs-rebooting` (exit 102 when a
-/// reboot is needed), SUSE's /run/reboot-needed flag, and the kernel check.
+/// reboot is needed) and SUSE's /run/reboot-needed flag. SUSE's own tools
+/// already know about kernels; comparing `uname -r` with package versions
+/// would not (`6.4.0-150600.23.25-default` vs `6.4.0-150600.23.25.1`).
 pub fn reboot_command() -> RemoteCommand {
     RemoteCommand::new("sh").args([
         "-c",
         "zypper --non-interactive needs-rebooting >/dev/null 2>&1; echo \"needs-rebooting $?\"; \
-         if [ -e /run/reboot-needed ]; then echo flag; fi; \
-         echo \"running $(uname -r)\"; \
-         rpm -q --last kernel-default kernel 2>/dev/null | sed -n 's/^kernel\\(-default\\)\\{0,1\\}-\\([^ ]*\\).*/newest \\2/p' | head -n 1; true",
+         if [ -e /run/reboot-needed ]; then echo flag; fi; true",
     ])
 }
 
 /// One package update from `list-updates`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
+    /// In zypper's blocked list: it would not be installed as things stand.
+    pub blocked: bool,
     pub name: String,
     pub arch: String,
     pub edition: String,
@@ -98,6 +100,10 @@ pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), Strin
         if u.attribute("kind") != Some("package") {
             continue;
         }
+        // Updates zypper cannot install as things stand are listed apart.
+        let blocked = u
+            .parent()
+            .is_some_and(|p| p.has_tag_name("blocked-update-list"));
         let get = |a: &str| u.attribute(a).unwrap_or_default().to_string();
         let repo = u
             .children()
@@ -106,6 +112,7 @@ pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), Strin
             .unwrap_or_default()
             .to_string();
         let up = Update {
+            blocked,
             name: get("name"),
             arch: get("arch"),
             edition: get("edition"),
@@ -297,7 +304,7 @@ pub fn updates(
             advisory: chosen.map(|p| p.id.clone()),
             cves,
             release_date: chosen.and_then(|p| p.issued),
-            held_back: false,
+            held_back: u.blocked,
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
@@ -313,10 +320,6 @@ pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
             "flag" => why.push("/run/reboot-needed".to_string()),
             _ => {}
         }
-    }
-    let (kernel, kernel_why) = dnf::parse_reboot(out);
-    if kernel {
-        why.extend(kernel_why);
     }
     (!why.is_empty(), why)
 }
@@ -442,8 +445,7 @@ mod tests {
         );
         assert!(parse_reboot("needs-rebooting 102\nrunning 6.4.0\n").0);
         assert!(parse_reboot("needs-rebooting 0\nflag\nrunning 6.4.0\n").0);
-        assert!(
-            parse_reboot("needs-rebooting 0\nrunning 6.4.0-1-default\nnewest 6.4.0-2-default\n").0
-        );
+        // No kernel-version guessing on SUSE: its tools decide.
+        assert!(!parse_reboot("needs-rebooting 0\n").0);
     }
 }

@@ -141,21 +141,43 @@ pub async fn scan_fleet(
     let limit = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let progress = Arc::new(progress);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut by_task = std::collections::HashMap::new();
     for t in targets {
         let limit = limit.clone();
         let opts = opts.clone();
         let progress = progress.clone();
-        tasks.spawn(async move {
+        let target = t.clone();
+        let handle = tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let result = scan_one(&t, &opts).await;
             progress(&result);
             result
         });
+        by_task.insert(handle.id(), target);
     }
     let mut hosts = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(scan) = r {
-            hosts.push(scan);
+    while let Some(r) = tasks.join_next_with_id().await {
+        match r {
+            Ok((_, scan)) => hosts.push(scan),
+            // A scan that panicked is still a host in the report, never a silent gap.
+            Err(e) => {
+                if let Some(t) = by_task.get(&e.id()) {
+                    hosts.push(HostScan {
+                        host: t.host.clone(),
+                        group: t.group.clone(),
+                        address: t.address.clone(),
+                        transport: transport_name(t.transport),
+                        scanned_at: Timestamp::now(),
+                        duration_ms: 0,
+                        state: ScanState::Failed {
+                            error: format!(
+                                "{}: the scan crashed ({e}); please report this as a bug",
+                                t.host
+                            ),
+                        },
+                    });
+                }
+            }
         }
     }
     hosts.sort_by(|a, b| (&a.group, &a.host).cmp(&(&b.group, &b.host)));
@@ -165,10 +187,19 @@ pub async fn scan_fleet(
     }
 }
 
+fn transport_name(t: TransportKind) -> String {
+    format!("{t:?}").to_lowercase()
+}
+
 /// One host, start to finish, within its timeout.
 async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
     let scanned_at = Timestamp::now();
     let started = Instant::now();
+    let connected = std::sync::atomic::AtomicBool::new(false);
+    // No single command may outlive the host's own budget.
+    let mut os_opts = opts.os;
+    os_opts.command_timeout = os_opts.command_timeout.min(opts.host_timeout);
+    os_opts.refresh_timeout = os_opts.refresh_timeout.min(opts.host_timeout);
     let work = async {
         let transport: Box<dyn Transport> = match t.transport {
             TransportKind::Ssh => {
@@ -185,7 +216,8 @@ async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
                 )));
             }
         };
-        let facts = os::scan_host(transport.as_ref(), &opts.os).await;
+        connected.store(true, std::sync::atomic::Ordering::Relaxed);
+        let facts = os::scan_host(transport.as_ref(), &os_opts).await;
         transport.close().await;
         facts
     };
@@ -195,6 +227,12 @@ async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
         },
         Ok(Err(ScanError::Unreachable(error))) => ScanState::Unreachable { error },
         Ok(Err(ScanError::Failed(error))) => ScanState::Failed { error },
+        Err(_) if connected.load(std::sync::atomic::Ordering::Relaxed) => ScanState::Failed {
+            error: format!(
+                "{}: the scan did not finish within {:?} (host timeout)",
+                t.host, opts.host_timeout
+            ),
+        },
         Err(_) => ScanState::Unreachable {
             error: format!(
                 "{}: no answer within {:?} (host timeout)",
@@ -206,7 +244,7 @@ async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
         host: t.host.clone(),
         group: t.group.clone(),
         address: t.address.clone(),
-        transport: format!("{:?}", t.transport).to_lowercase(),
+        transport: transport_name(t.transport),
         scanned_at,
         duration_ms: started.elapsed().as_millis() as u64,
         state,

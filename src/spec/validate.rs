@@ -273,7 +273,12 @@ impl Validator<'_> {
     fn connection(&mut self, o: &Origin, s: &HostGroupSpec) {
         let c: &ConnectionSpec = &s.connection;
         if let Some(u) = &c.user {
-            self.check(o, u.pos, "connection.user", values::check_user(u));
+            self.check(
+                o,
+                u.pos,
+                "connection.user",
+                user_check(s.transport.value, u),
+            );
         }
         if let Some(p) = &c.port {
             self.check(o, p.pos, "connection.port", values::check_port(p.value));
@@ -493,7 +498,7 @@ impl Validator<'_> {
                     self.check(o, p.pos, "port", values::check_port(p.value));
                 }
                 if let Some(u) = &h.user {
-                    self.check(o, u.pos, "user", values::check_user(u));
+                    self.check(o, u.pos, "user", user_check(g.spec.transport.value, u));
                 }
                 for key in h.labels.keys() {
                     if let Err(e) = values::check_label_key(key) {
@@ -980,5 +985,13 @@ fn normalized_address(addr: &str) -> String {
     match addr.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.to_string(),
         Err(_) => addr.trim_end_matches('.').to_ascii_lowercase(),
+    }
+}
+
+/// Windows accounts may be `DOMAIN\\user`; ssh users must stay shell-inert.
+fn user_check(t: TransportKind, user: &str) -> Result<(), String> {
+    match t {
+        TransportKind::Winrm => values::check_user(user),
+        TransportKind::Ssh | TransportKind::Local => values::check_ssh_user(user),
     }
 }

@@ -133,6 +133,24 @@ pub fn check_user(user: &str) -> Result<(), String> {
     }
 }
 
+/// User names OpenSSH will see: no `$`, `\\` or other characters a shell
+/// would act on, because OpenSSH builds a shell command for ProxyJump.
+pub fn check_ssh_user(user: &str) -> Result<(), String> {
+    let ok = !user.is_empty()
+        && user.len() <= 64
+        && !user.starts_with('-')
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{user}` is not a valid ssh user name; use letters, digits, `.`, `_` and `-`"
+        ))
+    }
+}
+
 /// `[user@]host[:port]`, as OpenSSH's ProxyJump takes it.
 pub fn check_jump_host(jump: &str) -> Result<(), String> {
     let (user, rest) = match jump.split_once('@') {
@@ -140,7 +158,7 @@ pub fn check_jump_host(jump: &str) -> Result<(), String> {
         None => (None, jump),
     };
     if let Some(u) = user {
-        check_user(u).map_err(|_| {
+        check_ssh_user(u).map_err(|_| {
             format!("`{jump}`: user `{u}` is not a valid user name; write `[user@]host[:port]`")
         })?;
     }

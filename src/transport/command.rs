@@ -59,6 +59,34 @@ impl RemoteCommand {
         self
     }
 
+    /// The argument vector actually executed on the host: `env` sets the
+    /// variables and coreutils `timeout` ends the command (and, 5 s later,
+    /// kills it) when its time is up, so an abandoned command never lingers
+    /// holding a package manager's lock. The prefix is constant; the
+    /// command's own words follow unchanged.
+    pub fn wrapped_argv(&self) -> Vec<String> {
+        let mut argv = vec!["env".to_string()];
+        argv.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
+        argv.extend([
+            "timeout".to_string(),
+            "-k".to_string(),
+            "5".to_string(),
+            format!("{}s", self.timeout.as_secs().max(1)),
+            self.program.clone(),
+        ]);
+        argv.extend(self.args.iter().cloned());
+        argv
+    }
+
+    /// Exit status of coreutils `timeout` when it had to stop the command.
+    pub const TIMED_OUT_STATUS: i32 = 124;
+
+    /// The transport's own bound: the remote `timeout` plus its kill grace
+    /// and some slack, so the remote side normally reports first.
+    pub fn transport_deadline(&self) -> std::time::Duration {
+        self.timeout + std::time::Duration::from_secs(10)
+    }
+
     /// Why this command must not be sent, if it must not: NUL bytes cannot be
     /// passed as arguments, and environment names must be plain identifiers.
     pub fn problem(&self) -> Option<String> {
@@ -143,6 +171,19 @@ mod tests {
         assert_eq!(
             c.to_string(),
             r#"apt-get install -y pkg=1.0-1 "a b" "$(x)""#
+        );
+    }
+
+    #[test]
+    fn the_executed_argv_bounds_the_command_on_the_host() {
+        let c = RemoteCommand::new("apt-get")
+            .arg("update")
+            .timeout(Duration::from_secs(90));
+        assert_eq!(
+            c.wrapped_argv(),
+            [
+                "env", "LC_ALL=C", "timeout", "-k", "5", "90s", "apt-get", "update"
+            ]
         );
     }
 

@@ -32,9 +32,11 @@ impl Transport for LocalTransport {
                 reason,
             });
         }
-        let mut c = tokio::process::Command::new(&cmd.program);
-        c.args(&cmd.args)
-            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        // The same wrapper as remote commands: `timeout` ends the whole command
+        // (shell scripts' children included) when its time is up.
+        let argv = cmd.wrapped_argv();
+        let mut c = tokio::process::Command::new(&argv[0]);
+        c.args(&argv[1..])
             .stdin(if cmd.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -55,7 +57,14 @@ impl Transport for LocalTransport {
                 let _ = stdin.write_all(&data).await;
             });
         }
-        match tokio::time::timeout(cmd.timeout, child.wait_with_output()).await {
+        match tokio::time::timeout(cmd.transport_deadline(), child.wait_with_output()).await {
+            Ok(Ok(out)) if out.status.code() == Some(RemoteCommand::TIMED_OUT_STATUS) => {
+                Err(TransportError::Timeout {
+                    host: self.name.clone(),
+                    command: cmd.to_string(),
+                    after: cmd.timeout,
+                })
+            }
             Ok(Ok(out)) => Ok(CommandOutput {
                 status: out.status.code(),
                 stdout: out.stdout,

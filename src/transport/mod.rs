@@ -69,18 +69,27 @@ pub trait Transport: Send + Sync {
     /// a non-zero exit status is an `Ok` output, not an error.
     async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError>;
 
-    /// Writes `contents` to `path` on the host with the given mode.
+    /// Writes `contents` to the absolute `path` on the host with the given
+    /// mode, atomically (a fresh temporary file beside it, then a rename).
     async fn write_file(
         &self,
         path: &str,
         contents: &[u8],
         mode: u32,
     ) -> Result<(), TransportError> {
+        if !path.starts_with('/') {
+            return Err(TransportError::Invalid {
+                host: self.host().to_string(),
+                command: format!("write {path}"),
+                reason: "the path must be absolute".into(),
+            });
+        }
         // The script is constant; path and mode arrive as positional arguments.
+        // mktemp never follows a planted symlink; `--` keeps a path from being an option.
         let cmd = RemoteCommand::new("sh")
             .args([
                 "-c",
-                "umask 077 && cat > \"$1.patchwave-tmp\" && chmod \"$2\" \"$1.patchwave-tmp\" && mv -f \"$1.patchwave-tmp\" \"$1\"",
+                "t=$(mktemp \"$1.XXXXXX\") && cat > \"$t\" && chmod -- \"$2\" \"$t\" && mv -f -- \"$t\" \"$1\" || { rm -f -- \"$t\"; exit 1; }",
                 "sh",
                 path,
                 &format!("{mode:o}"),

@@ -180,12 +180,10 @@ impl Transport for SshTransport {
             command: cmd.to_string(),
             message,
         };
-        // `env` sets the variables without a shell; `arg` shell-quotes every word.
-        let mut c = self.session.command("env");
-        for (k, v) in &cmd.env {
-            c.arg(format!("{k}={v}"));
-        }
-        c.arg(&cmd.program).args(&cmd.args);
+        // `arg` shell-quotes every word for the remote shell.
+        let argv = cmd.wrapped_argv();
+        let mut c = self.session.command(argv[0].as_str());
+        c.args(&argv[1..]);
         c.stdin(if cmd.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -206,10 +204,21 @@ impl Transport for SshTransport {
             };
             let (fed, out) = tokio::join!(feed, child.wait_with_output());
             let out = out.map_err(|e| io_err(error_chain(&e)))?;
-            fed.map_err(|e| io_err(format!("writing stdin: {e}")))?;
+            // A command that exited on its own explains itself better than the
+            // broken pipe its early exit caused.
+            if out.status.code().is_none() {
+                fed.map_err(|e| io_err(format!("writing stdin: {e}")))?;
+            }
             Ok(out)
         };
-        match tokio::time::timeout(cmd.timeout, work).await {
+        match tokio::time::timeout(cmd.transport_deadline(), work).await {
+            Ok(Ok(out)) if out.status.code() == Some(RemoteCommand::TIMED_OUT_STATUS) => {
+                Err(TransportError::Timeout {
+                    host: self.name.clone(),
+                    command: cmd.to_string(),
+                    after: cmd.timeout,
+                })
+            }
             Ok(Ok(out)) => Ok(CommandOutput {
                 status: out.status.code(),
                 stdout: out.stdout,
