@@ -493,3 +493,40 @@ fn zypper_host_reports_patch_category_severity_and_cves() {
     );
     assert_eq!(ups.len(), 2, "{h}");
 }
+
+#[test]
+fn auto_refresh_refreshes_once_then_trusts_the_fresh_lists() {
+    let _serial = serial();
+    let w = world();
+    let stamp = || {
+        let out = w.fleet.ssh(
+            "h1",
+            &["stat", "-c", "%Y", "/var/lib/patchwave/apt-update-stamp"],
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    // Forget any earlier refresh, so `auto` must refresh now.
+    w.fleet
+        .ssh_ok("h1", &["rm", "-f", "/var/lib/patchwave/apt-update-stamp"]);
+    let (code, doc, stderr) = scan(&["--host", "h1", "--refresh", "auto"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(host(&doc, "h1")["state"], "scanned");
+    let first = stamp().expect("auto refreshed and left its stamp");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, _, stderr) = scan(&["--host", "h1", "--refresh", "auto"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stamp().as_deref(),
+        Some(first.as_str()),
+        "fresh lists must not be refreshed again"
+    );
+    let (code, _, _) = scan(&["--host", "h1", "--refresh", "always"]);
+    assert_eq!(code, Some(0));
+    assert_ne!(
+        stamp().as_deref(),
+        Some(first.as_str()),
+        "`always` refreshes"
+    );
+}
