@@ -168,3 +168,158 @@ pub fn priority(severity: Severity, criticality: crate::spec::common::Criticalit
     };
     s * c
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use jiff::tz::TimeZone;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::facts::{InstalledPackage, OsInfo, PackageManager};
+    use crate::plan::History;
+    use crate::spec::resource::Document;
+    use crate::spec::{Origin, Resource};
+
+    fn baseline(spec: &str) -> CompiledBaseline {
+        let d: Document<crate::spec::baseline::PatchBaselineSpec> = serde_saphyr::from_str(&format!(
+            "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {{name: b}}\nspec:\n{spec}"
+        ))
+        .unwrap();
+        let r = Resource {
+            origin: Origin {
+                file: Arc::from(Path::new("t.yaml")),
+                pos: Default::default(),
+            },
+            metadata: d.metadata,
+            spec: d.spec,
+        };
+        CompiledBaseline::compile(&r, &[]).unwrap()
+    }
+
+    fn facts(
+        installed: &[(&str, &str)],
+        updates: &[(&str, &str, &str, Classification, bool)],
+    ) -> HostFacts {
+        HostFacts {
+            os: OsInfo::default(),
+            package_manager: PackageManager::Apt,
+            kernel: String::new(),
+            boot_id: String::new(),
+            installed: installed
+                .iter()
+                .map(|(n, v)| InstalledPackage {
+                    name: n.to_string(),
+                    arch: "amd64".into(),
+                    version: v.to_string(),
+                    held: false,
+                })
+                .collect(),
+            updates: updates
+                .iter()
+                .map(|(n, from, to, c, held)| AvailableUpdate {
+                    name: n.to_string(),
+                    arch: "amd64".into(),
+                    installed_version: from.to_string(),
+                    candidate_version: to.to_string(),
+                    repository: String::new(),
+                    classification: *c,
+                    severity: Severity::Important,
+                    advisory: None,
+                    cves: vec![],
+                    release_date: None,
+                    held_back: *held,
+                })
+                .collect(),
+            reboot_required: false,
+            reboot_required_by: vec![],
+            rejected_lines: vec![],
+        }
+    }
+
+    fn ctx<'a>(h: &'a History, tz: &'a TimeZone) -> Context<'a> {
+        Context {
+            package_manager: PackageManager::Apt,
+            now: "2026-11-27T10:00:00Z".parse().unwrap(),
+            tz,
+            history: h,
+        }
+    }
+
+    #[test]
+    fn installs_withholds_counts_and_expects_reboots() {
+        let b = baseline("  approvalRules:\n    - {name: sec, classifications: [security]}\n");
+        let f = facts(
+            &[
+                ("linux-image-amd64", "6.1.1-1"),
+                ("vim", "9.0-1"),
+                ("pinned", "1.0-1"),
+            ],
+            &[
+                (
+                    "linux-image-amd64",
+                    "6.1.1-1",
+                    "6.1.2-1",
+                    Classification::Security,
+                    false,
+                ),
+                ("vim", "9.0-1", "9.0-2", Classification::Bugfix, false),
+                ("pinned", "1.0-1", "1.1-1", Classification::Security, true),
+                // Not installed, and a downgrade: never planned.
+                ("newpkg", "", "1.0-1", Classification::Security, false),
+                ("vim", "9.0-1", "8.0-1", Classification::Security, false),
+            ],
+        );
+        let (h, tz) = (History::default(), TimeZone::UTC);
+        let d = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
+        assert_eq!(
+            d.install
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["linux-image-amd64"]
+        );
+        assert_eq!(
+            d.withheld
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["pinned", "vim"]
+        );
+        assert!(d.reboot_expected, "a kernel update needs a reboot");
+        // The held security patch is approved but missing: the host is not compliant because of it too.
+        assert_eq!(
+            d.compliance,
+            Compliance::NonCompliant {
+                missing: [(Severity::Important, 2)].into()
+            }
+        );
+        assert!(!desired(&f, &b, RebootPolicy::Never, &ctx(&h, &tz)).reboot_expected);
+    }
+
+    proptest! {
+        /// Same inputs, same plan; and never a downgrade or a package that is not installed.
+        #[test]
+        fn deterministic_and_only_upgrades(
+            rows in prop::collection::vec(("[a-d]", 0u8..4, 0u8..4, any::<bool>(), any::<bool>()), 0..12)
+        ) {
+            let b = baseline("  approvalRules:\n    - {name: all}\n");
+            let installed: Vec<(String, String)> = rows.iter().filter(|r| r.3).map(|r| (r.0.clone(), format!("1.{}-1", r.1))).collect();
+            let inst_ref: Vec<(&str, &str)> = installed.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let ups: Vec<(String, String, String)> = rows.iter().map(|r| (r.0.clone(), format!("1.{}-1", r.1), format!("1.{}-1", r.2))).collect();
+            let ups_ref: Vec<(&str, &str, &str, Classification, bool)> = ups.iter().zip(&rows)
+                .map(|((n, a, c), r)| (n.as_str(), a.as_str(), c.as_str(), Classification::Security, r.4)).collect();
+            let f = facts(&inst_ref, &ups_ref);
+            let (h, tz) = (History::default(), TimeZone::UTC);
+            let a = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
+            let again = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
+            prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&again).unwrap());
+            for p in &a.install {
+                prop_assert!(f.installed.iter().any(|i| i.name == p.name && i.version == p.from));
+                prop_assert_eq!(version::compare(PackageManager::Apt, &p.to, &p.from), Ordering::Greater);
+            }
+        }
+    }
+}
