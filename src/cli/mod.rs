@@ -2,6 +2,7 @@
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
 mod output;
+mod plan;
 mod scan;
 mod schema;
 mod style;
@@ -32,6 +33,8 @@ pub enum Command {
     Windows(windows::Args),
     /// Scan hosts: installed packages, available updates, pending reboots.
     Scan(scan::Args),
+    /// Show what would change on every host and why (exit 0 none, 2 changes, 1 error).
+    Plan(plan::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -59,5 +62,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Schema(args) => schema::run(&args),
         Command::Windows(args) => windows::run(&args),
         Command::Scan(args) => scan::run(&args),
+        Command::Plan(args) => plan::run(&args),
     }
 }

@@ -14,6 +14,10 @@ impl Style {
         }
     }
 
+    pub fn is_colour(&self) -> bool {
+        self.colour
+    }
+
     fn paint(&self, code: &str, s: &str) -> String {
         if self.colour {
             format!("\x1b[{code}m{s}\x1b[0m")

@@ -3,9 +3,12 @@
 //! in CI and `apply` in the daemon reach the same answer from the same inputs.
 
 pub mod baseline;
+pub mod fleet;
 pub mod history;
 pub mod host;
+pub mod render;
 
 pub use baseline::{CompiledBaseline, Decision, DecisionState};
+pub use fleet::{Plan, PlanInput, plan_fleet};
 pub use history::History;
 pub use host::{Compliance, HostDesired, PatchDecision, desired};

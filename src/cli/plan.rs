@@ -1,0 +1,181 @@
+//! `patchwave plan`: what would change on every host, and why.
+//! Exit 0: nothing to change; 2: changes; 1: error (Terraform's -detailed-exitcode).
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use super::RepoArgs;
+use super::output::print;
+use super::style::Style;
+use crate::exit::Exit;
+use crate::facts::{FACTS_VERSION, FleetFacts};
+use crate::plan::render::{self, Paint, Plain};
+use crate::plan::{History, PlanInput, plan_fleet};
+use crate::scan::{FleetScanOptions, scan_fleet, targets};
+use crate::schedule::Calendar;
+use crate::spec;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Only this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// text, json (stable, versioned) or markdown (a pull-request comment).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Plan from saved `scan --format json` output instead of scanning hosts.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+    /// Plan as of this instant (RFC 3339) instead of now, for reproducible plans.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+struct Tty(Style);
+
+impl Paint for Tty {
+    fn add(&self, s: &str) -> String {
+        self.0.green(s)
+    }
+    fn warn(&self, s: &str) -> String {
+        self.0.yellow(s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.0.bold(s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.0.dim(s)
+    }
+}
+
+fn load_facts(path: &PathBuf) -> Result<FleetFacts, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
+    let facts: FleetFacts = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{}:{}:{}: not a facts document: {e}\n  hint: write it with `patchwave scan --format json`",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if facts.version != FACTS_VERSION {
+        return Err(format!(
+            "{}: facts version {} is not {FACTS_VERSION}; scan again with this patchwave",
+            path.display(),
+            facts.version
+        ));
+    }
+    Ok(facts)
+}
+
+pub fn run(args: &Args) -> Exit {
+    let root = &args.repo.repo;
+    let checked = match spec::check(root) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "error: cannot read fleet repository {}: {e}",
+                root.display()
+            );
+            return Exit::Error;
+        }
+    };
+    if checked.has_errors() {
+        for d in checked.errors() {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "error: the repository is invalid; fix the errors above (`patchwave validate`) first"
+        );
+        return Exit::Error;
+    }
+    let repo = &checked.repo;
+    if let Some(g) = &args.group
+        && repo.group(g).is_none()
+    {
+        eprintln!("error: no HostGroup named `{g}`");
+        return Exit::Error;
+    }
+    let facts = match &args.facts {
+        Some(path) => match load_facts(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Error;
+            }
+        },
+        None => {
+            let t = targets(repo, root, args.group.as_deref(), args.host.as_deref());
+            let opts = FleetScanOptions::from_repo(repo);
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(scan_fleet(t, &opts, |_| {})),
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return Exit::Error;
+                }
+            }
+        }
+    };
+    let calendar = Calendar::build(repo);
+    // Recorded history (first sightings, stage health) arrives with the status
+    // branch; until then every version counts as first seen today.
+    let history = History::default();
+    let tz = jiff::tz::TimeZone::UTC;
+    let input = PlanInput {
+        repo,
+        facts: &facts,
+        history: &history,
+        calendar: &calendar,
+        now: args.now.unwrap_or_else(Timestamp::now),
+        tz: &tz,
+        only_group: args.group.as_deref(),
+        only_host: args.host.as_deref(),
+    };
+    let plan = match plan_fleet(&input) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let text = match args.format {
+        PlanFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&plan).unwrap_or_default()
+        ),
+        PlanFormat::Markdown => render::markdown(&plan),
+        PlanFormat::Text => {
+            let st = Style::for_stdout();
+            if st.is_colour() {
+                render::text(&plan, &Tty(st))
+            } else {
+                render::text(&plan, &Plain)
+            }
+        }
+    };
+    if !print(&text) {
+        return Exit::Error;
+    }
+    if plan.summary.hosts_to_change > 0 {
+        Exit::Changes
+    } else {
+        Exit::Ok
+    }
+}

@@ -1,0 +1,338 @@
+//! The plan for people: text for a terminal, Markdown for a pull-request
+//! comment. Both are built from the same `Plan` the JSON output serialises,
+//! so they never disagree.
+
+use std::fmt::Write as _;
+
+use super::baseline::DecisionState;
+use super::fleet::{HostPlan, Plan};
+use super::host::PatchDecision;
+use crate::schedule::WindowStatus;
+use crate::spec::baseline::Severity;
+
+/// Colour decisions, made once by the caller (terminal or not).
+pub trait Paint {
+    fn add(&self, s: &str) -> String;
+    fn warn(&self, s: &str) -> String;
+    fn bold(&self, s: &str) -> String;
+    fn dim(&self, s: &str) -> String;
+}
+
+/// No colour (files, CI logs, tests).
+pub struct Plain;
+
+impl Paint for Plain {
+    fn add(&self, s: &str) -> String {
+        s.to_string()
+    }
+    fn warn(&self, s: &str) -> String {
+        s.to_string()
+    }
+    fn bold(&self, s: &str) -> String {
+        s.to_string()
+    }
+    fn dim(&self, s: &str) -> String {
+        s.to_string()
+    }
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "critical",
+        Severity::Important => "important",
+        Severity::Moderate => "moderate",
+        Severity::Low => "low",
+        Severity::Unspecified => "unspecified",
+    }
+}
+
+fn state_word(s: DecisionState) -> &'static str {
+    match s {
+        DecisionState::Approved => "APPROVED",
+        DecisionState::PendingApproval => "PENDING_APPROVAL",
+        DecisionState::ExplicitApproved => "EXPLICIT_APPROVED",
+        DecisionState::ExplicitRejected => "EXPLICIT_REJECTED",
+        DecisionState::NotApplicable => "NOT_APPLICABLE",
+    }
+}
+
+fn window_line(w: &WindowStatus) -> String {
+    let t = |t: &jiff::Timestamp| t.strftime("%Y-%m-%d %H:%MZ").to_string();
+    match w {
+        WindowStatus::Open {
+            window,
+            start_until,
+            ..
+        } => {
+            format!("window open ({window}) until {}", t(start_until))
+        }
+        WindowStatus::Denied {
+            deny_window,
+            until,
+            next_start,
+        } => format!(
+            "frozen by {deny_window} until {}; next start {}",
+            t(until),
+            next_start.as_ref().map_or("none scheduled".into(), t)
+        ),
+        WindowStatus::Closed { next_start } => format!(
+            "outside windows; next start {}",
+            next_start.as_ref().map_or("none scheduled".into(), t)
+        ),
+    }
+}
+
+/// One line per change: `~ name from → to  class severity  reason`.
+fn change_line(p: &PatchDecision) -> String {
+    let advisory = p
+        .advisory
+        .as_ref()
+        .map(|a| format!(" {a}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} → {}  {} {}{advisory}  ({})",
+        p.name,
+        p.from,
+        p.to,
+        format!("{:?}", p.classification).to_lowercase(),
+        severity_word(p.decision.compliance_level),
+        p.decision.reason
+    )
+}
+
+fn withheld_line(p: &PatchDecision) -> String {
+    let when = p
+        .decision
+        .approved_on
+        .map(|d| format!(" until {d}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} → {}  {}{when}: {}",
+        p.name,
+        p.from,
+        p.to,
+        state_word(p.decision.state),
+        p.decision.reason
+    )
+}
+
+/// Counts by severity, most severe first: "2 critical, 1 important".
+fn severity_counts(by: &std::collections::BTreeMap<Severity, usize>) -> String {
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(s, n)| format!("{n} {}", severity_word(*s)))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut line = format!(
+        "{} host{} to change, {} package{} ({}), {} reboot{}",
+        s.hosts_to_change,
+        if s.hosts_to_change == 1 { "" } else { "s" },
+        s.packages_to_install,
+        if s.packages_to_install == 1 { "" } else { "s" },
+        severity_counts(&s.by_severity),
+        s.reboots,
+        if s.reboots == 1 { "" } else { "s" },
+    );
+    if s.hosts_unknown > 0 {
+        let _ = write!(
+            line,
+            "; {} host{} unknown",
+            s.hosts_unknown,
+            if s.hosts_unknown == 1 { "" } else { "s" }
+        );
+    }
+    line
+}
+
+fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
+    let crit = format!("{:?}", h.criticality).to_lowercase();
+    let reboot = if h.desired.reboot_expected {
+        ", reboot expected"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{indent}{}  {}",
+        p.bold(&h.host),
+        p.dim(&format!("{crit}, priority {}{reboot}", h.priority))
+    );
+    for c in &h.desired.install {
+        let _ = writeln!(out, "{indent}  {}", p.add(&format!("~ {}", change_line(c))));
+    }
+    for w in &h.desired.withheld {
+        let _ = writeln!(
+            out,
+            "{indent}  {}",
+            p.dim(&format!("= {}", withheld_line(w)))
+        );
+    }
+}
+
+/// The plan as text, grouped by group and wave.
+pub fn text(plan: &Plan, p: &dyn Paint) -> String {
+    let mut out = String::new();
+    for g in &plan.groups {
+        let suspended = if g.suspended {
+            ", SUSPENDED (detect only)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}",
+            p.bold(&format!("group {}", g.group)),
+            p.dim(&format!(
+                "baseline {}, rollout {}{suspended}; {}",
+                g.baseline,
+                g.rollout,
+                window_line(&g.window)
+            ))
+        );
+        for w in &g.waves {
+            let label = if w.number == 1 && g.waves.len() > 1 {
+                " (canary)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  wave {}{label}", w.number);
+            for h in &w.hosts {
+                host_block(&mut out, h, p, "    ");
+            }
+        }
+        let waiting: Vec<&HostPlan> = g
+            .unchanged
+            .iter()
+            .filter(|h| !h.desired.withheld.is_empty())
+            .collect();
+        if !waiting.is_empty() {
+            let _ = writeln!(out, "  no changes now:");
+        }
+        for h in waiting {
+            host_block(&mut out, h, p, "    ");
+        }
+        let quiet: Vec<&str> = g
+            .unchanged
+            .iter()
+            .filter(|h| h.desired.withheld.is_empty())
+            .map(|h| h.host.as_str())
+            .collect();
+        if !quiet.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}",
+                p.dim(&format!("up to date: {}", quiet.join(", ")))
+            );
+        }
+        for u in &g.unknown {
+            let _ = writeln!(
+                out,
+                "  {}",
+                p.warn(&format!("unknown: {} ({})", u.host, u.reason))
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", p.bold(&format!("Plan: {}.", summary_line(plan))));
+    out
+}
+
+/// Escapes text for a Markdown table cell or list item.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', " ")
+}
+
+/// The plan as a pull-request comment: a summary a reviewer reads in ten
+/// seconds, per-host details folded away.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::from("### patchwave plan\n\n");
+    let _ = writeln!(out, "**{}.**\n", md(&summary_line(plan)));
+    out.push_str(
+        "| group | hosts to change | packages | critical | important | reboots | window |\n",
+    );
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    for g in &plan.groups {
+        let hosts: Vec<&HostPlan> = g.waves.iter().flat_map(|w| &w.hosts).collect();
+        let count = |s: Severity| {
+            hosts
+                .iter()
+                .flat_map(|h| &h.desired.install)
+                .filter(|c| c.decision.compliance_level == s)
+                .count()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            md(&g.group),
+            hosts.len(),
+            hosts.iter().map(|h| h.desired.install.len()).sum::<usize>(),
+            count(Severity::Critical),
+            count(Severity::Important),
+            hosts.iter().filter(|h| h.desired.reboot_expected).count(),
+            md(&window_line(&g.window)),
+        );
+    }
+    out.push('\n');
+    for g in &plan.groups {
+        for w in &g.waves {
+            for h in &w.hosts {
+                let _ = writeln!(
+                    out,
+                    "<details><summary><b>{}</b> / {}: wave {}, {} change{}{}</summary>\n",
+                    md(&g.group),
+                    md(&h.host),
+                    w.number,
+                    h.desired.install.len(),
+                    if h.desired.install.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    if h.desired.reboot_expected {
+                        ", reboot expected"
+                    } else {
+                        ""
+                    },
+                );
+                out.push_str("| package | from | to | class | severity | why |\n| --- | --- | --- | --- | --- | --- |\n");
+                for c in &h.desired.install {
+                    let _ = writeln!(
+                        out,
+                        "| {} | `{}` | `{}` | {} | {} | {} |",
+                        md(&c.name),
+                        md(&c.from),
+                        md(&c.to),
+                        format!("{:?}", c.classification).to_lowercase(),
+                        severity_word(c.decision.compliance_level),
+                        md(&c.decision.reason)
+                    );
+                }
+                for c in &h.desired.withheld {
+                    let _ = writeln!(out, "\n- withheld: {}", md(&withheld_line(c)));
+                }
+                out.push_str("\n</details>\n\n");
+            }
+        }
+        for u in &g.unknown {
+            let _ = writeln!(
+                out,
+                "- :warning: **{}** / {}: {}\n",
+                md(&g.group),
+                md(&u.host),
+                md(&u.reason)
+            );
+        }
+    }
+    out
+}
