@@ -56,6 +56,28 @@ pub enum Format {
     Github,
 }
 
+/// The repository, valid, or the reason (already printed) as an exit code:
+/// every command that acts on the fleet refuses an invalid policy.
+fn load_valid_repo(root: &std::path::Path) -> Result<crate::spec::Checked, Exit> {
+    let checked = crate::spec::check(root).map_err(|e| {
+        eprintln!(
+            "error: cannot read fleet repository {}: {e}",
+            root.display()
+        );
+        Exit::Error
+    })?;
+    if checked.has_errors() {
+        for d in checked.errors() {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "error: the repository is invalid; fix the errors above (`patchwave validate`) first"
+        );
+        return Err(Exit::Error);
+    }
+    Ok(checked)
+}
+
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(args) => validate::run(&args),

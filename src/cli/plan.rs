@@ -14,7 +14,6 @@ use crate::plan::render::{self, Paint, Plain};
 use crate::plan::{History, PlanInput, plan_fleet};
 use crate::scan::{FleetScanOptions, scan_fleet, targets};
 use crate::schedule::Calendar;
-use crate::spec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -84,25 +83,10 @@ fn load_facts(path: &PathBuf) -> Result<FleetFacts, String> {
 
 pub fn run(args: &Args) -> Exit {
     let root = &args.repo.repo;
-    let checked = match spec::check(root) {
+    let checked = match super::load_valid_repo(root) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read fleet repository {}: {e}",
-                root.display()
-            );
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
-    if checked.has_errors() {
-        for d in checked.errors() {
-            eprintln!("{d}");
-        }
-        eprintln!(
-            "error: the repository is invalid; fix the errors above (`patchwave validate`) first"
-        );
-        return Exit::Error;
-    }
     let repo = &checked.repo;
     if let Some(g) = &args.group
         && repo.group(g).is_none()

@@ -13,7 +13,7 @@ use crate::exit::Exit;
 use crate::facts::{FleetFacts, ScanState};
 use crate::os::Refresh;
 use crate::scan::{FleetScanOptions, scan_fleet, targets};
-use crate::spec::{self, baseline::Classification, values};
+use crate::spec::{baseline::Classification, values};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -65,25 +65,10 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: &Args) -> Exit {
     let root = &args.repo.repo;
-    let checked = match spec::check(root) {
+    let checked = match super::load_valid_repo(root) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read fleet repository {}: {e}",
-                root.display()
-            );
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
-    if checked.has_errors() {
-        for d in checked.errors() {
-            eprintln!("{d}");
-        }
-        eprintln!(
-            "error: the repository is invalid; fix the errors above (`patchwave validate`) first"
-        );
-        return Exit::Error;
-    }
     let repo = &checked.repo;
     let targets = targets(repo, root, args.group.as_deref(), args.host.as_deref());
     if targets.is_empty() {

@@ -60,25 +60,10 @@ fn parse_from(s: &str) -> Result<Timestamp, String> {
 }
 
 pub fn run(args: &Args) -> Exit {
-    let checked = match spec::check(&args.repo.repo) {
+    let checked = match super::load_valid_repo(&args.repo.repo) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read fleet repository {}: {e}",
-                args.repo.repo.display()
-            );
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
-    if checked.has_errors() {
-        for d in checked.errors() {
-            eprintln!("{d}");
-        }
-        eprintln!(
-            "error: the repository is invalid; fix the errors above (`patchwave validate`) first"
-        );
-        return Exit::Error;
-    }
     let repo = &checked.repo;
     let calendar = Calendar::build(repo);
     let groups: Vec<&str> = match &args.group {

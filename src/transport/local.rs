@@ -25,13 +25,7 @@ impl Transport for LocalTransport {
     }
 
     async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
-        if let Some(reason) = cmd.problem() {
-            return Err(TransportError::Invalid {
-                host: self.name.clone(),
-                command: cmd.to_string(),
-                reason,
-            });
-        }
+        cmd.refuse_if_unsendable(&self.name)?;
         // The same wrapper as remote commands: `timeout` ends the whole command
         // (shell scripts' children included) when its time is up.
         let argv = cmd.wrapped_argv();
@@ -58,24 +52,9 @@ impl Transport for LocalTransport {
             });
         }
         match tokio::time::timeout(cmd.transport_deadline(), child.wait_with_output()).await {
-            Ok(Ok(out)) if out.status.code() == Some(RemoteCommand::TIMED_OUT_STATUS) => {
-                Err(TransportError::Timeout {
-                    host: self.name.clone(),
-                    command: cmd.to_string(),
-                    after: cmd.timeout,
-                })
-            }
-            Ok(Ok(out)) => Ok(CommandOutput {
-                status: out.status.code(),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
+            Ok(Ok(out)) => cmd.outcome(&self.name, out),
             Ok(Err(e)) => Err(io_err(e)),
-            Err(_) => Err(TransportError::Timeout {
-                host: self.name.clone(),
-                command: cmd.to_string(),
-                after: cmd.timeout,
-            }),
+            Err(_) => Err(cmd.timed_out(&self.name)),
         }
     }
 }

@@ -58,6 +58,46 @@ impl TransportError {
     }
 }
 
+impl RemoteCommand {
+    /// Refuses a command that cannot be sent as written (see [`RemoteCommand::problem`]).
+    pub fn refuse_if_unsendable(&self, host: &str) -> Result<(), TransportError> {
+        match self.problem() {
+            Some(reason) => Err(TransportError::Invalid {
+                host: host.to_string(),
+                command: self.to_string(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// This command, out of time on `host`.
+    pub fn timed_out(&self, host: &str) -> TransportError {
+        TransportError::Timeout {
+            host: host.to_string(),
+            command: self.to_string(),
+            after: self.timeout,
+        }
+    }
+
+    /// A finished process as the transport reports it: the `timeout`
+    /// wrapper's status means the command ran out of time.
+    pub fn outcome(
+        &self,
+        host: &str,
+        out: std::process::Output,
+    ) -> Result<CommandOutput, TransportError> {
+        if out.status.code() == Some(Self::TIMED_OUT_STATUS) {
+            return Err(self.timed_out(host));
+        }
+        Ok(CommandOutput {
+            status: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+}
+
 /// A way to run commands on one host. Implementations reuse one connection
 /// for every command to their host and are safe to share between tasks.
 #[async_trait]

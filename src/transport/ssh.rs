@@ -168,13 +168,7 @@ impl Transport for SshTransport {
     }
 
     async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
-        if let Some(reason) = cmd.problem() {
-            return Err(TransportError::Invalid {
-                host: self.name.clone(),
-                command: cmd.to_string(),
-                reason,
-            });
-        }
+        cmd.refuse_if_unsendable(&self.name)?;
         let io_err = |message: String| TransportError::Io {
             host: self.name.clone(),
             command: cmd.to_string(),
@@ -212,18 +206,7 @@ impl Transport for SshTransport {
             Ok(out)
         };
         match tokio::time::timeout(cmd.transport_deadline(), work).await {
-            Ok(Ok(out)) if out.status.code() == Some(RemoteCommand::TIMED_OUT_STATUS) => {
-                Err(TransportError::Timeout {
-                    host: self.name.clone(),
-                    command: cmd.to_string(),
-                    after: cmd.timeout,
-                })
-            }
-            Ok(Ok(out)) => Ok(CommandOutput {
-                status: out.status.code(),
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
+            Ok(Ok(out)) => cmd.outcome(&self.name, out),
             Ok(Err(e)) => {
                 // A dead master means the host went away, not that the command failed.
                 if self.session.check().await.is_err() {
@@ -234,11 +217,7 @@ impl Transport for SshTransport {
                 }
                 Err(e)
             }
-            Err(_) => Err(TransportError::Timeout {
-                host: self.name.clone(),
-                command: cmd.to_string(),
-                after: cmd.timeout,
-            }),
+            Err(_) => Err(cmd.timed_out(&self.name)),
         }
     }
 }
