@@ -179,7 +179,10 @@ fn updates(h: &serde_json::Value) -> Vec<(String, String, String, String, String
 #[test]
 fn scan_reports_exactly_the_published_updates_and_the_dead_host() {
     let _serial = serial();
+    world();
+    let started = std::time::Instant::now();
     let (code, doc, stderr) = scan(&["--refresh", "always"]);
+    let wall = started.elapsed().as_millis() as u64;
     // One host is down, so the scan as a whole is not clean.
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(doc["version"], 1);
@@ -245,6 +248,17 @@ fn scan_reports_exactly_the_published_updates_and_the_dead_host() {
         "{hung}"
     );
     assert!(hung["durationMs"].as_u64().unwrap() < 10_000, "{hung}");
+    // Hosts were scanned side by side: the scan took less than their times added up.
+    let total: u64 = doc["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["durationMs"].as_u64().unwrap())
+        .sum();
+    assert!(
+        wall < total,
+        "scan took {wall} ms, hosts {total} ms in all: not parallel"
+    );
 }
 
 #[test]
