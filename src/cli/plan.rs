@@ -139,19 +139,33 @@ pub fn run(args: &Args) -> Exit {
             return Exit::Error;
         }
     };
-    let text = match args.format {
-        PlanFormat::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&plan).unwrap_or_default()
-        ),
-        PlanFormat::Markdown => render::markdown(&plan),
-        PlanFormat::Text => {
-            let st = Style::for_stdout();
-            if st.is_colour() {
-                render::text(&plan, &Tty(st))
-            } else {
-                render::text(&plan, &Plain)
-            }
+    if args.format == PlanFormat::Json {
+        // Streamed: a large fleet's plan is never held twice in memory.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, &plan)
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+            .and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = written
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            eprintln!("error: cannot write output: {e}");
+            return Exit::Error;
+        }
+        return if plan.summary.hosts_to_change > 0 {
+            Exit::Changes
+        } else {
+            Exit::Ok
+        };
+    }
+    let text = if args.format == PlanFormat::Markdown {
+        render::markdown(&plan)
+    } else {
+        let st = Style::for_stdout();
+        if st.is_colour() {
+            render::text(&plan, &Tty(st))
+        } else {
+            render::text(&plan, &Plain)
         }
     };
     if !print(&text) {

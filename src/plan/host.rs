@@ -87,8 +87,13 @@ pub fn desired(
 ) -> HostDesired {
     let mut install = Vec::new();
     let mut withheld = Vec::new();
+    let installed: std::collections::HashMap<(&str, &str), &str> = facts
+        .installed
+        .iter()
+        .map(|p| ((p.name.as_str(), p.arch.as_str()), p.version.as_str()))
+        .collect();
     for u in &facts.updates {
-        if !is_upgrade_of_installed(facts, u, ctx) {
+        if !is_upgrade_of_installed(&installed, u, ctx) {
             continue;
         }
         let decision = baseline.evaluate(u, ctx);
@@ -140,15 +145,20 @@ pub fn desired(
     }
 }
 
-/// An update is planned only for a package that is installed, and only upward.
-fn is_upgrade_of_installed(facts: &HostFacts, u: &AvailableUpdate, ctx: &Context<'_>) -> bool {
-    facts.installed.iter().any(|p| {
-        p.name == u.name
-            && p.arch == u.arch
-            && p.version == u.installed_version
-            && version::compare(ctx.package_manager, &u.candidate_version, &p.version)
-                == Ordering::Greater
-    })
+/// An update is planned only for a package that is installed (at the version
+/// the update starts from), and only upward.
+fn is_upgrade_of_installed(
+    installed: &std::collections::HashMap<(&str, &str), &str>,
+    u: &AvailableUpdate,
+    ctx: &Context<'_>,
+) -> bool {
+    installed
+        .get(&(u.name.as_str(), u.arch.as_str()))
+        .is_some_and(|v| {
+            *v == u.installed_version
+                && version::compare(ctx.package_manager, &u.candidate_version, v)
+                    == Ordering::Greater
+        })
 }
 
 /// Priority of a change: severity × host criticality (higher first).
