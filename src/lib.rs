@@ -5,7 +5,9 @@
 //! windows. Data flows one way, and the modules follow it:
 //!
 //! `spec` (load + validate the desired state) → `schedule` (when windows are
-//! open) → … planning, rollout and status in later modules.
+//! open) → `transport` + `os` + `scan` (facts from hosts, into `facts`) →
+//! `plan` (pure: baselines, versions via `version`, waves) → rollout and
+//! status in later modules.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
 
