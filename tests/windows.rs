@@ -194,39 +194,10 @@ fn status_answers_open_until_cutoff_denied_and_closed() {
 
 /// A one-window repository in a temp dir, for schedules the example lacks.
 fn single_window_calendar(window_spec: &str) -> (tempfile::TempDir, Calendar) {
-    let tmp = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        "apiVersion: patchwave.dev/v1
-kind: MaintenanceWindow
-metadata: {{name: w}}
-spec:
-{window_spec}
----
-apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {{name: b}}
-spec: {{}}
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {{name: r}}
-spec: {{waves: [\"100%\"]}}
----
-apiVersion: patchwave.dev/v1
-kind: HostGroup
-metadata: {{name: g}}
-spec:
-  baseline: b
-  rollout: r
-  windows: [w]
-  hosts: [{{name: h1}}]
-"
+    let window = format!(
+        "---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: w}}\nspec:\n{window_spec}"
     );
-    fs::write(tmp.path().join("repo.yaml"), yaml).unwrap();
-    let checked = spec::check(tmp.path()).unwrap();
-    assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-    let cal = Calendar::build(&checked.repo);
-    (tmp, cal)
+    calendar_of(&window, "w")
 }
 
 #[test]
