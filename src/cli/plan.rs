@@ -9,9 +9,9 @@ use super::RepoArgs;
 use super::output::print;
 use super::style::Style;
 use crate::exit::Exit;
-use crate::facts::{FACTS_VERSION, FleetFacts};
+use crate::facts::{FACTS_VERSION, for_each_host};
 use crate::plan::render::{self, Paint, Plain};
-use crate::plan::{History, PlanInput, plan_fleet};
+use crate::plan::{History, PlanContext, Planner};
 use crate::scan::{FleetScanOptions, scan_fleet, targets};
 use crate::schedule::Calendar;
 
@@ -60,25 +60,27 @@ impl Paint for Tty {
     }
 }
 
-fn load_facts(path: &PathBuf) -> Result<FleetFacts, String> {
-    let text = std::fs::read_to_string(path)
+/// Streams a facts file into the planner, host by host.
+fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), String> {
+    let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
-    let facts: FleetFacts = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: not a facts document: {e}\n  hint: write it with `patchwave scan --format json`",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    if facts.version != FACTS_VERSION {
+    let version = for_each_host(std::io::BufReader::with_capacity(1 << 20, file), |h| planner.add(&h))
+        .map_err(|e| {
+            format!(
+                "{}:{}:{}: not a facts document: {}\n  hint: write it with `patchwave scan --format json`",
+                path.display(),
+                e.line,
+                e.column,
+                e.message
+            )
+        })?;
+    if version != FACTS_VERSION {
         return Err(format!(
-            "{}: facts version {} is not {FACTS_VERSION}; scan again with this patchwave",
-            path.display(),
-            facts.version
+            "{}: facts version {version} is not {FACTS_VERSION}; scan again with this patchwave",
+            path.display()
         ));
     }
-    Ok(facts)
+    Ok(())
 }
 
 pub fn run(args: &Args) -> Exit {
@@ -94,18 +96,38 @@ pub fn run(args: &Args) -> Exit {
         eprintln!("error: no HostGroup named `{g}`");
         return Exit::Error;
     }
-    let facts = match &args.facts {
-        Some(path) => match load_facts(path) {
-            Ok(f) => f,
-            Err(e) => {
+    let calendar = Calendar::build(repo);
+    // Recorded history (first sightings, stage health) arrives with the status
+    // branch; until then every version counts as first seen today.
+    let history = History::default();
+    let tz = jiff::tz::TimeZone::UTC;
+    let context = PlanContext {
+        repo,
+        history: &history,
+        calendar: &calendar,
+        now: args.now.unwrap_or_else(Timestamp::now),
+        tz: &tz,
+        only_group: args.group.as_deref(),
+        only_host: args.host.as_deref(),
+    };
+    let mut planner = match Planner::new(context) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    match &args.facts {
+        Some(path) => {
+            if let Err(e) = plan_from_file(path, &mut planner) {
                 eprintln!("error: {e}");
                 return Exit::Error;
             }
-        },
+        }
         None => {
             let t = targets(repo, root, args.group.as_deref(), args.host.as_deref());
             let opts = FleetScanOptions::from_repo(repo);
-            match tokio::runtime::Builder::new_multi_thread()
+            let facts = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
             {
@@ -114,31 +136,13 @@ pub fn run(args: &Args) -> Exit {
                     eprintln!("error: cannot start the async runtime: {e}");
                     return Exit::Error;
                 }
+            };
+            for h in &facts.hosts {
+                planner.add(h);
             }
         }
-    };
-    let calendar = Calendar::build(repo);
-    // Recorded history (first sightings, stage health) arrives with the status
-    // branch; until then every version counts as first seen today.
-    let history = History::default();
-    let tz = jiff::tz::TimeZone::UTC;
-    let input = PlanInput {
-        repo,
-        facts: &facts,
-        history: &history,
-        calendar: &calendar,
-        now: args.now.unwrap_or_else(Timestamp::now),
-        tz: &tz,
-        only_group: args.group.as_deref(),
-        only_host: args.host.as_deref(),
-    };
-    let plan = match plan_fleet(&input) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Error;
-        }
-    };
+    }
+    let plan = planner.finish();
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

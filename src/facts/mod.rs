@@ -3,6 +3,10 @@
 //! Serialised as the `scan --format json` document, which `plan --facts`
 //! reads back, so CI can plan without reaching hosts.
 
+mod stream;
+
+pub use stream::{StreamError, for_each_host};
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +123,7 @@ pub enum ScanState {
 
 /// One host's scan: who, when, how long, and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", try_from = "HostScanFields")]
 pub struct HostScan {
     pub host: String,
     pub group: String,
@@ -129,6 +133,62 @@ pub struct HostScan {
     pub duration_ms: u64,
     #[serde(flatten)]
     pub state: ScanState,
+}
+
+/// The JSON fields of a host scan, read without `flatten` (which makes serde
+/// buffer every host's whole document first: many times slower on big fleets).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct HostScanFields {
+    host: String,
+    group: String,
+    address: String,
+    transport: String,
+    scanned_at: Timestamp,
+    duration_ms: u64,
+    state: String,
+    #[serde(default)]
+    facts: Option<Box<HostFacts>>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl TryFrom<HostScanFields> for HostScan {
+    type Error = String;
+
+    fn try_from(f: HostScanFields) -> Result<HostScan, String> {
+        let need_error = |e: Option<String>, state: &str| {
+            e.ok_or_else(|| format!("host `{}`: state `{state}` needs `error`", f.host))
+        };
+        let state = match f.state.as_str() {
+            "scanned" => ScanState::Scanned {
+                facts: f
+                    .facts
+                    .ok_or_else(|| format!("host `{}`: state `scanned` needs `facts`", f.host))?,
+            },
+            "unreachable" => ScanState::Unreachable {
+                error: need_error(f.error.clone(), "unreachable")?,
+            },
+            "failed" => ScanState::Failed {
+                error: need_error(f.error.clone(), "failed")?,
+            },
+            other => {
+                return Err(format!(
+                    "host `{}`: unknown state `{other}`; expected scanned, unreachable or failed",
+                    f.host
+                ));
+            }
+        };
+        Ok(HostScan {
+            host: f.host,
+            group: f.group,
+            address: f.address,
+            transport: f.transport,
+            scanned_at: f.scanned_at,
+            duration_ms: f.duration_ms,
+            state,
+        })
+    }
 }
 
 /// The `scan --format json` document.

@@ -1,6 +1,6 @@
 //! The fleet plan: every group's hosts, their changes, in rollout waves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -9,11 +9,15 @@ use serde::Serialize;
 use super::baseline::{CompiledBaseline, Context};
 use super::history::History;
 use super::host::{Compliance, HostDesired, desired, priority};
+use crate::facts::HostScan;
 use crate::facts::{FleetFacts, ScanState};
 use crate::schedule::{Calendar, WindowStatus};
 use crate::spec::Repository;
+use crate::spec::Resource;
+use crate::spec::baseline::RebootPolicy;
 use crate::spec::baseline::Severity;
 use crate::spec::common::{CountOrPercent, Criticality};
+use crate::spec::host_group::{HostGroupSpec, HostSpec};
 use crate::spec::rollout::RolloutPolicySpec;
 
 /// Version of the plan JSON document.
@@ -80,11 +84,10 @@ pub struct UnknownHost {
     pub reason: String,
 }
 
-/// Everything a plan is computed from.
+/// Everything a plan is computed from, besides the facts.
 #[derive(Debug, Clone, Copy)]
-pub struct PlanInput<'a> {
+pub struct PlanContext<'a> {
     pub repo: &'a Repository,
-    pub facts: &'a FleetFacts,
     pub history: &'a History,
     pub calendar: &'a Calendar,
     pub now: Timestamp,
@@ -94,150 +97,210 @@ pub struct PlanInput<'a> {
     pub only_host: Option<&'a str>,
 }
 
+/// Everything a plan is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanInput<'a> {
+    pub context: PlanContext<'a>,
+    pub facts: &'a FleetFacts,
+}
+
 /// Plans the whole fleet. Pure: the same inputs give the same plan.
 pub fn plan_fleet(input: &PlanInput<'_>) -> Result<Plan, String> {
-    let PlanInput {
-        repo,
-        facts,
-        history,
-        calendar,
-        now,
-        tz,
-        only_group,
-        only_host,
-    } = *input;
-    let by_host: BTreeMap<&str, &crate::facts::HostScan> =
-        facts.hosts.iter().map(|h| (h.host.as_str(), h)).collect();
-    let mut groups = Vec::new();
-    let mut summary = Summary::default();
-    for g in repo
-        .groups
-        .iter()
-        .filter(|g| only_group.is_none_or(|x| g.name() == x))
-    {
-        let b = repo
-            .baselines
-            .iter()
-            .find(|b| b.name() == g.spec.baseline.value)
-            .ok_or_else(|| {
-                format!(
-                    "group `{}`: baseline `{}` not found",
-                    g.name(),
-                    g.spec.baseline.value
-                )
-            })?;
-        let approvals: Vec<_> = repo
-            .approvals
-            .iter()
-            .filter(|a| a.spec.baseline.value == b.name())
-            .collect();
-        let compiled = CompiledBaseline::compile(b, &approvals)?;
-        let rollout = repo
-            .rollouts
-            .iter()
-            .find(|r| r.name() == g.spec.rollout.value)
-            .ok_or_else(|| {
-                format!(
-                    "group `{}`: rollout `{}` not found",
-                    g.name(),
-                    g.spec.rollout.value
-                )
-            })?;
-        let group_crit = g.spec.criticality.unwrap_or(Criticality::Medium);
-        let mut changing = Vec::new();
-        let mut unchanged = Vec::new();
-        let mut unknown = Vec::new();
-        let mut labels = BTreeMap::new();
-        for h in g
-            .spec
-            .hosts
-            .iter()
-            .filter(|h| only_host.is_none_or(|x| h.name.value == x))
-        {
-            labels.insert(h.name.value.clone(), h.labels.clone());
-            let crit = h.criticality.unwrap_or(group_crit);
-            let Some(scan) = by_host.get(h.name.value.as_str()) else {
-                unknown.push(UnknownHost {
-                    host: h.name.value.clone(),
-                    reason: "not in the facts".into(),
-                });
-                continue;
-            };
-            let f = match &scan.state {
-                ScanState::Scanned { facts } => facts,
-                ScanState::Unreachable { error } => {
-                    unknown.push(UnknownHost {
-                        host: h.name.value.clone(),
-                        reason: format!("unreachable: {error}"),
-                    });
-                    continue;
-                }
-                ScanState::Failed { error } => {
-                    unknown.push(UnknownHost {
-                        host: h.name.value.clone(),
-                        reason: format!("scan failed: {error}"),
-                    });
-                    continue;
-                }
-            };
-            let ctx = Context {
-                package_manager: f.package_manager,
-                now,
-                tz,
-                history,
-            };
-            let d = desired(f, &compiled, b.spec.reboot, &ctx);
-            let prio = d
-                .install
-                .iter()
-                .map(|p| priority(p.decision.compliance_level, crit))
-                .max()
-                .unwrap_or(0);
-            let hp = HostPlan {
-                host: h.name.value.clone(),
-                criticality: crit,
-                priority: prio,
-                desired: d,
-            };
-            if matches!(hp.desired.compliance, Compliance::Compliant) {
-                summary.hosts_compliant += 1;
-            }
-            if hp.desired.install.is_empty() {
-                unchanged.push(hp);
-            } else {
-                summary.hosts_to_change += 1;
-                summary.packages_to_install += hp.desired.install.len();
-                for p in &hp.desired.install {
-                    *summary
-                        .by_severity
-                        .entry(p.decision.compliance_level)
-                        .or_default() += 1;
-                }
-                if hp.desired.reboot_expected {
-                    summary.reboots += 1;
-                }
-                changing.push(hp);
-            }
-        }
-        summary.hosts_unknown += unknown.len();
-        let waves = waves(&rollout.spec, changing, &labels);
-        groups.push(GroupPlan {
-            group: g.name().to_string(),
-            baseline: b.name().to_string(),
-            rollout: rollout.name().to_string(),
-            suspended: g.spec.suspend,
-            window: calendar.status(g.name(), now),
-            waves,
-            unchanged,
-            unknown,
-        });
+    let mut planner = Planner::new(input.context)?;
+    for h in &input.facts.hosts {
+        planner.add(h);
     }
-    Ok(Plan {
-        version: PLAN_VERSION,
-        generated_at: now,
-        summary,
-        groups,
-    })
+    Ok(planner.finish())
+}
+
+/// What became of one host of the repository.
+#[derive(Debug, Clone)]
+enum Slot {
+    Planned(HostPlan),
+    Unknown(UnknownHost),
+}
+
+/// One group while hosts are being planned.
+struct GroupState<'a> {
+    group: &'a Resource<HostGroupSpec>,
+    baseline: CompiledBaseline,
+    reboot: RebootPolicy,
+    rollout: &'a Resource<RolloutPolicySpec>,
+    /// The group's selected hosts, in repository order, and what became of each.
+    hosts: Vec<(&'a HostSpec, Option<Slot>)>,
+}
+
+/// Plans hosts one at a time — so a large facts file can be streamed, each
+/// host's facts dropped once planned — then assembles the fleet plan. The
+/// result does not depend on the order hosts arrive in.
+pub struct Planner<'a> {
+    ctx: PlanContext<'a>,
+    groups: Vec<GroupState<'a>>,
+    /// Host name → (group, position in the group).
+    index: HashMap<&'a str, (usize, usize)>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(ctx: PlanContext<'a>) -> Result<Planner<'a>, String> {
+        let repo = ctx.repo;
+        let mut groups = Vec::new();
+        let mut index = HashMap::new();
+        for g in repo
+            .groups
+            .iter()
+            .filter(|g| ctx.only_group.is_none_or(|x| g.name() == x))
+        {
+            let b = repo
+                .baselines
+                .iter()
+                .find(|b| b.name() == g.spec.baseline.value)
+                .ok_or_else(|| {
+                    format!(
+                        "group `{}`: baseline `{}` not found",
+                        g.name(),
+                        g.spec.baseline.value
+                    )
+                })?;
+            let approvals: Vec<_> = repo
+                .approvals
+                .iter()
+                .filter(|a| a.spec.baseline.value == b.name())
+                .collect();
+            let rollout = repo
+                .rollouts
+                .iter()
+                .find(|r| r.name() == g.spec.rollout.value)
+                .ok_or_else(|| {
+                    format!(
+                        "group `{}`: rollout `{}` not found",
+                        g.name(),
+                        g.spec.rollout.value
+                    )
+                })?;
+            let hosts: Vec<(&HostSpec, Option<Slot>)> = g
+                .spec
+                .hosts
+                .iter()
+                .filter(|h| ctx.only_host.is_none_or(|x| h.name.value == x))
+                .map(|h| (h, None))
+                .collect();
+            for (i, (h, _)) in hosts.iter().enumerate() {
+                index.insert(h.name.value.as_str(), (groups.len(), i));
+            }
+            groups.push(GroupState {
+                group: g,
+                baseline: CompiledBaseline::compile(b, &approvals)?,
+                reboot: b.spec.reboot,
+                rollout,
+                hosts,
+            });
+        }
+        Ok(Planner { ctx, groups, index })
+    }
+
+    /// Plans one scanned host; hosts outside the selection are ignored.
+    pub fn add(&mut self, scan: &HostScan) {
+        let Some(&(gi, hi)) = self.index.get(scan.host.as_str()) else {
+            return;
+        };
+        let g = &mut self.groups[gi];
+        let spec = g.hosts[hi].0;
+        let name = spec.name.value.clone();
+        let slot = match &scan.state {
+            ScanState::Scanned { facts } => {
+                let crit = spec
+                    .criticality
+                    .or(g.group.spec.criticality)
+                    .unwrap_or(Criticality::Medium);
+                let ctx = Context {
+                    package_manager: facts.package_manager,
+                    now: self.ctx.now,
+                    tz: self.ctx.tz,
+                    history: self.ctx.history,
+                };
+                let d = desired(facts, &g.baseline, g.reboot, &ctx);
+                let prio = d
+                    .install
+                    .iter()
+                    .map(|p| priority(p.decision.compliance_level, crit))
+                    .max()
+                    .unwrap_or(0);
+                Slot::Planned(HostPlan {
+                    host: name,
+                    criticality: crit,
+                    priority: prio,
+                    desired: d,
+                })
+            }
+            ScanState::Unreachable { error } => Slot::Unknown(UnknownHost {
+                host: name,
+                reason: format!("unreachable: {error}"),
+            }),
+            ScanState::Failed { error } => Slot::Unknown(UnknownHost {
+                host: name,
+                reason: format!("scan failed: {error}"),
+            }),
+        };
+        g.hosts[hi].1 = Some(slot);
+    }
+
+    /// The fleet plan: waves per group, window status, summary.
+    pub fn finish(self) -> Plan {
+        let mut summary = Summary::default();
+        let mut groups = Vec::new();
+        for g in self.groups {
+            let (mut changing, mut unchanged, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
+            let mut labels = BTreeMap::new();
+            for (spec, slot) in g.hosts {
+                labels.insert(spec.name.value.clone(), spec.labels.clone());
+                match slot {
+                    None => unknown.push(UnknownHost {
+                        host: spec.name.value.clone(),
+                        reason: "not in the facts".into(),
+                    }),
+                    Some(Slot::Unknown(u)) => unknown.push(u),
+                    Some(Slot::Planned(hp)) => {
+                        if matches!(hp.desired.compliance, Compliance::Compliant) {
+                            summary.hosts_compliant += 1;
+                        }
+                        if hp.desired.install.is_empty() {
+                            unchanged.push(hp);
+                        } else {
+                            summary.hosts_to_change += 1;
+                            summary.packages_to_install += hp.desired.install.len();
+                            for p in &hp.desired.install {
+                                *summary
+                                    .by_severity
+                                    .entry(p.decision.compliance_level)
+                                    .or_default() += 1;
+                            }
+                            if hp.desired.reboot_expected {
+                                summary.reboots += 1;
+                            }
+                            changing.push(hp);
+                        }
+                    }
+                }
+            }
+            summary.hosts_unknown += unknown.len();
+            groups.push(GroupPlan {
+                group: g.group.name().to_string(),
+                baseline: g.baseline.name.clone(),
+                rollout: g.rollout.name().to_string(),
+                suspended: g.group.spec.suspend,
+                window: self.ctx.calendar.status(g.group.name(), self.ctx.now),
+                waves: waves(&g.rollout.spec, changing, &labels),
+                unchanged,
+                unknown,
+            });
+        }
+        Plan {
+            version: PLAN_VERSION,
+            generated_at: self.ctx.now,
+            summary,
+            groups,
+        }
+    }
 }
 
 /// Splits the hosts to change into waves. Order: least critical first, then

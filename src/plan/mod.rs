@@ -9,6 +9,6 @@ pub mod host;
 pub mod render;
 
 pub use baseline::{CompiledBaseline, Decision, DecisionState};
-pub use fleet::{Plan, PlanInput, plan_fleet};
+pub use fleet::{Plan, PlanContext, PlanInput, Planner, plan_fleet};
 pub use history::History;
 pub use host::{Compliance, HostDesired, PatchDecision, desired};
