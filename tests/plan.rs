@@ -122,3 +122,99 @@ fn bad_facts_are_a_clear_error() {
     );
     assert!(err.contains("patchwave scan --format json"), "{err}");
 }
+
+/// The CLI streams facts and plans batches of hosts in parallel; the result
+/// must equal planning the parsed facts in one piece, in order.
+#[test]
+fn streamed_parallel_planning_equals_planning_in_one_piece() {
+    use patchwave::facts::FleetFacts;
+    use patchwave::plan::{History, PlanContext, PlanInput, plan_fleet};
+    use patchwave::schedule::Calendar;
+
+    let dir = tempfile::tempdir().unwrap();
+    let n = 700; // more than two batches
+    let mut yaml = String::from(
+        "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: b}\nspec:\n  approvalRules:\n    - {name: sec, classifications: [security]}\n    - {name: rest, approveAfterDays: 7}\n---\napiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [1, \"10%\", \"100%\"]}\n---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {name: w}\nspec: {schedule: \"0 22 * * SAT\", duration: 4h}\n---\napiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {name: g}\nspec:\n  baseline: b\n  rollout: r\n  windows: [w]\n  hosts:\n",
+    );
+    let mut hosts = Vec::new();
+    for h in 0..n {
+        yaml.push_str(&format!(
+            "    - {{name: h{h}, address: 10.0.{}.{}}}\n",
+            h / 250,
+            h % 250 + 1
+        ));
+        let state = if h % 97 == 0 {
+            serde_json::json!({"state": "unreachable", "error": format!("h{h}: down")})
+        } else {
+            let updates: Vec<_> = (0..(h % 5)).map(|p| serde_json::json!({
+                "name": format!("p{p}"), "arch": "amd64", "installedVersion": "1.0-1",
+                "candidateVersion": format!("1.{}-1", h % 3 + 1), "repository": "X-Security:s",
+                "classification": if p % 2 == 0 { "security" } else { "bugfix" }, "severity": "important"
+            })).collect();
+            let installed: Vec<_> = (0..5).map(|p| serde_json::json!({"name": format!("p{p}"), "arch": "amd64", "version": "1.0-1"})).collect();
+            serde_json::json!({"state": "scanned", "facts": {"os": {"id": "debian"}, "packageManager": "apt",
+                "kernel": "k", "bootId": "b", "rebootRequired": h % 7 == 0, "installed": installed, "updates": updates}})
+        };
+        let mut host = serde_json::json!({"host": format!("h{h}"), "group": "g", "address": "a", "transport": "ssh",
+            "scannedAt": "2026-12-01T00:00:00Z", "durationMs": 1});
+        host.as_object_mut()
+            .unwrap()
+            .extend(state.as_object().unwrap().clone());
+        hosts.push(host);
+    }
+    // Facts in reverse order: the plan must not depend on it.
+    hosts.reverse();
+    let facts_text =
+        serde_json::to_string_pretty(&serde_json::json!({"version": 1, "hosts": hosts})).unwrap();
+    std::fs::write(dir.path().join("fleet.yaml"), &yaml).unwrap();
+    let facts_path = dir.path().join("facts.json");
+    std::fs::write(&facts_path, &facts_text).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args([
+            "plan",
+            "--format",
+            "json",
+            "--now",
+            "2026-12-02T09:30:00Z",
+            "--repo",
+        ])
+        .arg(dir.path())
+        .arg("--facts")
+        .arg(&facts_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let streamed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let checked = patchwave::spec::check(dir.path()).unwrap();
+    let facts: FleetFacts = serde_json::from_str(&facts_text).unwrap();
+    let (history, tz) = (History::default(), jiff::tz::TimeZone::UTC);
+    let calendar = Calendar::build(&checked.repo);
+    let context = PlanContext {
+        repo: &checked.repo,
+        history: &history,
+        calendar: &calendar,
+        now: "2026-12-02T09:30:00Z".parse().unwrap(),
+        tz: &tz,
+        only_group: None,
+        only_host: None,
+    };
+    let whole = plan_fleet(&PlanInput {
+        context,
+        facts: &facts,
+    })
+    .unwrap();
+    assert_eq!(streamed, serde_json::to_value(&whole).unwrap());
+    assert_eq!(whole.summary.hosts_unknown, 8);
+    assert!(
+        whole.groups[0].waves.len() == 3,
+        "{:?}",
+        whole.groups[0].waves.len()
+    );
+}

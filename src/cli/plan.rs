@@ -9,7 +9,7 @@ use super::RepoArgs;
 use super::output::print;
 use super::style::Style;
 use crate::exit::Exit;
-use crate::facts::{FACTS_VERSION, for_each_host};
+use crate::facts::{FACTS_VERSION, RawHost, StreamError, for_each_host_raw};
 use crate::plan::render::{self, Paint, Plain};
 use crate::plan::{History, PlanContext, Planner};
 use crate::scan::{FleetScanOptions, scan_fleet, targets};
@@ -60,20 +60,45 @@ impl Paint for Tty {
     }
 }
 
-/// Streams a facts file into the planner, host by host.
+/// Hosts parsed and planned together, on every core.
+const BATCH: usize = 256;
+
+/// Streams a facts file into the planner: the file is cut into hosts in
+/// order, and each batch of hosts is parsed and planned in parallel.
 fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), String> {
+    use rayon::prelude::*;
+    let located = |e: StreamError| {
+        format!(
+            "{}:{}:{}: not a facts document: {}\n  hint: write it with `patchwave scan --format json`",
+            path.display(),
+            e.line,
+            e.column,
+            e.message
+        )
+    };
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
-    let version = for_each_host(std::io::BufReader::with_capacity(1 << 20, file), |h| planner.add(&h))
-        .map_err(|e| {
-            format!(
-                "{}:{}:{}: not a facts document: {}\n  hint: write it with `patchwave scan --format json`",
-                path.display(),
-                e.line,
-                e.column,
-                e.message
-            )
-        })?;
+    let mut batch: Vec<RawHost> = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<RawHost>, planner: &mut Planner<'_>| -> Result<(), StreamError> {
+        let planned: Vec<_> = batch
+            .par_iter()
+            .map(|raw| raw.parse().map(|h| planner.plan_host(&h)))
+            .collect::<Result<_, _>>()?;
+        for p in planned.into_iter().flatten() {
+            planner.insert(p);
+        }
+        batch.clear();
+        Ok(())
+    };
+    let version = for_each_host_raw(std::io::BufReader::with_capacity(1 << 20, file), |raw| {
+        batch.push(raw);
+        if batch.len() == BATCH {
+            flush(&mut batch, planner)?;
+        }
+        Ok(())
+    })
+    .map_err(located)?;
+    flush(&mut batch, planner).map_err(located)?;
     if version != FACTS_VERSION {
         return Err(format!(
             "{}: facts version {version} is not {FACTS_VERSION}; scan again with this patchwave",
@@ -146,10 +171,16 @@ pub fn run(args: &Args) -> Exit {
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let written = serde_json::to_writer_pretty(&mut out, &plan)
-            .map_err(std::io::Error::from)
-            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
-            .and_then(|()| std::io::Write::flush(&mut out));
+        // Indented for a person at a terminal; compact for machines (a large
+        // fleet's plan is a third smaller and faster to write).
+        let written = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            serde_json::to_writer_pretty(&mut out, &plan)
+        } else {
+            serde_json::to_writer(&mut out, &plan)
+        }
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+        .and_then(|()| std::io::Write::flush(&mut out));
         if let Err(e) = written
             && e.kind() != std::io::ErrorKind::BrokenPipe
         {

@@ -5,7 +5,7 @@
 
 mod stream;
 
-pub use stream::{StreamError, for_each_host};
+pub use stream::{RawHost, StreamError, for_each_host, for_each_host_raw};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

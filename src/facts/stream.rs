@@ -27,14 +27,22 @@ struct Scanner<R> {
     /// Position of `buf[0]` in the document, for error messages.
     line: usize,
     column: usize,
+    /// A later point whose position is known (`buf` index, line, column), so
+    /// positions are found without rescanning the buffer from its start.
+    checkpoint: (usize, usize, usize),
 }
 
 const CHUNK: usize = 1 << 20;
 
 impl<R: Read> Scanner<R> {
-    fn error(&self, at: usize, message: impl Into<String>) -> StreamError {
-        let (mut line, mut column) = (self.line, self.column);
-        for &b in &self.buf[..at.min(self.buf.len())] {
+    /// Line and column of `buf[at]`, advancing the checkpoint (amortised linear).
+    fn position(&mut self, at: usize) -> (usize, usize) {
+        let (from, mut line, mut column) = if at >= self.checkpoint.0 {
+            self.checkpoint
+        } else {
+            (0, self.line, self.column)
+        };
+        for &b in &self.buf[from..at.min(self.buf.len())] {
             if b == b'\n' {
                 line += 1;
                 column = 1;
@@ -42,6 +50,12 @@ impl<R: Read> Scanner<R> {
                 column += 1;
             }
         }
+        self.checkpoint = (at.min(self.buf.len()), line, column);
+        (line, column)
+    }
+
+    fn error(&mut self, at: usize, message: impl Into<String>) -> StreamError {
+        let (line, column) = self.position(at);
         StreamError {
             line,
             column,
@@ -57,16 +71,11 @@ impl<R: Read> Scanner<R> {
             }
             // Drop what was consumed, keeping positions for messages.
             if self.pos > 0 {
-                for &b in &self.buf[..self.pos] {
-                    if b == b'\n' {
-                        self.line += 1;
-                        self.column = 1;
-                    } else {
-                        self.column += 1;
-                    }
-                }
+                let (line, column) = self.position(self.pos);
+                (self.line, self.column) = (line, column);
                 self.buf.drain(..self.pos);
                 self.pos = 0;
+                self.checkpoint = (0, line, column);
             }
             let start = self.buf.len();
             self.buf.resize(start + CHUNK, 0);
@@ -172,18 +181,22 @@ impl<R: Read> Scanner<R> {
     fn parse<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, StreamError> {
         let len = self.value_len()?;
         let slice = &self.buf[self.pos..self.pos + len];
-        let v = serde_json::from_slice(slice).map_err(|e| {
-            // serde_json's position is inside the slice; report it in the document.
-            let offset = slice
-                .split(|&b| b == b'\n')
-                .take(e.line().saturating_sub(1))
-                .map(|l| l.len() + 1)
-                .sum::<usize>()
-                + e.column().saturating_sub(1);
-            self.error(self.pos + offset, e.to_string())
-        })?;
-        self.pos += len;
-        Ok(v)
+        match serde_json::from_slice(slice) {
+            Ok(v) => {
+                self.pos += len;
+                Ok(v)
+            }
+            Err(e) => {
+                // serde_json's position is inside the slice; report it in the document.
+                let offset = slice
+                    .split(|&b| b == b'\n')
+                    .take(e.line().saturating_sub(1))
+                    .map(|l| l.len() + 1)
+                    .sum::<usize>()
+                    + e.column().saturating_sub(1);
+                Err(self.error(self.pos + offset, e.to_string()))
+            }
+        }
     }
 }
 
@@ -193,6 +206,55 @@ pub fn for_each_host<R: Read>(
     reader: R,
     mut on_host: impl FnMut(HostScan),
 ) -> Result<u32, StreamError> {
+    for_each_host_raw(reader, |raw| {
+        on_host(raw.parse()?);
+        Ok(())
+    })
+}
+
+/// One host's JSON text, not yet parsed, with where it starts in the document.
+#[derive(Debug, Clone)]
+pub struct RawHost {
+    pub json: Vec<u8>,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl RawHost {
+    /// Parses it; errors carry the position in the whole document.
+    pub fn parse(&self) -> Result<HostScan, StreamError> {
+        serde_json::from_slice(&self.json).map_err(|e| {
+            let (mut line, mut column) = (self.line, self.column);
+            let offset = self
+                .json
+                .split(|&b| b == b'\n')
+                .take(e.line().saturating_sub(1))
+                .map(|l| l.len() + 1)
+                .sum::<usize>()
+                + e.column().saturating_sub(1);
+            for &b in &self.json[..offset.min(self.json.len())] {
+                if b == b'\n' {
+                    line += 1;
+                    column = 1;
+                } else {
+                    column += 1;
+                }
+            }
+            StreamError {
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+/// Like [`for_each_host`], but hands over each host's text unparsed, so the
+/// caller can parse (and plan) many hosts in parallel.
+pub fn for_each_host_raw<R: Read>(
+    reader: R,
+    mut on_host: impl FnMut(RawHost) -> Result<(), StreamError>,
+) -> Result<u32, StreamError> {
     let mut s = Scanner {
         reader,
         buf: Vec::with_capacity(CHUNK),
@@ -200,6 +262,7 @@ pub fn for_each_host<R: Read>(
         eof: false,
         line: 1,
         column: 1,
+        checkpoint: (0, 1, 1),
     };
     s.expect(b'{')?;
     let (mut version, mut hosts) = (None, false);
@@ -217,7 +280,14 @@ pub fn for_each_host<R: Read>(
                         s.pos += 1;
                     } else {
                         loop {
-                            on_host(s.parse::<HostScan>()?);
+                            let len = s.value_len()?;
+                            let (line, column) = s.position(s.pos);
+                            on_host(RawHost {
+                                json: s.buf[s.pos..s.pos + len].to_vec(),
+                                line,
+                                column,
+                            })?;
+                            s.pos += len;
                             match s.peek()? {
                                 Some(b',') => s.pos += 1,
                                 Some(b']') => {

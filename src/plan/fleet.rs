@@ -120,6 +120,14 @@ enum Slot {
     Unknown(UnknownHost),
 }
 
+/// One host's plan, ready to be recorded with [`Planner::insert`].
+#[derive(Debug, Clone)]
+pub struct PlannedHost {
+    group: usize,
+    host: usize,
+    slot: Slot,
+}
+
 /// One group while hosts are being planned.
 struct GroupState<'a> {
     group: &'a Resource<HostGroupSpec>,
@@ -200,10 +208,21 @@ impl<'a> Planner<'a> {
 
     /// Plans one scanned host; hosts outside the selection are ignored.
     pub fn add(&mut self, scan: &HostScan) {
-        let Some(&(gi, hi)) = self.index.get(scan.host.as_str()) else {
-            return;
-        };
-        let g = &mut self.groups[gi];
+        if let Some(p) = self.plan_host(scan) {
+            self.insert(p);
+        }
+    }
+
+    /// Records a host planned by [`Planner::plan_host`].
+    pub fn insert(&mut self, p: PlannedHost) {
+        self.groups[p.group].hosts[p.host].1 = Some(p.slot);
+    }
+
+    /// Plans one scanned host without changing the planner, so many hosts can
+    /// be planned in parallel; `None` for a host outside the selection.
+    pub fn plan_host(&self, scan: &HostScan) -> Option<PlannedHost> {
+        let &(gi, hi) = self.index.get(scan.host.as_str())?;
+        let g = &self.groups[gi];
         let spec = g.hosts[hi].0;
         let name = spec.name.value.clone();
         let slot = match &scan.state {
@@ -241,7 +260,11 @@ impl<'a> Planner<'a> {
                 reason: format!("scan failed: {error}"),
             }),
         };
-        g.hosts[hi].1 = Some(slot);
+        Some(PlannedHost {
+            group: gi,
+            host: hi,
+            slot,
+        })
     }
 
     /// The fleet plan: waves per group, window status, summary.
