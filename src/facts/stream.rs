@@ -187,13 +187,7 @@ impl<R: Read> Scanner<R> {
                 Ok(v)
             }
             Err(e) => {
-                // serde_json's position is inside the slice; report it in the document.
-                let offset = slice
-                    .split(|&b| b == b'\n')
-                    .take(e.line().saturating_sub(1))
-                    .map(|l| l.len() + 1)
-                    .sum::<usize>()
-                    + e.column().saturating_sub(1);
+                let offset = offset_of(slice, &e);
                 Err(self.error(self.pos + offset, e.to_string()))
             }
         }
@@ -212,6 +206,17 @@ pub fn for_each_host<R: Read>(
     })
 }
 
+/// Byte offset, within the slice it parsed, of a serde_json error (which
+/// counts lines and columns from the slice's start).
+fn offset_of(slice: &[u8], e: &serde_json::Error) -> usize {
+    slice
+        .split(|&b| b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum::<usize>()
+        + e.column().saturating_sub(1)
+}
+
 /// One host's JSON text, not yet parsed, with where it starts in the document.
 #[derive(Debug, Clone)]
 pub struct RawHost {
@@ -225,13 +230,7 @@ impl RawHost {
     pub fn parse(&self) -> Result<HostScan, StreamError> {
         serde_json::from_slice(&self.json).map_err(|e| {
             let (mut line, mut column) = (self.line, self.column);
-            let offset = self
-                .json
-                .split(|&b| b == b'\n')
-                .take(e.line().saturating_sub(1))
-                .map(|l| l.len() + 1)
-                .sum::<usize>()
-                + e.column().saturating_sub(1);
+            let offset = offset_of(&self.json, &e);
             for &b in &self.json[..offset.min(self.json.len())] {
                 if b == b'\n' {
                     line += 1;
