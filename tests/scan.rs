@@ -392,16 +392,14 @@ fn rpm_world() -> &'static RpmWorld {
     })
 }
 
-#[test]
-fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
-    let _serial = serial();
-    let w = rpm_world();
+/// Scans one RPM host with a fresh refresh; the scan must succeed.
+fn scan_rpm_host(w: &RpmWorld, name: &str) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
         .args([
             "--host",
-            "h1",
+            name,
             "--format",
             "json",
             "--refresh",
@@ -413,6 +411,14 @@ fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{doc}");
+    doc
+}
+
+#[test]
+fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
+    let _serial = serial();
+    let w = rpm_world();
+    let doc = scan_rpm_host(w, "h1");
     let h = host(&doc, "h1");
     assert_eq!(h["facts"]["packageManager"], "dnf", "{h}");
     assert_eq!(h["facts"]["os"]["id"], "patchwave-rpmtest");
@@ -460,23 +466,7 @@ fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
 fn zypper_host_reports_patch_category_severity_and_cves() {
     let _serial = serial();
     let w = rpm_world();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
-        .args(["scan", "--repo"])
-        .arg(w.repo_dir.path())
-        .args([
-            "--host",
-            "h2",
-            "--format",
-            "json",
-            "--refresh",
-            "always",
-            "--timeout",
-            "60s",
-        ])
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{doc}");
+    let doc = scan_rpm_host(w, "h2");
     let h = host(&doc, "h2");
     assert_eq!(h["facts"]["packageManager"], "zypper", "{h}");
     let ups = h["facts"]["updates"].as_array().unwrap();

@@ -45,6 +45,17 @@ pub struct RepoArgs {
     pub repo: PathBuf,
 }
 
+/// Narrowing a command to one group or one host.
+#[derive(Debug, clap::Args)]
+pub struct SelectArgs {
+    /// Only this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+}
+
 /// Output formats of commands that report findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

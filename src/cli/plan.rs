@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::RepoArgs;
 use super::output::print;
 use super::style::Style;
+use super::{RepoArgs, SelectArgs};
 use crate::exit::Exit;
 use crate::facts::{FACTS_VERSION, RawHost, StreamError, for_each_host_raw};
 use crate::plan::render::{self, Paint, Plain};
@@ -19,12 +19,8 @@ use crate::schedule::Calendar;
 pub struct Args {
     #[command(flatten)]
     pub repo: RepoArgs,
-    /// Only this group.
-    #[arg(long)]
-    pub group: Option<String>,
-    /// Only this host.
-    #[arg(long)]
-    pub host: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// text, json (stable, versioned) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
@@ -115,7 +111,7 @@ pub fn run(args: &Args) -> Exit {
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    if let Some(g) = &args.group
+    if let Some(g) = &args.select.group
         && repo.group(g).is_none()
     {
         eprintln!("error: no HostGroup named `{g}`");
@@ -132,8 +128,8 @@ pub fn run(args: &Args) -> Exit {
         calendar: &calendar,
         now: args.now.unwrap_or_else(Timestamp::now),
         tz: &tz,
-        only_group: args.group.as_deref(),
-        only_host: args.host.as_deref(),
+        only_group: args.select.group.as_deref(),
+        only_host: args.select.host.as_deref(),
     };
     let mut planner = match Planner::new(context) {
         Ok(p) => p,
@@ -150,7 +146,12 @@ pub fn run(args: &Args) -> Exit {
             }
         }
         None => {
-            let t = targets(repo, root, args.group.as_deref(), args.host.as_deref());
+            let t = targets(
+                repo,
+                root,
+                args.select.group.as_deref(),
+                args.select.host.as_deref(),
+            );
             let opts = FleetScanOptions::from_repo(repo);
             let facts = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::RepoArgs;
 use super::output::print;
 use super::style::{Style, printable};
+use super::{RepoArgs, SelectArgs};
 use crate::exit::Exit;
 use crate::facts::{FleetFacts, ScanState};
 use crate::os::Refresh;
@@ -19,12 +19,8 @@ use crate::spec::{baseline::Classification, values};
 pub struct Args {
     #[command(flatten)]
     pub repo: RepoArgs,
-    /// Only this group.
-    #[arg(long)]
-    pub group: Option<String>,
-    /// Only this host.
-    #[arg(long)]
-    pub host: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// text, or json (the facts document `plan --facts` reads).
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
@@ -70,7 +66,12 @@ pub fn run(args: &Args) -> Exit {
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    let targets = targets(repo, root, args.group.as_deref(), args.host.as_deref());
+    let targets = targets(
+        repo,
+        root,
+        args.select.group.as_deref(),
+        args.select.host.as_deref(),
+    );
     if targets.is_empty() {
         eprintln!("error: no host matches (--group/--host); `patchwave validate` lists the groups");
         return Exit::Error;
