@@ -437,3 +437,22 @@ fn output_to_a_closed_pipe_is_not_a_crash() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_fleet_timezone_must_be_a_real_zone() {
+    let tmp = example_copy();
+    let p = tmp.path().join("fleet.yaml");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("timezone: Europe/Berlin", "timezone: Europe/Berln");
+    fs::write(&p, text).unwrap();
+    let checked = spec::check(tmp.path()).unwrap();
+    let errors: Vec<_> = checked.errors().collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].message, "unknown timezone `Europe/Berln`");
+    assert_eq!(
+        errors[0].hint.as_deref(),
+        Some("did you mean `Europe/Berlin`?")
+    );
+    assert_eq!((errors[0].line, errors[0].col), (9, 13));
+}

@@ -121,7 +121,7 @@ pub fn run(args: &Args) -> Exit {
     // Recorded history (first sightings, stage health) arrives with the status
     // branch; until then every version counts as first seen today.
     let history = History::default();
-    let tz = jiff::tz::TimeZone::UTC;
+    let tz = repo.approval_timezone();
     let context = PlanContext {
         repo,
         history: &history,

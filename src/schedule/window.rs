@@ -289,7 +289,7 @@ impl WindowSchedule {
 const NOT_A_ZONE: &[&str] = &["localtime", "posixrules", "factory"];
 
 /// An IANA time zone by name, or a hint naming the closest real one.
-fn resolve_timezone(name: &str) -> Result<TimeZone, String> {
+pub fn resolve_timezone(name: &str) -> Result<TimeZone, String> {
     if !NOT_A_ZONE.contains(&name.to_ascii_lowercase().as_str())
         && let Ok(tz) = jiff::tz::db().get(name)
     {

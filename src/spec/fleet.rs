@@ -11,6 +11,10 @@ pub struct FleetSpec {
     /// Branch that receives status commits; never the desired-state branch. Default `patchwave/status`.
     #[serde(default)]
     pub status_branch: Option<Spanned<String>>,
+    /// IANA zone in which approval days are counted (`approveAfterDays`,
+    /// `until` dates). Default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
     #[serde(default)]
     pub scan: Option<ScanSettings>,
     #[serde(default)]

@@ -92,6 +92,15 @@ impl Repository {
         names
     }
 
+    /// The zone in which approval days are counted: the Fleet's, else UTC.
+    pub fn approval_timezone(&self) -> jiff::tz::TimeZone {
+        self.fleets
+            .first()
+            .and_then(|f| f.spec.timezone.as_ref())
+            .and_then(|tz| crate::schedule::window::resolve_timezone(tz).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
     pub fn window(&self, name: &str) -> Option<&Resource<MaintenanceWindowSpec>> {
         self.windows.iter().find(|w| w.name() == name)
     }

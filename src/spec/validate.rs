@@ -152,6 +152,14 @@ impl Validator<'_> {
             if let Some(b) = &s.status_branch {
                 self.check(o, b.pos, "statusBranch", values::check_branch_name(b));
             }
+            if let Some(tz) = &s.timezone
+                && let Err(hint) = crate::schedule::window::resolve_timezone(tz)
+            {
+                self.push(
+                    o.error(tz.pos, format!("unknown timezone `{}`", tz.value))
+                        .with_hint(hint),
+                );
+            }
             if let Some(scan) = &s.scan {
                 self.concurrency(o, &scan.concurrency, "scan.concurrency");
                 self.positive_duration(o, &scan.timeout, "scan.timeout");
