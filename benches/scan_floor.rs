@@ -17,6 +17,7 @@ use patchwave::transport::RemoteCommand;
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet, sh_quote};
 use support::http::FileServer;
+use support::policy;
 
 const RUNS: usize = 7;
 
@@ -204,18 +205,10 @@ fn run_patchwave(bin: &str, repo: &Path, n: usize) -> (Duration, u64) {
 }
 
 fn write_repo(dir: &Path, fleet: &Fleet) {
-    let hosts: String = fleet
-        .hosts
-        .iter()
-        .map(|h| format!("    - name: {}\n      address: {}\n", h.name, h.address))
-        .collect();
-    fs::write(
-        dir.join("fleet.yaml"),
-        format!(
-            "apiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {{name: bench}}\nspec:\n  baseline: b\n  rollout: r\n  windows: [w]\n  connection:\n    user: root\n    identityFile: {}\n    knownHostsFile: {}\n  hosts:\n{hosts}---\napiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {{name: b}}\nspec: {{}}\n---\napiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {{name: r}}\nspec: {{waves: [\"100%\"]}}\n---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: w}}\nspec: {{schedule: \"0 22 * * SAT\", duration: 4h}}\n",
-            fleet.identity().display(),
-            fleet.known_hosts().display()
-        ),
-    )
-    .unwrap();
+    let yaml = policy::stream(&[
+        &policy::fleet_group("bench", fleet),
+        policy::BASELINE_AND_ROLLOUT,
+        policy::WEEKLY_WINDOW,
+    ]);
+    fs::write(dir.join("fleet.yaml"), yaml).unwrap();
 }

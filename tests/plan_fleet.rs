@@ -10,6 +10,7 @@ use std::process::Command;
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
 use support::http::FileServer;
+use support::policy;
 
 fn plan(repo: &std::path::Path, now: &str) -> (Option<i32>, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
@@ -65,11 +66,6 @@ fn plan_against_real_hosts_then_patch_by_hand() {
     apt.publish(SECURITY, &[Deb::new("pw-beta", "2.1-1")]);
 
     let repo = tempfile::tempdir().unwrap();
-    let hosts: String = fleet
-        .hosts
-        .iter()
-        .map(|h| format!("    - {{name: {}, address: {}}}\n", h.name, h.address))
-        .collect();
     fs::write(
         repo.path().join("fleet.yaml"),
         format!(
@@ -78,16 +74,7 @@ kind: Fleet
 metadata: {{name: t}}
 spec: {{scan: {{refreshAfter: 0s}}}}
 ---
-apiVersion: patchwave.dev/v1
-kind: HostGroup
-metadata: {{name: apt-hosts}}
-spec:
-  baseline: b
-  rollout: r
-  windows: [w]
-  connection: {{user: root, identityFile: {id}, knownHostsFile: {kh}}}
-  hosts:
-{hosts}---
+{group}---
 apiVersion: patchwave.dev/v1
 kind: PatchBaseline
 metadata: {{name: b}}
@@ -103,13 +90,9 @@ kind: RolloutPolicy
 metadata: {{name: r}}
 spec: {{waves: [1, \"100%\"]}}
 ---
-apiVersion: patchwave.dev/v1
-kind: MaintenanceWindow
-metadata: {{name: w}}
-spec: {{schedule: \"0 22 * * SAT\", duration: 4h}}
-",
-            id = fleet.identity().display(),
-            kh = fleet.known_hosts().display()
+{window}",
+            group = policy::fleet_group("apt-hosts", &fleet),
+            window = policy::WEEKLY_WINDOW,
         ),
     )
     .unwrap();

@@ -8,6 +8,9 @@ use proptest::prelude::*;
 
 use patchwave::spec;
 
+mod support;
+use support::policy;
+
 fn example_files() -> Vec<(PathBuf, String)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
     let mut out = Vec::new();
@@ -91,21 +94,13 @@ spec:
   timezone: {tz}
   duration: 3h
 ---
-apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {{name: b}}
-spec: {{}}
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {{name: r}}
-spec: {{waves: [\"100%\"]}}
----
+{base}---
 apiVersion: patchwave.dev/v1
 kind: HostGroup
 metadata: {{name: g}}
 spec: {{baseline: b, rollout: r, windows: [w], hosts: [{{name: h1}}]}}
-"
+",
+        base = policy::BASELINE_AND_ROLLOUT
     )
 }
 

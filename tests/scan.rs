@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
 use support::http::FileServer;
+use support::policy;
 
 /// Hosts h1-h3 have packages and updates; h4's sshd is stopped; h5 hangs
 /// (its sshd is frozen: connections are accepted, never answered).
@@ -82,43 +83,11 @@ fn world() -> &'static World {
 }
 
 fn write_fleet_repo(dir: &Path, fleet: &Fleet) {
-    let hosts: String = fleet
-        .hosts
-        .iter()
-        .map(|h| format!("    - name: {}\n      address: {}\n", h.name, h.address))
-        .collect();
-    let yaml = format!(
-        "apiVersion: patchwave.dev/v1
-kind: HostGroup
-metadata: {{name: apt-hosts}}
-spec:
-  baseline: b
-  rollout: r
-  windows: [w]
-  connection:
-    user: root
-    identityFile: {id}
-    knownHostsFile: {kh}
-  hosts:
-{hosts}---
-apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {{name: b}}
-spec: {{}}
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {{name: r}}
-spec: {{waves: [\"100%\"]}}
----
-apiVersion: patchwave.dev/v1
-kind: MaintenanceWindow
-metadata: {{name: w}}
-spec: {{schedule: \"0 22 * * SAT\", duration: 4h}}
-",
-        id = fleet.identity().display(),
-        kh = fleet.known_hosts().display(),
-    );
+    let yaml = policy::stream(&[
+        &policy::fleet_group("apt-hosts", fleet),
+        policy::BASELINE_AND_ROLLOUT,
+        policy::WEEKLY_WINDOW,
+    ]);
     fs::write(dir.join("fleet.yaml"), yaml).unwrap();
 }
 

@@ -9,6 +9,9 @@ use jiff::Timestamp;
 use patchwave::schedule::{Calendar, WindowStatus};
 use patchwave::spec;
 
+mod support;
+use support::policy;
+
 fn example_calendar() -> Calendar {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
     let checked = spec::check(&root).unwrap();
@@ -341,16 +344,7 @@ fn calendar_of(windows_yaml: &str, group_windows: &str) -> (tempfile::TempDir, C
     let yaml = format!(
         "{windows_yaml}
 ---
-apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {{name: b}}
-spec: {{}}
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {{name: r}}
-spec: {{waves: [\"100%\"]}}
----
+{base}---
 apiVersion: patchwave.dev/v1
 kind: HostGroup
 metadata: {{name: g}}
@@ -359,7 +353,8 @@ spec:
   rollout: r
   windows: [{group_windows}]
   hosts: [{{name: h1}}]
-"
+",
+        base = policy::BASELINE_AND_ROLLOUT
     );
     fs::write(tmp.path().join("repo.yaml"), yaml).unwrap();
     let checked = spec::check(tmp.path()).unwrap();

@@ -5,4 +5,5 @@
 pub mod aptrepo;
 pub mod fleet;
 pub mod http;
+pub mod policy;
 pub mod rpmrepo;
