@@ -163,8 +163,10 @@ fn wait_all(children: Vec<Child>) {
 
 /// Runs one scan; returns its wall time and the peak RSS (VmHWM, sampled) in KiB.
 fn run_patchwave(bin: &str, repo: &Path, n: usize) -> (Duration, u64) {
+    let state = tempfile::tempdir().unwrap();
     let start = Instant::now();
     let mut child = Command::new(bin)
+        .env("PATCHWAVE_STATE_DIR", state.path())
         .args(["scan", "--refresh", "never", "--format", "json", "--repo"])
         .arg(repo)
         .stdout(Stdio::piped())

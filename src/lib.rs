@@ -6,8 +6,8 @@
 //!
 //! `spec` (load + validate the desired state) → `schedule` (when windows are
 //! open) → `transport` + `os` + `scan` (facts from hosts, into `facts`) →
-//! `plan` (pure: baselines, versions via `version`, waves) → rollout and
-//! status in later modules.
+//! `plan` (pure: baselines, versions via `version`, waves; history from
+//! `state`) → rollout and status in later modules.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
 
@@ -19,6 +19,7 @@ pub mod plan;
 pub mod scan;
 pub mod schedule;
 pub mod spec;
+pub mod state;
 pub mod transport;
 pub mod version;
 

@@ -2,15 +2,16 @@
 //! exit codes, and golden text and Markdown renderings.
 //! Regenerate the golden files with `UPDATE_GOLDEN=1 cargo test --test plan`.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn plan(extra: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args([
             "plan",
             "--repo",
@@ -108,7 +109,7 @@ fn a_group_with_nothing_approved_exits_0() {
 fn bad_facts_are_a_clear_error() {
     let tmp = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tmp.path(), "{\"version\": 1, \"hosts\": [{\"host\": 3}]}").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args(["plan", "--repo", "examples/fleet", "--facts"])
         .arg(tmp.path())
         .current_dir(root())
@@ -170,7 +171,7 @@ fn streamed_parallel_planning_equals_planning_in_one_piece() {
     let facts_path = dir.path().join("facts.json");
     std::fs::write(&facts_path, &facts_text).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args([
             "plan",
             "--format",

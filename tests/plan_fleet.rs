@@ -1,23 +1,32 @@
 //! `patchwave plan` against real apt hosts: a security update approved, a
 //! normal one pending until its date, a rejected one blocked (exit 2); once
-//! the hosts are patched by hand, nothing is left to do (exit 0).
+//! the hosts are patched by hand, nothing is left to do (exit 0). The pending
+//! update's age counts from the first sighting the scan recorded in run state.
 
 mod support;
 
 use std::fs;
-use std::process::Command;
 
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
 use support::http::FileServer;
 use support::policy;
 
-fn plan(repo: &std::path::Path, now: &str) -> (Option<i32>, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
-        .args(["plan", "--format", "json", "--now", now, "--repo"])
+/// Plans (scanning the hosts) with run state in `state`, as of `now` or the real clock.
+fn plan(
+    repo: &std::path::Path,
+    state: &std::path::Path,
+    now: Option<&str>,
+) -> (Option<i32>, serde_json::Value) {
+    let mut cmd = support::patchwave();
+    cmd.args(["plan", "--format", "json", "--repo"])
         .arg(repo)
-        .output()
-        .unwrap();
+        .arg("--state-dir")
+        .arg(state);
+    if let Some(now) = now {
+        cmd.args(["--now", now]);
+    }
+    let out = cmd.output().unwrap();
     let doc = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code(), doc)
@@ -97,8 +106,19 @@ spec: {{waves: [1, \"100%\"]}}
     )
     .unwrap();
 
-    let (code, doc) = plan(repo.path(), "2026-12-02T09:30:00Z");
+    let state = tempfile::tempdir().unwrap();
+    let before = jiff::Timestamp::now();
+    let (code, doc) = plan(repo.path(), state.path(), None);
     assert_eq!(code, Some(2), "{doc}");
+    // The scan recorded when it first saw pw-alpha 1.1-1; approval counts 7 days from that day (UTC).
+    let first_seen = recorded_first_seen(state.path(), "pw-alpha", "1.1-1");
+    assert!(before <= first_seen && first_seen <= jiff::Timestamp::now());
+    let approved_on = first_seen
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::ToSpan::days(7))
+        .unwrap()
+        .to_string();
     let g = &doc["groups"][0];
     // Two waves: the canary host, then the rest.
     assert_eq!(g["waves"].as_array().unwrap().len(), 2, "{g}");
@@ -115,7 +135,10 @@ spec: {{waves: [1, \"100%\"]}}
         let withheld = h["withheld"].as_array().unwrap();
         let by = |n: &str| withheld.iter().find(|p| p["name"] == n).unwrap();
         assert_eq!(by("pw-alpha")["decision"]["state"], "PENDING_APPROVAL");
-        assert_eq!(by("pw-alpha")["decision"]["approvedOn"], "2026-12-09");
+        assert_eq!(
+            by("pw-alpha")["decision"]["approvedOn"],
+            approved_on.as_str()
+        );
         assert_eq!(by("pw-gamma")["decision"]["state"], "EXPLICIT_REJECTED");
     }
 
@@ -134,8 +157,44 @@ spec: {{waves: [1, \"100%\"]}}
             ],
         );
     }
-    let (code, doc) = plan(repo.path(), "2026-12-02T09:30:00Z");
+    let (code, doc) = plan(repo.path(), state.path(), None);
     assert_eq!(code, Some(0), "{doc}");
     assert_eq!(doc["summary"]["hostsToChange"], 0);
+    // Each host's record shows the version installed by hand.
+    for h in ["h1", "h2"] {
+        let rec: serde_json::Value = serde_json::from_slice(
+            &fs::read(state.path().join(format!("hosts/{h}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rec["installed"]["pw-beta:all"]["version"], "2.1-1",
+            "{rec}"
+        );
+    }
+
+    // Eight days on, pw-alpha is approved: the rescan kept the first sighting.
+    let later = (first_seen + jiff::SignedDuration::from_hours(8 * 24)).to_string();
+    let (code, doc) = plan(repo.path(), state.path(), Some(&later));
+    assert_eq!(code, Some(2), "{doc}");
+    let install = &doc["groups"][0]["waves"][0]["hosts"][0]["install"];
+    assert_eq!(install[0]["name"], "pw-alpha", "{doc}");
+    assert_eq!(install[0]["decision"]["state"], "APPROVED");
+    assert_eq!(
+        recorded_first_seen(state.path(), "pw-alpha", "1.1-1"),
+        first_seen
+    );
     drop(server);
+}
+
+/// The first sighting of `package` `version` in the run state's first-seen file.
+fn recorded_first_seen(state: &std::path::Path, package: &str, version: &str) -> jiff::Timestamp {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(state.join("first-seen.json")).unwrap()).unwrap();
+    let row = doc["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["package"] == package && r["version"] == version)
+        .unwrap_or_else(|| panic!("{package} {version} not recorded: {doc}"));
+    row["firstSeen"].as_str().unwrap().parse().unwrap()
 }

@@ -5,7 +5,6 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
@@ -93,7 +92,7 @@ fn write_fleet_repo(dir: &Path, fleet: &Fleet) {
 
 fn scan(extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let w = world();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
         .args([
@@ -252,7 +251,7 @@ fn a_wrong_host_key_is_refused_with_a_clear_error() {
             &wrong.display().to_string(),
         );
     fs::write(dir.path().join("fleet.yaml"), yaml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args(["scan", "--repo"])
         .arg(dir.path())
         .args(["--host", "h1", "--refresh", "never"])
@@ -272,7 +271,7 @@ fn a_wrong_host_key_is_refused_with_a_clear_error() {
 fn text_output_summarises_the_fleet() {
     let _serial = serial();
     let w = world();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
         .args([
@@ -363,7 +362,7 @@ fn rpm_world() -> &'static RpmWorld {
 
 /// Scans one RPM host with a fresh refresh; the scan must succeed.
 fn scan_rpm_host(w: &RpmWorld, name: &str) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+    let out = support::patchwave()
         .args(["scan", "--repo"])
         .arg(w.repo_dir.path())
         .args([

@@ -45,6 +45,32 @@ pub struct RepoArgs {
     pub repo: PathBuf,
 }
 
+/// Where run state (first sightings, installed-since dates, health) is kept.
+#[derive(Debug, clap::Args)]
+pub struct StateArgs {
+    /// Run state directory (default: $PATCHWAVE_STATE_DIR, else
+    /// $XDG_STATE_HOME/patchwave/<fleet>, else ~/.local/state/patchwave/<fleet>).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The store for this fleet, or the reason (printed) as an exit code.
+    fn open(&self, repo: &crate::spec::Repository) -> Result<crate::state::LocalState, Exit> {
+        let dir = match &self.state_dir {
+            Some(d) => d.clone(),
+            None => {
+                let fleet = repo.fleets.first().map_or("default", |f| f.name());
+                crate::state::LocalState::default_dir(fleet).map_err(|e| {
+                    eprintln!("error: {e}");
+                    Exit::Error
+                })?
+            }
+        };
+        Ok(crate::state::LocalState::new(dir))
+    }
+}
+
 /// Narrowing a command to one group or one host.
 #[derive(Debug, clap::Args)]
 pub struct SelectArgs {

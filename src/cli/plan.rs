@@ -7,13 +7,14 @@ use jiff::Timestamp;
 
 use super::output::print;
 use super::style::Style;
-use super::{RepoArgs, SelectArgs};
+use super::{RepoArgs, SelectArgs, StateArgs};
 use crate::exit::Exit;
 use crate::facts::{FACTS_VERSION, RawHost, StreamError, for_each_host_raw};
 use crate::plan::render::{self, Paint, Plain};
-use crate::plan::{History, PlanContext, Planner};
+use crate::plan::{PlanContext, Planner};
 use crate::scan::{FleetScanOptions, scan_fleet, targets};
 use crate::schedule::Calendar;
+use crate::state::{RunState, load_history};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,6 +22,8 @@ pub struct Args {
     pub repo: RepoArgs,
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// text, json (stable, versioned) or markdown (a pull-request comment).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
@@ -104,6 +107,24 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     Ok(())
 }
 
+/// Scans the selected hosts with the Fleet's scan settings.
+fn scan_now(
+    repo: &crate::spec::Repository,
+    root: &std::path::Path,
+    select: &super::SelectArgs,
+) -> Result<crate::facts::FleetFacts, Exit> {
+    let t = targets(repo, root, select.group.as_deref(), select.host.as_deref());
+    let opts = FleetScanOptions::from_repo(repo);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Exit::Error
+        })?;
+    Ok(rt.block_on(scan_fleet(t, &opts, |_| {})))
+}
+
 pub fn run(args: &Args) -> Exit {
     let root = &args.repo.repo;
     let checked = match super::load_valid_repo(root) {
@@ -118,9 +139,32 @@ pub fn run(args: &Args) -> Exit {
         return Exit::Error;
     }
     let calendar = Calendar::build(repo);
-    // Recorded history (first sightings, stage health) arrives with the status
-    // branch; until then every version counts as first seen today.
-    let history = History::default();
+    let store = match args.state.open(repo) {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    // Without --facts, hosts are scanned first and the scan recorded, so the
+    // history the plan reads includes today's sightings.
+    let scanned = match &args.facts {
+        Some(_) => None,
+        None => match scan_now(repo, root, &args.select) {
+            Ok(f) => {
+                if let Err(e) = store.record_scan(&f.hosts) {
+                    eprintln!("error: the scan was not recorded: {e}");
+                    return Exit::Error;
+                }
+                Some(f)
+            }
+            Err(exit) => return exit,
+        },
+    };
+    let history = match load_history(&store, repo) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
     let tz = repo.approval_timezone();
     let context = PlanContext {
         repo,
@@ -138,35 +182,15 @@ pub fn run(args: &Args) -> Exit {
             return Exit::Error;
         }
     };
-    match &args.facts {
-        Some(path) => {
-            if let Err(e) = plan_from_file(path, &mut planner) {
-                eprintln!("error: {e}");
-                return Exit::Error;
-            }
+    if let Some(facts) = scanned {
+        for h in &facts.hosts {
+            planner.add(h);
         }
-        None => {
-            let t = targets(
-                repo,
-                root,
-                args.select.group.as_deref(),
-                args.select.host.as_deref(),
-            );
-            let opts = FleetScanOptions::from_repo(repo);
-            let facts = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(scan_fleet(t, &opts, |_| {})),
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return Exit::Error;
-                }
-            };
-            for h in &facts.hosts {
-                planner.add(h);
-            }
-        }
+    } else if let Some(path) = &args.facts
+        && let Err(e) = plan_from_file(path, &mut planner)
+    {
+        eprintln!("error: {e}");
+        return Exit::Error;
     }
     let plan = planner.finish();
     if args.format == PlanFormat::Json {

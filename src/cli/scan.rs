@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::output::print;
 use super::style::{Style, printable};
-use super::{RepoArgs, SelectArgs};
+use super::{RepoArgs, SelectArgs, StateArgs};
 use crate::exit::Exit;
 use crate::facts::{FleetFacts, ScanState};
 use crate::os::Refresh;
@@ -21,6 +21,8 @@ pub struct Args {
     pub repo: RepoArgs,
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// text, or json (the facts document `plan --facts` reads).
     #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
@@ -76,6 +78,10 @@ pub fn run(args: &Args) -> Exit {
         eprintln!("error: no host matches (--group/--host); `patchwave validate` lists the groups");
         return Exit::Error;
     }
+    let store = match args.state.open(repo) {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
     let mut opts = FleetScanOptions::from_repo(repo);
     if let Some(c) = args.concurrency {
         opts.concurrency = c.max(1);
@@ -117,6 +123,9 @@ pub fn run(args: &Args) -> Exit {
     if tty {
         eprint!("\r\x1b[2K");
     }
+    // First sightings and installed-since dates: what approveAfterDays and
+    // promotion count from.
+    let recorded = crate::state::RunState::record_scan(&store, &facts.hosts);
     let text = match args.format {
         ScanFormat::Json => format!(
             "{}\n",
@@ -128,7 +137,11 @@ pub fn run(args: &Args) -> Exit {
         .hosts
         .iter()
         .all(|h| matches!(h.state, ScanState::Scanned { .. }));
-    if print(&text) && all_scanned {
+    let printed = print(&text);
+    if let Err(e) = &recorded {
+        eprintln!("error: the scan was not recorded: {e}");
+    }
+    if printed && all_scanned && recorded.is_ok() {
         Exit::Ok
     } else {
         Exit::Error

@@ -7,3 +7,24 @@ pub mod fleet;
 pub mod http;
 pub mod policy;
 pub mod rpmrepo;
+
+/// The patchwave binary, with run state kept in a directory private to this
+/// test binary (never the user's ~/.local/state).
+pub fn patchwave() -> std::process::Command {
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = STATE.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_patchwave"));
+    c.env("PATCHWAVE_STATE_DIR", dir.path());
+    c
+}
+
+/// The run state directory [`patchwave`] uses.
+pub fn state_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        patchwave()
+            .get_envs()
+            .find(|(k, _)| *k == "PATCHWAVE_STATE_DIR")
+            .and_then(|(_, v)| v)
+            .unwrap(),
+    )
+}

@@ -1,0 +1,349 @@
+//! Run state in local files: `first-seen.json`, `hosts/<host>.json`, and a
+//! `lock` file that serialises writers (one machine; replicas will use etcd).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::record::{FirstSeen, HostRecord, STATE_VERSION};
+use super::{RunState, StateError};
+use crate::facts::HostScan;
+use crate::spec::values::check_host_name;
+
+/// Run state kept under one directory.
+#[derive(Debug, Clone)]
+pub struct LocalState {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FirstSeenFile {
+    version: u32,
+    seen: Vec<Sighting>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Sighting {
+    package: String,
+    version: String,
+    first_seen: Timestamp,
+}
+
+impl LocalState {
+    pub fn new(dir: impl Into<PathBuf>) -> LocalState {
+        LocalState { dir: dir.into() }
+    }
+
+    /// `$PATCHWAVE_STATE_DIR`, else `$XDG_STATE_HOME/patchwave/<fleet>`, else
+    /// `~/.local/state/patchwave/<fleet>`: one directory per fleet, so two
+    /// fleets with a host of the same name never share its record.
+    pub fn default_dir(fleet: &str) -> Result<PathBuf, StateError> {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        if let Some(d) = env("PATCHWAVE_STATE_DIR") {
+            return Ok(d);
+        }
+        let base = env("XDG_STATE_HOME")
+            .or_else(|| env("HOME").map(|h| h.join(".local/state")))
+            .ok_or_else(|| {
+                StateError("neither XDG_STATE_HOME nor HOME is set; pass --state-dir".into())
+            })?;
+        Ok(base.join("patchwave").join(fleet))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn first_seen_path(&self) -> PathBuf {
+        self.dir.join("first-seen.json")
+    }
+
+    fn host_path(&self, host: &str) -> Result<PathBuf, StateError> {
+        check_host_name(host).map_err(|e| StateError(format!("run state: {e}")))?;
+        Ok(self.dir.join("hosts").join(format!("{host}.json")))
+    }
+
+    /// Holds the writer lock until dropped (the lock is released with the file).
+    fn lock(&self) -> Result<File, StateError> {
+        std::fs::create_dir_all(self.dir.join("hosts")).map_err(|e| {
+            StateError(format!(
+                "cannot create the run state directory {}: {e}; pass --state-dir to use another",
+                self.dir.display()
+            ))
+        })?;
+        let path = self.dir.join("lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StateError(format!("cannot open {}: {e}", path.display())))?;
+        f.lock()
+            .map_err(|e| StateError(format!("cannot lock {}: {e}", path.display())))?;
+        Ok(f)
+    }
+
+    fn read<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> Result<Option<T>, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StateError(format!("cannot read {}: {e}", path.display()))),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let full = e.to_string();
+            let what = full.split(" at line ").next().unwrap_or(&full);
+            StateError(format!(
+                "{}:{}:{}: damaged run state: {what}; move the file aside and scan again \
+                 (the dates it held restart from the next scan)",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
+    /// Writes through a temporary file and a rename, so readers never see half a record.
+    fn write<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), StateError> {
+        let fail =
+            |e: &dyn std::fmt::Display| StateError(format!("cannot write {}: {e}", path.display()));
+        let parent = path.parent().unwrap_or(&self.dir);
+        let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| fail(&e))?;
+        serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| fail(&e))?;
+        tmp.write_all(b"\n").map_err(|e| fail(&e))?;
+        tmp.as_file().sync_all().map_err(|e| fail(&e))?;
+        tmp.persist(path).map_err(|e| fail(&e.error))?;
+        Ok(())
+    }
+
+    fn write_first_seen(&self, fs: &FirstSeen) -> Result<(), StateError> {
+        let file = FirstSeenFile {
+            version: STATE_VERSION,
+            seen: fs
+                .0
+                .iter()
+                .map(|((package, version), t)| Sighting {
+                    package: package.clone(),
+                    version: version.clone(),
+                    first_seen: *t,
+                })
+                .collect(),
+        };
+        self.write(&self.first_seen_path(), &file)
+    }
+
+    fn check_version(path: &Path, version: u32) -> Result<(), StateError> {
+        if version == STATE_VERSION {
+            Ok(())
+        } else {
+            Err(StateError(format!(
+                "{}: run state version {version} is not {STATE_VERSION}; \
+                 it was written by another patchwave release",
+                path.display()
+            )))
+        }
+    }
+}
+
+impl RunState for LocalState {
+    fn first_seen(&self) -> Result<FirstSeen, StateError> {
+        let path = self.first_seen_path();
+        let Some(file) = self.read::<FirstSeenFile>(&path)? else {
+            return Ok(FirstSeen::default());
+        };
+        Self::check_version(&path, file.version)?;
+        let mut map = BTreeMap::new();
+        for s in file.seen {
+            map.insert((s.package, s.version), s.first_seen);
+        }
+        Ok(FirstSeen(map))
+    }
+
+    fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError> {
+        let path = self.host_path(host)?;
+        let record = self.read::<HostRecord>(&path)?;
+        if let Some(r) = &record {
+            Self::check_version(&path, r.version)?;
+            if r.host != host {
+                return Err(StateError(format!(
+                    "{}: holds the record of `{}`, not `{host}`; move it aside",
+                    path.display(),
+                    r.host
+                )));
+            }
+        }
+        Ok(record)
+    }
+
+    fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        let mut first_seen = self.first_seen()?;
+        let mut changed = false;
+        for s in scans {
+            changed |= first_seen.observe(s);
+        }
+        if changed {
+            self.write_first_seen(&first_seen)?;
+        }
+        for s in scans {
+            let previous = self.host(&s.host)?;
+            if let Some(next) = HostRecord::after_scan(previous.as_ref(), s) {
+                self.write(&self.host_path(&s.host)?, &next)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        let Some(record) = self.host(host)? else {
+            return Err(StateError(format!(
+                "no run state for host `{host}`: scan it before recording its health"
+            )));
+        };
+        let next = record.after_health(at, healthy);
+        self.write(&self.host_path(host)?, &next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{
+        AvailableUpdate, HostFacts, InstalledPackage, OsInfo, PackageManager, ScanState,
+    };
+    use crate::spec::baseline::{Classification, Severity};
+
+    fn scan(host: &str, at: &str, pkg: &str, installed: &str, offered: &str) -> HostScan {
+        HostScan {
+            host: host.into(),
+            group: "g".into(),
+            address: "127.0.0.1".into(),
+            transport: "ssh".into(),
+            scanned_at: at.parse().unwrap(),
+            duration_ms: 1,
+            state: ScanState::Scanned {
+                facts: Box::new(HostFacts {
+                    os: OsInfo::default(),
+                    package_manager: PackageManager::Apt,
+                    kernel: String::new(),
+                    boot_id: String::new(),
+                    installed: vec![InstalledPackage {
+                        name: pkg.into(),
+                        arch: "amd64".into(),
+                        version: installed.into(),
+                        held: false,
+                    }],
+                    updates: vec![AvailableUpdate {
+                        name: pkg.into(),
+                        arch: "amd64".into(),
+                        installed_version: installed.into(),
+                        candidate_version: offered.into(),
+                        repository: String::new(),
+                        classification: Classification::Security,
+                        severity: Severity::Important,
+                        advisory: None,
+                        cves: vec![],
+                        release_date: None,
+                        held_back: false,
+                    }],
+                    reboot_required: false,
+                    reboot_required_by: vec![],
+                    rejected_lines: vec![],
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn records_survive_a_reload_and_an_empty_store_reads_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalState::new(dir.path().join("state"));
+        assert_eq!(store.first_seen().unwrap(), FirstSeen::default());
+        assert_eq!(store.host("h1").unwrap(), None);
+        assert!(
+            !dir.path().join("state").exists(),
+            "reading creates nothing"
+        );
+        store
+            .record_scan(&[scan("h1", "2026-11-01T10:00:00Z", "vim", "1", "2")])
+            .unwrap();
+        store
+            .record_health("h1", "2026-11-01T11:00:00Z".parse().unwrap(), true)
+            .unwrap();
+        let again = LocalState::new(dir.path().join("state"));
+        assert_eq!(
+            again.first_seen().unwrap().0[&("vim".into(), "2".into())],
+            "2026-11-01T10:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        let h = again.host("h1").unwrap().unwrap();
+        assert_eq!(h.installed["vim:amd64"].version, "1");
+        assert!(h.health.unwrap().healthy);
+        let err = again
+            .record_health("h9", "2026-11-01T11:00:00Z".parse().unwrap(), true)
+            .unwrap_err();
+        assert!(err.0.contains("scan it before"), "{err}");
+    }
+
+    #[test]
+    fn two_writers_at_once_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalState::new(dir.path());
+        std::thread::scope(|s| {
+            for w in 0..2 {
+                let store = &store;
+                s.spawn(move || {
+                    for i in 0..25 {
+                        let host = format!("h{w}");
+                        let at = format!("2026-11-01T10:{i:02}:00Z");
+                        store
+                            .record_scan(&[scan(&host, &at, &format!("p{w}-{i}"), "1", "2")])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let fs = store.first_seen().unwrap();
+        assert_eq!(fs.0.len(), 50, "every writer's sightings are kept");
+        assert_eq!(store.host("h0").unwrap().unwrap().installed.len(), 1);
+        assert_eq!(
+            store.host("h1").unwrap().unwrap().installed["p1-24:amd64"].version,
+            "1"
+        );
+    }
+
+    #[test]
+    fn damaged_or_foreign_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalState::new(dir.path());
+        std::fs::write(
+            dir.path().join("first-seen.json"),
+            "{\"version\": 1,\n  \"seen\": [x]}",
+        )
+        .unwrap();
+        let err = store.first_seen().unwrap_err().0;
+        assert!(
+            err.contains("first-seen.json:2:12: damaged run state: expected value;"),
+            "{err}"
+        );
+        assert!(err.contains("move the file aside"), "{err}");
+        std::fs::write(
+            dir.path().join("first-seen.json"),
+            "{\"version\": 7, \"seen\": []}",
+        )
+        .unwrap();
+        let err = store.first_seen().unwrap_err().0;
+        assert!(err.contains("run state version 7 is not 1"), "{err}");
+        let err = store.host("../etc/passwd").unwrap_err().0;
+        assert!(err.contains("not a valid host name"), "{err}");
+    }
+}

@@ -1,0 +1,138 @@
+//! Run state: what patchwave remembers between runs (first sightings of
+//! versions, what each host had installed since when, host health), behind
+//! one small trait. The local store keeps it in files today; replicas sharing
+//! a fleet will keep it in etcd, and the status branch will carry it in git.
+//! The planner never touches a store: [`load_history`] turns records into
+//! plain data first.
+
+mod local;
+mod record;
+
+pub use local::LocalState;
+pub use record::{FirstSeen, Health, HostRecord, InstalledSince, STATE_VERSION};
+
+use jiff::Timestamp;
+
+use crate::facts::HostScan;
+use crate::plan::History;
+use crate::spec::Repository;
+
+/// A store failed; the message names the file or key and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(pub String);
+
+/// Where run state lives. Implementations make each update atomic: a reader
+/// sees the old record or the new one, never half of either, and two writers
+/// never lose each other's updates.
+pub trait RunState: Send + Sync {
+    /// When each `(package, version)` was first seen offered on any host.
+    fn first_seen(&self) -> Result<FirstSeen, StateError>;
+    /// A host's record, or `None` if patchwave never scanned it.
+    fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError>;
+    /// Records what a fleet scan saw. Dates never move later; hosts that
+    /// could not be scanned keep their records.
+    fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
+    /// Records a health check outcome for a scanned host.
+    fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError>;
+}
+
+/// The history the planner needs: first sightings, and the record of every
+/// stage that some baseline promotes from (only those hosts are read).
+pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, StateError> {
+    let mut stages: Vec<&str> = repo
+        .baselines
+        .iter()
+        .filter_map(|b| b.spec.promotion.as_ref().map(|p| p.from.value.as_str()))
+        .collect();
+    stages.sort_unstable();
+    stages.dedup();
+    let mut records: Vec<(&str, Vec<Option<HostRecord>>)> = Vec::new();
+    for stage in stages {
+        let mut hosts = Vec::new();
+        for g in repo
+            .groups
+            .iter()
+            .filter(|g| g.spec.stage.as_ref().is_some_and(|s| s.value == stage))
+        {
+            for h in &g.spec.hosts {
+                hosts.push(state.host(&h.name.value)?);
+            }
+        }
+        records.push((stage, hosts));
+    }
+    Ok(History::from_records(
+        state.first_seen()?,
+        records
+            .iter()
+            .map(|(s, hosts)| (*s, hosts.iter().map(Option::as_ref).collect())),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{HostFacts, InstalledPackage, OsInfo, PackageManager, ScanState};
+
+    fn scanned(host: &str, at: &str, openssl: &str) -> HostScan {
+        HostScan {
+            host: host.into(),
+            group: "staging".into(),
+            address: "10.0.0.1".into(),
+            transport: "ssh".into(),
+            scanned_at: at.parse().unwrap(),
+            duration_ms: 1,
+            state: ScanState::Scanned {
+                facts: Box::new(HostFacts {
+                    os: OsInfo::default(),
+                    package_manager: PackageManager::Apt,
+                    kernel: String::new(),
+                    boot_id: String::new(),
+                    installed: vec![InstalledPackage {
+                        name: "openssl".into(),
+                        arch: "amd64".into(),
+                        version: openssl.into(),
+                        held: false,
+                    }],
+                    updates: vec![],
+                    reboot_required: false,
+                    reboot_required_by: vec![],
+                    rejected_lines: vec![],
+                }),
+            },
+        }
+    }
+
+    /// The example fleet's production baseline promotes from stage `staging`
+    /// (hosts stg-web-1 and stg-db-1): its record comes from both hosts' files.
+    #[test]
+    fn history_reads_the_hosts_of_every_promotion_stage() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
+        let checked = crate::spec::check(&root).unwrap();
+        assert!(!checked.has_errors());
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalState::new(dir.path());
+        store
+            .record_scan(&[
+                scanned("stg-web-1", "2026-11-01T08:00:00Z", "3.0.15-1"),
+                scanned("stg-db-1", "2026-11-02T08:00:00Z", "3.0.15-1"),
+            ])
+            .unwrap();
+        let h = load_history(&store, &checked.repo).unwrap();
+        let r = h.stage_record("staging", "openssl", "3.0.15-1").unwrap();
+        assert_eq!(r.installed_since, "2026-11-02T08:00:00Z".parse().unwrap());
+        assert_eq!(r.healthy_since, None, "no health recorded yet");
+        for host in ["stg-web-1", "stg-db-1"] {
+            store
+                .record_health(host, "2026-11-03T08:00:00Z".parse().unwrap(), true)
+                .unwrap();
+        }
+        let h = load_history(&store, &checked.repo).unwrap();
+        assert_eq!(
+            h.stage_record("staging", "openssl", "3.0.15-1")
+                .unwrap()
+                .healthy_since,
+            Some("2026-11-03T08:00:00Z".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The records patchwave keeps between runs, and how a scan updates them.
+//! Pure functions: a store (local files today, etcd or the status branch
+//! later) only loads and saves these values.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::facts::{HostScan, ScanState};
+
+/// Format version of stored records.
+pub const STATE_VERSION: u32 = 1;
+
+/// When patchwave first saw each `(package, version)` offered on any host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirstSeen(pub BTreeMap<(String, String), Timestamp>);
+
+impl FirstSeen {
+    /// Adds the sightings of one scan. A date only ever moves earlier, so
+    /// replaying an old facts file cannot make a patch younger or older than
+    /// what was first observed.
+    pub fn observe(&mut self, scan: &HostScan) -> bool {
+        let ScanState::Scanned { facts } = &scan.state else {
+            return false;
+        };
+        let mut changed = false;
+        for u in &facts.updates {
+            let key = (u.name.clone(), u.candidate_version.clone());
+            match self.0.get_mut(&key) {
+                Some(t) if *t <= scan.scanned_at => {}
+                Some(t) => {
+                    *t = scan.scanned_at;
+                    changed = true;
+                }
+                None => {
+                    self.0.insert(key, scan.scanned_at);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// One installed package version and since when patchwave has seen it installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledSince {
+    pub version: String,
+    /// The first scan that saw this version installed (it may have been
+    /// installed earlier; patchwave cannot know, so it never claims more).
+    pub since: Timestamp,
+}
+
+/// A host's health as its checks last reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub healthy: bool,
+    /// Since when the host has been in this state without interruption.
+    pub since: Timestamp,
+}
+
+/// What patchwave remembers about one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostRecord {
+    pub version: u32,
+    pub host: String,
+    pub last_scan: Timestamp,
+    /// `name:arch` → the installed version and since when.
+    pub installed: BTreeMap<String, InstalledSince>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+impl HostRecord {
+    /// The record after a scan, or `None` when the scan changes nothing (an
+    /// unreachable host, or a scan older than the record).
+    pub fn after_scan(previous: Option<&HostRecord>, scan: &HostScan) -> Option<HostRecord> {
+        let ScanState::Scanned { facts } = &scan.state else {
+            return None;
+        };
+        if previous.is_some_and(|p| p.last_scan >= scan.scanned_at) {
+            return None;
+        }
+        let installed = facts
+            .installed
+            .iter()
+            .map(|p| {
+                let key = format!("{}:{}", p.name, p.arch);
+                let since = previous
+                    .and_then(|r| r.installed.get(&key))
+                    .filter(|old| old.version == p.version)
+                    .map_or(scan.scanned_at, |old| old.since);
+                (
+                    key,
+                    InstalledSince {
+                        version: p.version.clone(),
+                        since,
+                    },
+                )
+            })
+            .collect();
+        Some(HostRecord {
+            version: STATE_VERSION,
+            host: scan.host.clone(),
+            last_scan: scan.scanned_at,
+            installed,
+            health: previous.and_then(|p| p.health),
+        })
+    }
+
+    /// The record after a health check outcome: the `since` of an unchanged
+    /// state is kept, so a host healthy for days stays healthy since then.
+    pub fn after_health(mut self, at: Timestamp, healthy: bool) -> HostRecord {
+        self.health = match self.health {
+            Some(h) if h.healthy == healthy && h.since <= at => Some(h),
+            _ => Some(Health { healthy, since: at }),
+        };
+        self
+    }
+
+    /// Since when this host has had `version` of `package` installed (any architecture).
+    pub fn installed_since(&self, package: &str, version: &str) -> Option<Timestamp> {
+        let prefix = format!("{package}:");
+        self.installed
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, v)| !k[prefix.len()..].contains(':') && v.version == version)
+            .map(|(_, v)| v.since)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{AvailableUpdate, HostFacts, InstalledPackage, OsInfo, PackageManager};
+    use crate::spec::baseline::{Classification, Severity};
+
+    fn scan(at: &str, installed: &[(&str, &str)], offered: &[(&str, &str)]) -> HostScan {
+        HostScan {
+            host: "h1".into(),
+            group: "g".into(),
+            address: "127.0.0.1".into(),
+            transport: "ssh".into(),
+            scanned_at: at.parse().unwrap(),
+            duration_ms: 1,
+            state: ScanState::Scanned {
+                facts: Box::new(HostFacts {
+                    os: OsInfo::default(),
+                    package_manager: PackageManager::Apt,
+                    kernel: String::new(),
+                    boot_id: String::new(),
+                    installed: installed
+                        .iter()
+                        .map(|(n, v)| InstalledPackage {
+                            name: n.to_string(),
+                            arch: "amd64".into(),
+                            version: v.to_string(),
+                            held: false,
+                        })
+                        .collect(),
+                    updates: offered
+                        .iter()
+                        .map(|(n, v)| AvailableUpdate {
+                            name: n.to_string(),
+                            arch: "amd64".into(),
+                            installed_version: "0".into(),
+                            candidate_version: v.to_string(),
+                            repository: String::new(),
+                            classification: Classification::Security,
+                            severity: Severity::Important,
+                            advisory: None,
+                            cves: vec![],
+                            release_date: None,
+                            held_back: false,
+                        })
+                        .collect(),
+                    reboot_required: false,
+                    reboot_required_by: vec![],
+                    rejected_lines: vec![],
+                }),
+            },
+        }
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn first_seen_only_moves_earlier() {
+        let mut fs = FirstSeen::default();
+        assert!(fs.observe(&scan("2026-11-02T00:00:00Z", &[], &[("vim", "2")])));
+        assert!(!fs.observe(&scan("2026-11-05T00:00:00Z", &[], &[("vim", "2")])));
+        assert_eq!(fs.0[&("vim".into(), "2".into())], t("2026-11-02T00:00:00Z"));
+        // An older facts file replayed later: the earlier sighting wins.
+        assert!(fs.observe(&scan("2026-11-01T00:00:00Z", &[], &[("vim", "2")])));
+        assert_eq!(fs.0[&("vim".into(), "2".into())], t("2026-11-01T00:00:00Z"));
+        let unreachable = HostScan {
+            state: ScanState::Unreachable { error: "x".into() },
+            ..scan("2026-10-01T00:00:00Z", &[], &[])
+        };
+        assert!(!fs.observe(&unreachable));
+    }
+
+    #[test]
+    fn installed_since_survives_rescans_and_resets_on_change() {
+        let r1 = HostRecord::after_scan(None, &scan("2026-11-01T00:00:00Z", &[("vim", "1")], &[]))
+            .unwrap();
+        let r2 = HostRecord::after_scan(
+            Some(&r1),
+            &scan("2026-11-03T00:00:00Z", &[("vim", "1")], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            r2.installed_since("vim", "1"),
+            Some(t("2026-11-01T00:00:00Z"))
+        );
+        let r3 = HostRecord::after_scan(
+            Some(&r2),
+            &scan("2026-11-04T00:00:00Z", &[("vim", "2")], &[]),
+        )
+        .unwrap();
+        assert_eq!(
+            r3.installed_since("vim", "2"),
+            Some(t("2026-11-04T00:00:00Z"))
+        );
+        assert_eq!(r3.installed_since("vim", "1"), None);
+        assert_eq!(r3.installed_since("vi", "2"), None, "no prefix confusion");
+        // A scan older than the record changes nothing.
+        assert!(
+            HostRecord::after_scan(
+                Some(&r3),
+                &scan("2026-11-02T00:00:00Z", &[("vim", "9")], &[])
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn health_keeps_its_since_while_unchanged() {
+        let r = HostRecord::after_scan(None, &scan("2026-11-01T00:00:00Z", &[], &[])).unwrap();
+        let r = r.after_health(t("2026-11-01T01:00:00Z"), true);
+        let r = r.after_health(t("2026-11-02T01:00:00Z"), true);
+        assert_eq!(
+            r.health,
+            Some(Health {
+                healthy: true,
+                since: t("2026-11-01T01:00:00Z")
+            })
+        );
+        let r = r.after_health(t("2026-11-03T01:00:00Z"), false);
+        assert_eq!(r.health.unwrap().since, t("2026-11-03T01:00:00Z"));
+        // A scan keeps the health record.
+        let r = HostRecord::after_scan(Some(&r), &scan("2026-11-04T00:00:00Z", &[], &[])).unwrap();
+        assert!(!r.health.unwrap().healthy);
+    }
+}
