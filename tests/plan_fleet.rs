@@ -166,10 +166,7 @@ spec: {{waves: [1, \"100%\"]}}
             &fs::read(state.path().join(format!("hosts/{h}.json"))).unwrap(),
         )
         .unwrap();
-        assert_eq!(
-            rec["installed"]["pw-beta:all"]["version"], "2.1-1",
-            "{rec}"
-        );
+        assert_eq!(rec["installed"]["pw-beta:all"]["version"], "2.1-1", "{rec}");
     }
 
     // Eight days on, pw-alpha is approved: the rescan kept the first sighting.
@@ -183,6 +180,42 @@ spec: {{waves: [1, \"100%\"]}}
         recorded_first_seen(state.path(), "pw-alpha", "1.1-1"),
         first_seen
     );
+
+    // Today pw-alpha waits for its rule; a reviewer fast-tracks it with
+    // propose (scanning the hosts), and the lockfile approves it at once.
+    let propose = |extra: &[&str]| {
+        support::patchwave()
+            .args(["propose", "--no-commit", "--repo"])
+            .arg(repo.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = propose(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = propose(&["--include-pending"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("+ pw-alpha 1.1-1  other, unspecified  (2 hosts)"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("pw-gamma"),
+        "a rejected package is never proposed: {said}"
+    );
+    let (code, doc) = plan(repo.path(), state.path(), None);
+    assert_eq!(code, Some(2), "{doc}");
+    let install = &doc["groups"][0]["waves"][0]["hosts"][0]["install"];
+    assert_eq!(install[0]["name"], "pw-alpha", "{doc}");
+    assert_eq!(install[0]["decision"]["state"], "EXPLICIT_APPROVED");
     drop(server);
 }
 

@@ -3,6 +3,7 @@
 
 mod output;
 mod plan;
+mod propose;
 mod scan;
 mod schema;
 mod style;
@@ -35,6 +36,9 @@ pub enum Command {
     Scan(scan::Args),
     /// Show what would change on every host and why (exit 0 none, 2 changes, 1 error).
     Plan(plan::Args),
+    /// Write offered versions the rules do not approve into the baseline's
+    /// approvals lockfile, committed on a branch for review (exit 2 when it proposed).
+    Propose(propose::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -115,6 +119,23 @@ fn load_valid_repo(root: &std::path::Path) -> Result<crate::spec::Checked, Exit>
     Ok(checked)
 }
 
+/// Scans hosts with the Fleet's scan settings (commands that scan before
+/// they decide: plan and propose without --facts).
+fn scan_hosts(
+    repo: &crate::spec::Repository,
+    targets: Vec<crate::scan::ScanTarget>,
+) -> Result<crate::facts::FleetFacts, Exit> {
+    let opts = crate::scan::FleetScanOptions::from_repo(repo);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Exit::Error
+        })?;
+    Ok(rt.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
+}
+
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
@@ -122,5 +143,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Windows(args) => windows::run(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Propose(args) => propose::run(&args),
     }
 }

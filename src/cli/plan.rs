@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use crate::facts::{FACTS_VERSION, RawHost, StreamError, for_each_host_raw};
 use crate::plan::render::{self, Paint, Plain};
 use crate::plan::{PlanContext, Planner};
-use crate::scan::{FleetScanOptions, scan_fleet, targets};
+use crate::scan::targets;
 use crate::schedule::Calendar;
 use crate::state::{RunState, load_history};
 
@@ -107,24 +107,6 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     Ok(())
 }
 
-/// Scans the selected hosts with the Fleet's scan settings.
-fn scan_now(
-    repo: &crate::spec::Repository,
-    root: &std::path::Path,
-    select: &super::SelectArgs,
-) -> Result<crate::facts::FleetFacts, Exit> {
-    let t = targets(repo, root, select.group.as_deref(), select.host.as_deref());
-    let opts = FleetScanOptions::from_repo(repo);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            Exit::Error
-        })?;
-    Ok(rt.block_on(scan_fleet(t, &opts, |_| {})))
-}
-
 pub fn run(args: &Args) -> Exit {
     let root = &args.repo.repo;
     let checked = match super::load_valid_repo(root) {
@@ -147,7 +129,15 @@ pub fn run(args: &Args) -> Exit {
     // history the plan reads includes today's sightings.
     let scanned = match &args.facts {
         Some(_) => None,
-        None => match scan_now(repo, root, &args.select) {
+        None => match super::scan_hosts(
+            repo,
+            targets(
+                repo,
+                root,
+                args.select.group.as_deref(),
+                args.select.host.as_deref(),
+            ),
+        ) {
             Ok(f) => {
                 if let Err(e) = store.record_scan(&f.hosts) {
                     eprintln!("error: the scan was not recorded: {e}");

@@ -258,6 +258,37 @@ impl CompiledBaseline {
         }
     }
 
+    /// Why a reviewer might approve this update by hand, or `None` when that
+    /// changes nothing: it is rejected, already explicitly approved, or the
+    /// rules approve it now (promotion gates explicit approvals as well, so
+    /// it is not a reason to propose). The state is NOT_APPLICABLE when no
+    /// rule will ever approve it, PENDING_APPROVAL when one will later.
+    pub fn proposable(
+        &self,
+        u: &AvailableUpdate,
+        ctx: &Context<'_>,
+    ) -> Option<(DecisionState, String)> {
+        let d = self.evaluate(u, ctx);
+        if matches!(
+            d.state,
+            DecisionState::ExplicitRejected | DecisionState::ExplicitApproved
+        ) {
+            return None;
+        }
+        let by_rules = self.by_rules(u, ctx, ctx.today());
+        match by_rules.state {
+            DecisionState::NotApplicable => Some((by_rules.state, by_rules.reason)),
+            DecisionState::PendingApproval => Some((
+                by_rules.state,
+                match by_rules.approved_on {
+                    Some(on) => format!("{}; the rule approves it on {on}", by_rules.reason),
+                    None => by_rules.reason,
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// The most favourable decision among the matching rules.
     fn by_rules(&self, u: &AvailableUpdate, ctx: &Context<'_>, today: Date) -> Decision {
         // The patch's age counts from its release date, or else from when

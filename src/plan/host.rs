@@ -147,7 +147,7 @@ pub fn desired(
 
 /// An update is planned only for a package that is installed (at the version
 /// the update starts from), and only upward.
-fn is_upgrade_of_installed(
+pub(crate) fn is_upgrade_of_installed(
     installed: &std::collections::HashMap<(&str, &str), &str>,
     u: &AvailableUpdate,
     ctx: &Context<'_>,

@@ -1,0 +1,17 @@
+//! The fleet repository as git: today, committing `propose`'s lockfiles on a
+//! branch; clone/fetch, signature checks and the status branch come next.
+
+mod branch_commit;
+
+pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
+
+/// A git operation failed; the message says which and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GitError(pub String);
+
+impl From<git2::Error> for GitError {
+    fn from(e: git2::Error) -> GitError {
+        GitError(format!("git: {}", e.message()))
+    }
+}
