@@ -1,7 +1,8 @@
 //! Benchmark: `patchwave plan --facts` for a large fleet (default 10,000
 //! hosts × 500 installed packages, 50 of them with updates), from a facts
 //! file. Prints wall time and peak RSS. `cargo bench --bench plan_scale`;
-//! PATCHWAVE_BENCH_HOSTS / PATCHWAVE_BENCH_PACKAGES change the size.
+//! PATCHWAVE_BENCH_HOSTS / PATCHWAVE_BENCH_PACKAGES change the size;
+//! PATCHWAVE_BENCH_DIR keeps the repository and facts file there (for profiling).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,7 +19,14 @@ fn main() {
     let hosts = env("PATCHWAVE_BENCH_HOSTS", 10_000);
     let packages = env("PATCHWAVE_BENCH_PACKAGES", 500);
     let updates = packages / 10;
-    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = match std::env::var_os("PATCHWAVE_BENCH_DIR") {
+        Some(d) => {
+            fs::create_dir_all(&d).unwrap();
+            std::path::PathBuf::from(d)
+        }
+        None => tmp.path().to_path_buf(),
+    };
 
     // The repository: 10 groups sharing one baseline, rollout and window.
     let groups = 10;
@@ -40,7 +48,7 @@ fn main() {
             );
         }
     }
-    fs::write(dir.path().join("fleet.yaml"), &yaml).unwrap();
+    fs::write(dir.as_path().join("fleet.yaml"), &yaml).unwrap();
 
     // The facts: every host has the same packages at the same versions, as fleets do.
     let mut facts = String::from("{\"version\":1,\"hosts\":[");
@@ -76,7 +84,7 @@ fn main() {
         facts.push_str("]}}");
     }
     facts.push_str("]}");
-    let facts_path = dir.path().join("facts.json");
+    let facts_path = dir.as_path().join("facts.json");
     fs::write(&facts_path, &facts).unwrap();
     eprintln!(
         "facts file: {:.0} MiB, repository: {:.1} MiB",
@@ -91,6 +99,7 @@ fn main() {
     for _ in 0..3 {
         let start = Instant::now();
         let mut child = Command::new(bin)
+            .env("PATCHWAVE_STATE_DIR", dir.join("state"))
             .args([
                 "plan",
                 "--format",
@@ -101,7 +110,7 @@ fn main() {
             ])
             .arg(&facts_path)
             .arg("--repo")
-            .arg(dir.path())
+            .arg(dir.as_path())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

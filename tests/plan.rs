@@ -219,3 +219,39 @@ fn streamed_parallel_planning_equals_planning_in_one_piece() {
         whole.groups[0].waves.len()
     );
 }
+
+/// Errors deep in a large file (after several batches went through the
+/// parallel pipeline) still name their line, and the command ends.
+#[test]
+fn errors_after_many_batches_name_their_line() {
+    let host = |i: usize| {
+        format!(
+            "{{\"host\":\"x{i}\",\"group\":\"g\",\"address\":\"a\",\"transport\":\"ssh\",\"scannedAt\":\"2026-12-01T00:00:00Z\",\"durationMs\":1,\"state\":\"unreachable\",\"error\":\"down\"}}"
+        )
+    };
+    for (tail, line, what) in [
+        // Host 1001 (line 1002) has a bad value.
+        ("{\"host\": 3}\n]}\n", 1002, "invalid type"),
+        // The file stops in the middle of the list.
+        ("{\"host\": \"cut", 1002, "unexpected end of input"),
+    ] {
+        let mut text = String::from("{\"version\": 1, \"hosts\": [\n");
+        for i in 0..1000 {
+            text.push_str(&host(i));
+            text.push_str(",\n");
+        }
+        text.push_str(tail);
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), &text).unwrap();
+        let out = support::patchwave()
+            .args(["plan", "--repo", "examples/fleet", "--facts"])
+            .arg(tmp.path())
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!(":{line}:")), "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+}

@@ -62,8 +62,9 @@ impl Paint for Tty {
 /// Hosts parsed and planned together, on every core.
 const BATCH: usize = 256;
 
-/// Streams a facts file into the planner: the file is cut into hosts in
-/// order, and each batch of hosts is parsed and planned in parallel.
+/// Streams a facts file into the planner. A reader thread cuts the file into
+/// hosts while the batch before is parsed and planned in parallel, so the
+/// serial scan overlaps the parallel work.
 fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), String> {
     use rayon::prelude::*;
     let located = |e: StreamError| {
@@ -77,34 +78,59 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     };
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot read facts file {}: {e}", path.display()))?;
-    let mut batch: Vec<RawHost> = Vec::with_capacity(BATCH);
-    let flush = |batch: &mut Vec<RawHost>, planner: &mut Planner<'_>| -> Result<(), StreamError> {
-        let planned: Vec<_> = batch
-            .par_iter()
-            .map(|raw| raw.parse().map(|h| planner.plan_host(&h)))
-            .collect::<Result<_, _>>()?;
-        for p in planned.into_iter().flatten() {
-            planner.insert(p);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawHost>>(2);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let version =
+                for_each_host_raw(std::io::BufReader::with_capacity(1 << 20, file), |raw| {
+                    batch.push(raw);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // The planner stopped (on an error): stop reading too.
+                        if tx.send(full).is_err() {
+                            return Err(StreamError {
+                                line: 0,
+                                column: 0,
+                                message: "stopped".into(),
+                            });
+                        }
+                    }
+                    Ok(())
+                })?;
+            let _ = tx.send(batch);
+            Ok::<u32, StreamError>(version)
+        });
+        let mut parse_error = None;
+        for batch in rx.iter() {
+            let planned: Result<Vec<_>, StreamError> = batch
+                .par_iter()
+                .map(|raw| raw.parse().map(|h| planner.plan_host(&h)))
+                .collect();
+            match planned {
+                Ok(hosts) => hosts.into_iter().flatten().for_each(|p| planner.insert(p)),
+                Err(e) => {
+                    parse_error = Some(e);
+                    break;
+                }
+            }
         }
-        batch.clear();
-        Ok(())
-    };
-    let version = for_each_host_raw(std::io::BufReader::with_capacity(1 << 20, file), |raw| {
-        batch.push(raw);
-        if batch.len() == BATCH {
-            flush(&mut batch, planner)?;
+        drop(rx);
+        let read = reader
+            .join()
+            .map_err(|_| "the facts reader thread failed".to_string())?;
+        if let Some(e) = parse_error {
+            return Err(located(e));
+        }
+        let version = read.map_err(located)?;
+        if version != FACTS_VERSION {
+            return Err(format!(
+                "{}: facts version {version} is not {FACTS_VERSION}; scan again with this patchwave",
+                path.display()
+            ));
         }
         Ok(())
     })
-    .map_err(located)?;
-    flush(&mut batch, planner).map_err(located)?;
-    if version != FACTS_VERSION {
-        return Err(format!(
-            "{}: facts version {version} is not {FACTS_VERSION}; scan again with this patchwave",
-            path.display()
-        ));
-    }
-    Ok(())
 }
 
 pub fn run(args: &Args) -> Exit {

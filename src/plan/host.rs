@@ -87,15 +87,7 @@ pub fn desired(
 ) -> HostDesired {
     let mut install = Vec::new();
     let mut withheld = Vec::new();
-    let installed: std::collections::HashMap<(&str, &str), &str> = facts
-        .installed
-        .iter()
-        .map(|p| ((p.name.as_str(), p.arch.as_str()), p.version.as_str()))
-        .collect();
-    for u in &facts.updates {
-        if !is_upgrade_of_installed(&installed, u, ctx) {
-            continue;
-        }
+    for u in upgrades(facts, ctx.package_manager) {
         let decision = baseline.evaluate(u, ctx);
         let pd = PatchDecision {
             name: u.name.clone(),
@@ -145,20 +137,26 @@ pub fn desired(
     }
 }
 
-/// An update is planned only for a package that is installed (at the version
-/// the update starts from), and only upward.
-pub(crate) fn is_upgrade_of_installed(
-    installed: &std::collections::HashMap<(&str, &str), &str>,
-    u: &AvailableUpdate,
-    ctx: &Context<'_>,
-) -> bool {
-    installed
-        .get(&(u.name.as_str(), u.arch.as_str()))
-        .is_some_and(|v| {
-            *v == u.installed_version
-                && version::compare(ctx.package_manager, &u.candidate_version, v)
-                    == Ordering::Greater
-        })
+/// The updates that upgrade an installed package (at the version the update
+/// starts from) to a newer version: the only ones ever planned.
+pub(crate) fn upgrades(
+    facts: &HostFacts,
+    pm: crate::facts::PackageManager,
+) -> impl Iterator<Item = &AvailableUpdate> {
+    // foldhash: this map is built for every host of the fleet.
+    let installed: foldhash::HashMap<(&str, &str), &str> = facts
+        .installed
+        .iter()
+        .map(|p| ((p.name.as_str(), p.arch.as_str()), p.version.as_str()))
+        .collect();
+    facts.updates.iter().filter(move |u| {
+        installed
+            .get(&(u.name.as_str(), u.arch.as_str()))
+            .is_some_and(|v| {
+                *v == u.installed_version
+                    && version::compare(pm, &u.candidate_version, v) == Ordering::Greater
+            })
+    })
 }
 
 /// Priority of a change: severity × host criticality (higher first).

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::facts::{HostScan, ScanState};
 use crate::plan::baseline::Context;
-use crate::plan::host::is_upgrade_of_installed;
+use crate::plan::host::upgrades;
 use crate::plan::{CompiledBaseline, DecisionState, History};
 use crate::spec::Repository;
 use crate::spec::baseline::{Classification, Severity};
@@ -120,18 +120,9 @@ impl<'a> Collector<'a> {
             tz: self.tz,
             history: self.history,
         };
-        let installed: HashMap<(&str, &str), &str> = facts
-            .installed
-            .iter()
-            .map(|p| ((p.name.as_str(), p.arch.as_str()), p.version.as_str()))
-            .collect();
         // A host counts once per version, even when it has several architectures of the package.
         let mut counted = std::collections::HashSet::new();
-        for u in facts
-            .updates
-            .iter()
-            .filter(|u| !u.held_back && is_upgrade_of_installed(&installed, u, &ctx))
-        {
+        for u in upgrades(facts, facts.package_manager).filter(|u| !u.held_back) {
             let Some((state, why)) = baseline.proposable(u, &ctx) else {
                 continue;
             };
