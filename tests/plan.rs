@@ -52,8 +52,14 @@ fn text_plan_matches_golden_and_exits_2_for_changes() {
     assert_eq!(code, Some(2), "{err}");
     golden("plan.txt", &out);
     assert!(out.ends_with(
-        "Plan: 2 hosts to change, 5 packages (5 unspecified), 2 reboots; 1 host unknown.\n"
+        "Plan: 2 hosts to change, 5 packages (5 unspecified), 2 reboots; 1 pending reboot, 1 rejected installed; 1 host unknown.\n"
     ));
+    // Installed packages needing attention are shown on their hosts.
+    assert!(out.contains("      ! postgresql-16 16.4-1.pgdg120+1  INSTALLED_REJECTED: rejected version installed: Major PostgreSQL upgrades"), "{out}");
+    assert!(
+        out.contains("      ! libc6 2.36-9+deb12u10  INSTALLED_PENDING_REBOOT"),
+        "{out}"
+    );
 }
 
 #[test]

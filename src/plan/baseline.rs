@@ -80,6 +80,9 @@ impl Context<'_> {
 
 #[derive(Debug, Clone)]
 struct PackageEntry {
+    /// The glob's literal start: a cheap test that rules most names out
+    /// before the glob runs (installed packages are checked on every host).
+    prefix: String,
     glob: GlobMatcher,
     constraint: VersionConstraint,
     reason: String,
@@ -140,6 +143,12 @@ fn entries(list: &[crate::spec::baseline::PackageRule]) -> Result<Vec<PackageEnt
     list.iter()
         .map(|e| {
             Ok(PackageEntry {
+                prefix: e
+                    .package
+                    .value
+                    .chars()
+                    .take_while(|c| !"*?[{\\".contains(*c))
+                    .collect(),
                 glob: glob(&e.package)?,
                 constraint: values::parse_version_constraint(
                     e.version.as_ref().map_or("*", |v| v.value.as_str()),
@@ -256,6 +265,29 @@ impl CompiledBaseline {
         } else {
             decision
         }
+    }
+
+    /// Why the installed version of a package is one this baseline rejects
+    /// (only with `rejectedAction: block`; with `allowAsDependency` an
+    /// installed rejected version is tolerated).
+    pub fn rejects_installed(
+        &self,
+        name: &str,
+        version: &str,
+        ctx: &Context<'_>,
+    ) -> Option<String> {
+        if self.rejected_action != RejectedAction::Block {
+            return None;
+        }
+        self.rejected
+            .iter()
+            .find(|e| {
+                name.starts_with(&e.prefix)
+                    && e.glob.is_match(name)
+                    && e.until.is_none_or(|until| ctx.today() <= until)
+                    && satisfies(ctx.package_manager, version, &e.constraint)
+            })
+            .map(|e| format!("rejected version installed: {}", e.reason))
     }
 
     /// Why a reviewer might approve this update by hand, or `None` when that

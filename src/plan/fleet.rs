@@ -7,8 +7,9 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context};
+use super::decision_cache::DecisionCache;
 use super::history::History;
-use super::host::{Compliance, HostDesired, desired, priority};
+use super::host::{Compliance, HostDesired, PatchState, desired, priority};
 use crate::facts::HostScan;
 use crate::facts::{FleetFacts, ScanState};
 use crate::schedule::{Calendar, WindowStatus};
@@ -41,6 +42,8 @@ pub struct Summary {
     pub reboots: usize,
     pub hosts_unknown: usize,
     pub hosts_compliant: usize,
+    /// Packages failed, rejected-but-installed or pending a reboot, fleet-wide.
+    pub attention: BTreeMap<PatchState, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +137,7 @@ struct GroupState<'a> {
     baseline: CompiledBaseline,
     reboot: RebootPolicy,
     rollout: &'a Resource<RolloutPolicySpec>,
+    decisions: DecisionCache,
     /// The group's selected hosts, in repository order, and what became of each.
     hosts: Vec<(&'a HostSpec, Option<Slot>)>,
 }
@@ -200,6 +204,7 @@ impl<'a> Planner<'a> {
                 baseline: CompiledBaseline::compile(b, &approvals)?,
                 reboot: b.spec.reboot,
                 rollout,
+                decisions: DecisionCache::default(),
                 hosts,
             });
         }
@@ -237,7 +242,7 @@ impl<'a> Planner<'a> {
                     tz: self.ctx.tz,
                     history: self.ctx.history,
                 };
-                let d = desired(facts, &g.baseline, g.reboot, &ctx);
+                let d = desired(&name, facts, &g.baseline, g.reboot, &ctx, &g.decisions);
                 let prio = d
                     .install
                     .iter()
@@ -285,6 +290,9 @@ impl<'a> Planner<'a> {
                     Some(Slot::Planned(hp)) => {
                         if matches!(hp.desired.compliance, Compliance::Compliant) {
                             summary.hosts_compliant += 1;
+                        }
+                        for a in &hp.desired.attention {
+                            *summary.attention.entry(a.state).or_default() += 1;
                         }
                         if hp.desired.install.is_empty() {
                             unchanged.push(hp);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use super::host::FailedInstall;
 use crate::state::{FirstSeen, HostRecord};
 
 /// Recorded history, as plain data (the planner stays pure).
@@ -16,6 +17,8 @@ pub struct History {
     /// `(stage, package, version)` → since when every host of the stage has
     /// had it installed (and healthy, where the baseline requires it).
     pub stage_healthy_since: BTreeMap<(String, String, String), StageRecord>,
+    /// `(host, "name:arch")` → the last failed install of that package there.
+    pub failed_installs: BTreeMap<(String, String), FailedInstall>,
 }
 
 /// A version's record on one stage.
@@ -77,6 +80,7 @@ impl History {
         History {
             first_seen: first_seen.0,
             stage_healthy_since,
+            failed_installs: BTreeMap::new(),
         }
     }
 
@@ -84,6 +88,14 @@ impl History {
         self.first_seen
             .get(&(package.to_string(), version.to_string()))
             .copied()
+    }
+
+    pub fn failed_install(&self, host: &str, package: &str, arch: &str) -> Option<&FailedInstall> {
+        if self.failed_installs.is_empty() {
+            return None;
+        }
+        self.failed_installs
+            .get(&(host.to_string(), format!("{package}:{arch}")))
     }
 
     pub fn stage_record(&self, stage: &str, package: &str, version: &str) -> Option<StageRecord> {

@@ -3,10 +3,12 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context, Decision};
+use super::decision_cache::DecisionCache;
 use crate::facts::{AvailableUpdate, HostFacts};
 use crate::spec::baseline::{Classification, RebootPolicy, Severity};
 use crate::version;
@@ -28,14 +30,57 @@ pub struct PatchDecision {
     pub decision: Decision,
 }
 
-/// Whether a host has every approved patch.
+/// A package's patch state on a host, as AWS Patch Manager reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PatchState {
+    /// Installed, and no approved newer version is offered.
+    Installed,
+    /// Installed, but the host has not rebooted since (the old code still runs).
+    InstalledPendingReboot,
+    /// The installed version is one the baseline rejects (`rejectedAction: block`).
+    InstalledRejected,
+    /// An approved newer version is offered and not installed.
+    Missing,
+    /// The last attempt to install the approved version failed.
+    Failed,
+}
+
+/// A package in a state that needs someone's attention (the states besides
+/// INSTALLED and MISSING, which the counts and the install list show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatchStatus {
+    pub name: String,
+    pub arch: String,
+    pub version: String,
+    pub state: PatchState,
+    pub reason: String,
+}
+
+/// The last failed install of a package on a host, from run state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedInstall {
+    pub version: String,
+    pub at: jiff::Timestamp,
+    pub error: String,
+}
+
+/// Whether a host has every approved patch, and nothing it must not have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Compliance {
     Compliant,
-    /// Approved patches are missing, counted by compliance level.
+    /// Approved patches are missing (counted by compliance level, failed
+    /// ones included), rejected versions are installed, or a reboot is due.
     NonCompliant {
         missing: BTreeMap<Severity, usize>,
+        #[serde(skip_serializing_if = "is_zero")]
+        failed: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        installed_rejected: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        pending_reboot: usize,
     },
     /// The host could not be scanned.
     Unknown {
@@ -43,16 +88,24 @@ pub enum Compliance {
     },
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// The planned changes of one scanned host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostDesired {
     /// Installed now, in name order.
-    pub install: Vec<PatchDecision>,
+    pub install: Vec<Arc<PatchDecision>>,
     /// Available but not installed now (pending, rejected, not applicable).
-    pub withheld: Vec<PatchDecision>,
+    pub withheld: Vec<Arc<PatchDecision>>,
     pub compliance: Compliance,
     pub reboot_expected: bool,
+    /// Installed packages (and approved patches) by state.
+    pub patch_states: BTreeMap<PatchState, usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attention: Vec<PatchStatus>,
 }
 
 /// Packages whose update needs a reboot to take effect.
@@ -80,16 +133,17 @@ fn needs_reboot(name: &str) -> bool {
 /// The desired state of one scanned host under its baseline. Only upgrades of
 /// installed packages are ever planned: never a downgrade, never a new package.
 pub fn desired(
+    host: &str,
     facts: &HostFacts,
     baseline: &CompiledBaseline,
     reboot: RebootPolicy,
     ctx: &Context<'_>,
+    cache: &DecisionCache,
 ) -> HostDesired {
     let mut install = Vec::new();
     let mut withheld = Vec::new();
     for u in upgrades(facts, ctx.package_manager) {
-        let decision = baseline.evaluate(u, ctx);
-        let pd = PatchDecision {
+        let pd = cache.get_or_insert(ctx.package_manager, u, || PatchDecision {
             name: u.name.clone(),
             arch: u.arch.clone(),
             from: u.installed_version.clone(),
@@ -98,8 +152,8 @@ pub fn desired(
             severity: u.severity,
             advisory: u.advisory.clone(),
             cves: u.cves.clone(),
-            decision,
-        };
+            decision: baseline.evaluate(u, ctx),
+        });
         // Held packages stay where the administrator pinned them.
         if pd.decision.state.installs() && !u.held_back {
             install.push(pd);
@@ -107,9 +161,12 @@ pub fn desired(
             withheld.push(pd);
         }
     }
-    let key = |p: &PatchDecision| (p.name.clone(), p.arch.clone());
-    install.sort_by_key(key);
-    withheld.sort_by_key(key);
+    let by_name = |a: &Arc<PatchDecision>, b: &Arc<PatchDecision>| {
+        (&a.name, &a.arch).cmp(&(&b.name, &b.arch))
+    };
+    install.sort_by(by_name);
+    withheld.sort_by(by_name);
+    let states = patch_states(host, facts, baseline, &install, &withheld, ctx);
     let mut missing: BTreeMap<Severity, usize> = BTreeMap::new();
     for p in install
         .iter()
@@ -117,16 +174,30 @@ pub fn desired(
     {
         *missing.entry(p.decision.compliance_level).or_default() += 1;
     }
-    let compliance = if missing.is_empty() {
+    let count = |s: PatchState| states.counts.get(&s).copied().unwrap_or(0);
+    let (failed, installed_rejected, pending_reboot) = (
+        count(PatchState::Failed),
+        count(PatchState::InstalledRejected),
+        count(PatchState::InstalledPendingReboot),
+    );
+    let compliance = if missing.is_empty() && installed_rejected == 0 && pending_reboot == 0 {
         Compliance::Compliant
     } else {
-        Compliance::NonCompliant { missing }
+        Compliance::NonCompliant {
+            missing,
+            failed,
+            installed_rejected,
+            pending_reboot,
+        }
     };
     let reboot_expected = match reboot {
         RebootPolicy::Never => false,
         RebootPolicy::Always => !install.is_empty(),
+        // A pending reboot alone is not a change: the host shows it as
+        // INSTALLED_PENDING_REBOOT; it reboots when it is next patched.
         RebootPolicy::IfRequired => {
-            facts.reboot_required || install.iter().any(|p| needs_reboot(&p.name))
+            !install.is_empty()
+                && (facts.reboot_required || install.iter().any(|p| needs_reboot(&p.name)))
         }
     };
     HostDesired {
@@ -134,7 +205,70 @@ pub fn desired(
         withheld,
         compliance,
         reboot_expected,
+        patch_states: states.counts,
+        attention: states.attention,
     }
+}
+
+struct States {
+    counts: BTreeMap<PatchState, usize>,
+    attention: Vec<PatchStatus>,
+}
+
+/// Every installed package's state. Precedence: FAILED (the approved version
+/// failed to install last time), MISSING, INSTALLED_REJECTED,
+/// INSTALLED_PENDING_REBOOT, INSTALLED.
+fn patch_states(
+    host: &str,
+    facts: &HostFacts,
+    baseline: &CompiledBaseline,
+    install: &[Arc<PatchDecision>],
+    withheld: &[Arc<PatchDecision>],
+    ctx: &Context<'_>,
+) -> States {
+    let approved: foldhash::HashMap<(&str, &str), &PatchDecision> = install
+        .iter()
+        .chain(withheld.iter().filter(|p| p.decision.state.installs()))
+        .map(|p| ((p.name.as_str(), p.arch.as_str()), &**p))
+        .collect();
+    let mut counts: BTreeMap<PatchState, usize> = BTreeMap::new();
+    let mut attention = Vec::new();
+    for pkg in &facts.installed {
+        let key = (pkg.name.as_str(), pkg.arch.as_str());
+        let (state, reason) = if let Some(p) = approved.get(&key) {
+            match ctx.history.failed_install(host, &pkg.name, &pkg.arch) {
+                Some(f) if f.version == p.to => (
+                    PatchState::Failed,
+                    Some(format!(
+                        "installing {} failed at {}: {}",
+                        f.version, f.at, f.error
+                    )),
+                ),
+                _ => (PatchState::Missing, None),
+            }
+        } else if let Some(why) = baseline.rejects_installed(&pkg.name, &pkg.version, ctx) {
+            (PatchState::InstalledRejected, Some(why))
+        } else if facts.reboot_required && facts.reboot_required_by.contains(&pkg.name) {
+            (
+                PatchState::InstalledPendingReboot,
+                Some("installed; the host has not rebooted since".to_string()),
+            )
+        } else {
+            (PatchState::Installed, None)
+        };
+        *counts.entry(state).or_default() += 1;
+        if let Some(reason) = reason {
+            attention.push(PatchStatus {
+                name: pkg.name.clone(),
+                arch: pkg.arch.clone(),
+                version: pkg.version.clone(),
+                state,
+                reason,
+            });
+        }
+    }
+    attention.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    States { counts, attention }
 }
 
 /// The updates that upgrade an installed package (at the version the update
@@ -281,7 +415,14 @@ mod tests {
             ],
         );
         let (h, tz) = (History::default(), TimeZone::UTC);
-        let d = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
+        let d = desired(
+            "h",
+            &f,
+            &b,
+            RebootPolicy::IfRequired,
+            &ctx(&h, &tz),
+            &DecisionCache::default(),
+        );
         assert_eq!(
             d.install
                 .iter()
@@ -301,10 +442,126 @@ mod tests {
         assert_eq!(
             d.compliance,
             Compliance::NonCompliant {
-                missing: [(Severity::Important, 2)].into()
+                missing: [(Severity::Important, 2)].into(),
+                failed: 0,
+                installed_rejected: 0,
+                pending_reboot: 0,
             }
         );
-        assert!(!desired(&f, &b, RebootPolicy::Never, &ctx(&h, &tz)).reboot_expected);
+        assert!(
+            !desired(
+                "h",
+                &f,
+                &b,
+                RebootPolicy::Never,
+                &ctx(&h, &tz),
+                &DecisionCache::default()
+            )
+            .reboot_expected
+        );
+    }
+
+    #[test]
+    fn every_installed_package_has_a_patch_state() {
+        let b = baseline(
+            "  approvalRules:\n    - {name: sec, classifications: [security]}\n  rejected:\n    - {package: \"lib-old*\", version: \"< 2\", reason: known bad}\n",
+        );
+        let mut f = facts(
+            &[
+                ("openssl", "3.0-1"),
+                ("curl", "7.0-1"),
+                ("lib-old-x", "1.5"),
+                ("lib-old-y", "2.5"),
+                ("systemd", "252-1"),
+                ("vim", "9.0-1"),
+            ],
+            &[
+                ("openssl", "3.0-1", "3.0-2", Classification::Security, false),
+                ("curl", "7.0-1", "7.0-2", Classification::Security, false),
+            ],
+        );
+        f.reboot_required = true;
+        f.reboot_required_by = vec!["systemd".into()];
+        let tz = TimeZone::UTC;
+        let mut h = History::default();
+        h.failed_installs.insert(
+            ("h".into(), "curl:amd64".into()),
+            FailedInstall {
+                version: "7.0-2".into(),
+                at: "2026-11-26T22:10:00Z".parse().unwrap(),
+                error: "dpkg: error processing package curl".into(),
+            },
+        );
+        // A failure of another version, or on another host, is not this one's.
+        h.failed_installs.insert(
+            ("h".into(), "openssl:amd64".into()),
+            FailedInstall {
+                version: "3.0-9".into(),
+                at: "2026-11-26T22:10:00Z".parse().unwrap(),
+                error: "old".into(),
+            },
+        );
+        let d = desired(
+            "h",
+            &f,
+            &b,
+            RebootPolicy::IfRequired,
+            &ctx(&h, &tz),
+            &DecisionCache::default(),
+        );
+        assert_eq!(
+            d.patch_states,
+            [
+                (PatchState::Installed, 2),
+                (PatchState::InstalledPendingReboot, 1),
+                (PatchState::InstalledRejected, 1),
+                (PatchState::Missing, 1),
+                (PatchState::Failed, 1),
+            ]
+            .into()
+        );
+        let attention: Vec<(&str, PatchState)> = d
+            .attention
+            .iter()
+            .map(|a| (a.name.as_str(), a.state))
+            .collect();
+        assert_eq!(
+            attention,
+            [
+                ("curl", PatchState::Failed),
+                ("lib-old-x", PatchState::InstalledRejected),
+                ("systemd", PatchState::InstalledPendingReboot),
+            ]
+        );
+        assert!(
+            d.attention[0]
+                .reason
+                .contains("installing 7.0-2 failed at 2026-11-26T22:10:00Z: dpkg: error")
+        );
+        assert_eq!(
+            d.compliance,
+            Compliance::NonCompliant {
+                missing: [(Severity::Important, 2)].into(),
+                failed: 1,
+                installed_rejected: 1,
+                pending_reboot: 1,
+            }
+        );
+        // allowAsDependency tolerates an installed rejected version.
+        let lenient = baseline(
+            "  rejected:\n    - {package: \"lib-old*\", reason: r}\n  rejectedAction: allowAsDependency\n",
+        );
+        f.reboot_required = false;
+        let d = desired(
+            "other-host",
+            &f,
+            &lenient,
+            RebootPolicy::IfRequired,
+            &ctx(&h, &tz),
+            &DecisionCache::default(),
+        );
+        assert_eq!(d.patch_states, [(PatchState::Installed, 6)].into());
+        assert_eq!(d.compliance, Compliance::Compliant);
     }
 
     proptest! {
@@ -321,8 +578,8 @@ mod tests {
                 .map(|((n, a, c), r)| (n.as_str(), a.as_str(), c.as_str(), Classification::Security, r.4)).collect();
             let f = facts(&inst_ref, &ups_ref);
             let (h, tz) = (History::default(), TimeZone::UTC);
-            let a = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
-            let again = desired(&f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz));
+            let a = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default());
+            let again = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default());
             prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&again).unwrap());
             for p in &a.install {
                 prop_assert!(f.installed.iter().any(|i| i.name == p.name && i.version == p.from));

@@ -3,6 +3,7 @@
 //! in CI and `apply` in the daemon reach the same answer from the same inputs.
 
 pub mod baseline;
+pub mod decision_cache;
 pub mod fleet;
 pub mod history;
 pub mod host;

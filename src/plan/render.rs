@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::baseline::DecisionState;
 use super::fleet::{HostPlan, Plan};
-use super::host::PatchDecision;
+use super::host::{PatchDecision, PatchState, PatchStatus};
 use crate::schedule::WindowStatus;
 use crate::spec::baseline::Severity;
 
@@ -141,6 +141,14 @@ pub fn summary_line(plan: &Plan) -> String {
         s.reboots,
         if s.reboots == 1 { "" } else { "s" },
     );
+    let attention: Vec<String> = s
+        .attention
+        .iter()
+        .map(|(state, n)| format!("{n} {}", attention_word(*state)))
+        .collect();
+    if !attention.is_empty() {
+        let _ = write!(line, "; {}", attention.join(", "));
+    }
     if s.hosts_unknown > 0 {
         let _ = write!(
             line,
@@ -150,6 +158,41 @@ pub fn summary_line(plan: &Plan) -> String {
         );
     }
     line
+}
+
+fn attention_word(s: PatchState) -> &'static str {
+    match s {
+        PatchState::Failed => "failed",
+        PatchState::InstalledRejected => "rejected installed",
+        PatchState::InstalledPendingReboot => "pending reboot",
+        PatchState::Missing => "missing",
+        PatchState::Installed => "installed",
+    }
+}
+
+fn state_name(s: PatchState) -> &'static str {
+    match s {
+        PatchState::Installed => "INSTALLED",
+        PatchState::InstalledPendingReboot => "INSTALLED_PENDING_REBOOT",
+        PatchState::InstalledRejected => "INSTALLED_REJECTED",
+        PatchState::Missing => "MISSING",
+        PatchState::Failed => "FAILED",
+    }
+}
+
+fn attention_line(a: &PatchStatus) -> String {
+    format!(
+        "{} {}  {}: {}",
+        a.name,
+        a.version,
+        state_name(a.state),
+        a.reason
+    )
+}
+
+/// Worth showing even with nothing to install: patches held back, or in a state that needs attention.
+fn noteworthy(h: &HostPlan) -> bool {
+    !h.desired.withheld.is_empty() || !h.desired.attention.is_empty()
 }
 
 fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
@@ -173,6 +216,13 @@ fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
             out,
             "{indent}  {}",
             p.dim(&format!("= {}", withheld_line(w)))
+        );
+    }
+    for a in &h.desired.attention {
+        let _ = writeln!(
+            out,
+            "{indent}  {}",
+            p.warn(&format!("! {}", attention_line(a)))
         );
     }
 }
@@ -208,11 +258,7 @@ pub fn text(plan: &Plan, p: &dyn Paint) -> String {
                 host_block(&mut out, h, p, "    ");
             }
         }
-        let waiting: Vec<&HostPlan> = g
-            .unchanged
-            .iter()
-            .filter(|h| !h.desired.withheld.is_empty())
-            .collect();
+        let waiting: Vec<&HostPlan> = g.unchanged.iter().filter(|h| noteworthy(h)).collect();
         if !waiting.is_empty() {
             let _ = writeln!(out, "  no changes now:");
         }
@@ -222,7 +268,7 @@ pub fn text(plan: &Plan, p: &dyn Paint) -> String {
         let quiet: Vec<&str> = g
             .unchanged
             .iter()
-            .filter(|h| h.desired.withheld.is_empty())
+            .filter(|h| !noteworthy(h))
             .map(|h| h.host.as_str())
             .collect();
         if !quiet.is_empty() {
@@ -321,7 +367,25 @@ pub fn markdown(plan: &Plan) -> String {
                 for c in &h.desired.withheld {
                     let _ = writeln!(out, "\n- withheld: {}", md(&withheld_line(c)));
                 }
+                for a in &h.desired.attention {
+                    let _ = writeln!(out, "\n- :warning: {}", md(&attention_line(a)));
+                }
                 out.push_str("\n</details>\n\n");
+            }
+        }
+        for h in g
+            .unchanged
+            .iter()
+            .filter(|h| !h.desired.attention.is_empty())
+        {
+            for a in &h.desired.attention {
+                let _ = writeln!(
+                    out,
+                    "- :warning: **{}** / {}: {}\n",
+                    md(&g.group),
+                    md(&h.host),
+                    md(&attention_line(a))
+                );
             }
         }
         for u in &g.unknown {

@@ -10,8 +10,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::record::{FirstSeen, HostRecord, STATE_VERSION};
-use super::{RunState, StateError};
+use super::{FailedInstalls, InstallAttempt, RunState, StateError};
 use crate::facts::HostScan;
+use crate::plan::host::FailedInstall;
 use crate::spec::values::check_host_name;
 
 /// Run state kept under one directory.
@@ -33,6 +34,23 @@ struct Sighting {
     package: String,
     version: String,
     first_seen: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FailedInstallsFile {
+    version: u32,
+    failed: Vec<FailedRow>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FailedRow {
+    host: String,
+    package: String,
+    version: String,
+    at: Timestamp,
+    error: String,
 }
 
 impl LocalState {
@@ -66,6 +84,10 @@ impl LocalState {
 
     fn first_seen_path(&self) -> PathBuf {
         self.dir.join("first-seen.json")
+    }
+
+    fn failed_path(&self) -> PathBuf {
+        self.dir.join("failed-installs.json")
     }
 
     fn host_path(&self, host: &str) -> Result<PathBuf, StateError> {
@@ -203,6 +225,48 @@ impl RunState for LocalState {
         Ok(())
     }
 
+    fn failed_installs(&self) -> Result<FailedInstalls, StateError> {
+        let path = self.failed_path();
+        let Some(file) = self.read::<FailedInstallsFile>(&path)? else {
+            return Ok(FailedInstalls::new());
+        };
+        Self::check_version(&path, file.version)?;
+        Ok(file
+            .failed
+            .into_iter()
+            .map(|r| {
+                (
+                    (r.host, r.package),
+                    FailedInstall {
+                        version: r.version,
+                        at: r.at,
+                        error: r.error,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError> {
+        let _lock = self.lock()?;
+        let mut failed = self.failed_installs()?;
+        attempt.apply_to(&mut failed);
+        let file = FailedInstallsFile {
+            version: STATE_VERSION,
+            failed: failed
+                .into_iter()
+                .map(|((host, package), f)| FailedRow {
+                    host,
+                    package,
+                    version: f.version,
+                    at: f.at,
+                    error: f.error,
+                })
+                .collect(),
+        };
+        self.write(&self.failed_path(), &file)
+    }
+
     fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError> {
         let _lock = self.lock()?;
         let Some(record) = self.host(host)? else {
@@ -288,6 +352,23 @@ mod tests {
         let h = again.host("h1").unwrap().unwrap();
         assert_eq!(h.installed["vim:amd64"].version, "1");
         assert!(h.health.unwrap().healthy);
+        // A failed install is remembered until the package installs.
+        let attempt = |outcome| InstallAttempt {
+            host: "h1",
+            package: "vim",
+            arch: "amd64",
+            version: "2",
+            at: "2026-11-02T22:00:00Z".parse().unwrap(),
+            outcome,
+        };
+        again.record_install(&attempt(Err("dpkg: error"))).unwrap();
+        let failed = again.failed_installs().unwrap();
+        assert_eq!(
+            failed[&("h1".into(), "vim:amd64".into())].error,
+            "dpkg: error"
+        );
+        again.record_install(&attempt(Ok(()))).unwrap();
+        assert!(again.failed_installs().unwrap().is_empty());
         let err = again
             .record_health("h9", "2026-11-01T11:00:00Z".parse().unwrap(), true)
             .unwrap_err();

@@ -15,6 +15,7 @@ use jiff::Timestamp;
 
 use crate::facts::HostScan;
 use crate::plan::History;
+use crate::plan::host::FailedInstall;
 use crate::spec::Repository;
 
 /// A store failed; the message names the file or key and what to do.
@@ -35,6 +36,51 @@ pub trait RunState: Send + Sync {
     fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
     /// Records a health check outcome for a scanned host.
     fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError>;
+    /// The last failed install per `(host, "name:arch")` (FAILED patch states).
+    fn failed_installs(&self) -> Result<FailedInstalls, StateError>;
+    /// Records an install attempt: a failure replaces the package's record on
+    /// that host, a success clears it.
+    fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError>;
+}
+
+/// `(host, "name:arch")` → the last failed install there.
+pub type FailedInstalls = std::collections::BTreeMap<(String, String), FailedInstall>;
+
+/// One package install on one host, as the rollout reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct InstallAttempt<'a> {
+    pub host: &'a str,
+    pub package: &'a str,
+    pub arch: &'a str,
+    pub version: &'a str,
+    pub at: Timestamp,
+    /// `Err(output tail)` when it failed.
+    pub outcome: Result<(), &'a str>,
+}
+
+impl InstallAttempt<'_> {
+    /// The failure record after this attempt.
+    pub fn apply_to(&self, failed: &mut FailedInstalls) {
+        let key = (
+            self.host.to_string(),
+            format!("{}:{}", self.package, self.arch),
+        );
+        match self.outcome {
+            Ok(()) => {
+                failed.remove(&key);
+            }
+            Err(error) => {
+                failed.insert(
+                    key,
+                    FailedInstall {
+                        version: self.version.to_string(),
+                        at: self.at,
+                        error: error.to_string(),
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// The history the planner needs: first sightings, and the record of every
@@ -61,12 +107,14 @@ pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, 
         }
         records.push((stage, hosts));
     }
-    Ok(History::from_records(
+    let mut history = History::from_records(
         state.first_seen()?,
         records
             .iter()
             .map(|(s, hosts)| (*s, hosts.iter().map(Option::as_ref).collect())),
-    ))
+    );
+    history.failed_installs = state.failed_installs()?;
+    Ok(history)
 }
 
 #[cfg(test)]

@@ -1,0 +1,124 @@
+//! Decisions shared between hosts. A baseline's decision on an update depends
+//! only on the update and the package manager (history and `now` are the same
+//! for the whole plan), and fleets run the same packages: 10,000 hosts offered
+//! the same 50 updates need 50 decisions, not 500,000.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use super::host::PatchDecision;
+use crate::facts::{AvailableUpdate, PackageManager};
+
+const SHARDS: usize = 16;
+
+type Bucket = Vec<(PackageManager, AvailableUpdate, Arc<PatchDecision>)>;
+
+/// One group's decisions by update; safe to share between planning threads.
+pub struct DecisionCache {
+    hasher: foldhash::fast::FixedState,
+    shards: Vec<Mutex<foldhash::HashMap<u64, Bucket>>>,
+}
+
+impl Default for DecisionCache {
+    fn default() -> Self {
+        DecisionCache {
+            hasher: foldhash::fast::FixedState::default(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl DecisionCache {
+    /// The decision on `u`, made by `decide` the first time it is asked for.
+    pub fn get_or_insert(
+        &self,
+        pm: PackageManager,
+        u: &AvailableUpdate,
+        decide: impl FnOnce() -> PatchDecision,
+    ) -> Arc<PatchDecision> {
+        let mut h = self.hasher.build_hasher();
+        pm.hash(&mut h);
+        u.name.hash(&mut h);
+        u.arch.hash(&mut h);
+        u.installed_version.hash(&mut h);
+        u.candidate_version.hash(&mut h);
+        let key = h.finish();
+        let shard = &self.shards[(key as usize) % SHARDS];
+        if let Some(found) = lock(shard)
+            .get(&key)
+            .and_then(|b| b.iter().find(|(p, x, _)| *p == pm && x == u))
+        {
+            return found.2.clone();
+        }
+        // Decided outside the lock; another thread may decide the same
+        // update meanwhile, and both decisions are equal.
+        let d = Arc::new(decide());
+        lock(shard)
+            .entry(key)
+            .or_default()
+            .push((pm, u.clone(), d.clone()));
+        d
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a half-written entry behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::baseline::{Decision, DecisionState};
+    use crate::spec::baseline::{Classification, Severity};
+
+    fn update(repository: &str) -> AvailableUpdate {
+        AvailableUpdate {
+            name: "openssl".into(),
+            arch: "amd64".into(),
+            installed_version: "1".into(),
+            candidate_version: "2".into(),
+            repository: repository.into(),
+            classification: Classification::Security,
+            severity: Severity::Important,
+            advisory: None,
+            cves: vec![],
+            release_date: None,
+            held_back: false,
+        }
+    }
+
+    fn decision(reason: &str) -> PatchDecision {
+        PatchDecision {
+            name: "openssl".into(),
+            arch: "amd64".into(),
+            from: "1".into(),
+            to: "2".into(),
+            classification: Classification::Security,
+            severity: Severity::Important,
+            advisory: None,
+            cves: vec![],
+            decision: Decision {
+                state: DecisionState::Approved,
+                reason: reason.into(),
+                approved_on: None,
+                compliance_level: Severity::Important,
+            },
+        }
+    }
+
+    #[test]
+    fn equal_updates_share_a_decision_and_different_ones_do_not() {
+        let cache = DecisionCache::default();
+        let a = cache.get_or_insert(PackageManager::Apt, &update("security"), || decision("a"));
+        let again = cache.get_or_insert(PackageManager::Apt, &update("security"), || {
+            panic!("decided twice")
+        });
+        assert!(Arc::ptr_eq(&a, &again));
+        // Same hash inputs (name, arch, versions), another repository: its own decision.
+        let other = cache.get_or_insert(PackageManager::Apt, &update("main"), || decision("b"));
+        assert_eq!(other.decision.reason, "b");
+        let rpm = cache.get_or_insert(PackageManager::Dnf, &update("security"), || decision("c"));
+        assert_eq!(rpm.decision.reason, "c");
+    }
+}
