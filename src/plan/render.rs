@@ -82,6 +82,50 @@ fn window_line(w: &WindowStatus) -> String {
     }
 }
 
+/// The new version with the characters that changed emphasised (a character
+/// diff: `3.0.15-1~deb12u1 → 3.0.17-1~deb12u2` stresses the `7` and the `2`).
+fn version_diff(from: &str, to: &str, p: &dyn Paint) -> String {
+    let diff = similar::TextDiff::from_chars(from, to);
+    let mut out = String::new();
+    let mut run = String::new();
+    let mut changed = false;
+    let flush = |run: &mut String, changed: bool, out: &mut String| {
+        if !run.is_empty() {
+            out.push_str(&if changed { p.bold(run) } else { p.add(run) });
+            run.clear();
+        }
+    };
+    for c in diff.iter_all_changes() {
+        let insert = match c.tag() {
+            similar::ChangeTag::Delete => continue,
+            similar::ChangeTag::Insert => true,
+            similar::ChangeTag::Equal => false,
+        };
+        if insert != changed {
+            flush(&mut run, changed, &mut out);
+            changed = insert;
+        }
+        run.push_str(c.value());
+    }
+    flush(&mut run, changed, &mut out);
+    out
+}
+
+/// A change line, coloured: the new version's changed characters stand out.
+fn painted_change_line(c: &PatchDecision, p: &dyn Paint) -> String {
+    let plain = change_line(c);
+    let head = format!("~ {} {} → ", c.name, c.from);
+    let tail = plain
+        .strip_prefix(&format!("{} {} → {}", c.name, c.from, c.to))
+        .unwrap_or("");
+    format!(
+        "{}{}{}",
+        p.add(&head),
+        version_diff(&c.from, &c.to, p),
+        p.add(tail)
+    )
+}
+
 /// One line per change: `~ name from → to  class severity  reason`.
 fn change_line(p: &PatchDecision) -> String {
     let advisory = p
@@ -209,7 +253,7 @@ fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
         p.dim(&format!("{crit}, priority {}{reboot}", h.priority))
     );
     for c in &h.desired.install {
-        let _ = writeln!(out, "{indent}  {}", p.add(&format!("~ {}", change_line(c))));
+        let _ = writeln!(out, "{indent}  {}", painted_change_line(c, p));
     }
     for w in &h.desired.withheld {
         let _ = writeln!(
@@ -399,4 +443,37 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Marks painted spans so a test can see them.
+    struct Marks;
+
+    impl Paint for Marks {
+        fn add(&self, s: &str) -> String {
+            s.to_string()
+        }
+        fn warn(&self, s: &str) -> String {
+            s.to_string()
+        }
+        fn bold(&self, s: &str) -> String {
+            format!("[{s}]")
+        }
+        fn dim(&self, s: &str) -> String {
+            s.to_string()
+        }
+    }
+
+    #[test]
+    fn version_diff_stresses_what_changed() {
+        assert_eq!(
+            version_diff("3.0.15-1~deb12u1", "3.0.17-1~deb12u2", &Marks),
+            "3.0.1[7]-1~deb12u[2]"
+        );
+        assert_eq!(version_diff("1.0", "2:1.0", &Marks), "[2:]1.0");
+        assert_eq!(version_diff("", "1", &Marks), "[1]");
+    }
 }
