@@ -17,6 +17,7 @@ pub mod facts;
 pub mod os;
 pub mod plan;
 pub mod propose;
+pub mod rollout;
 pub mod scan;
 pub mod schedule;
 pub mod source;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument types and one function per command.
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
+mod apply;
 mod output;
 mod plan;
 mod propose;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Write offered versions the rules do not approve into the baseline's
     /// approvals lockfile, committed on a branch for review (exit 2 when it proposed).
     Propose(propose::Args),
+    /// Scan, plan, and apply the plan in waves inside maintenance windows
+    /// (exit 0 done, 3 halted, 1 error).
+    Apply(apply::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -144,5 +148,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Scan(args) => scan::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Propose(args) => propose::run(&args),
+        Command::Apply(args) => apply::run(&args),
     }
 }

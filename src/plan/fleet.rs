@@ -67,6 +67,9 @@ pub struct Wave {
     /// 1-based; wave 1 is the canary.
     pub number: usize,
     pub hosts: Vec<HostPlan>,
+    /// Wait (and keep health-checking) this long after the wave, e.g. `30m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -383,6 +386,12 @@ pub fn waves(
             out.push(Wave {
                 number: out.len() + 1,
                 hosts: take,
+                soak: w
+                    .value
+                    .soak
+                    .as_ref()
+                    .or(policy.soak.as_ref())
+                    .map(|s| s.value.clone()),
             });
         }
     }
@@ -391,6 +400,7 @@ pub fn waves(
         out.push(Wave {
             number: out.len() + 1,
             hosts: remaining,
+            soak: None,
         });
     }
     out

@@ -191,6 +191,28 @@ fn transport_name(t: TransportKind) -> String {
     format!("{t:?}").to_lowercase()
 }
 
+/// A connection to one target, as the scan settings say.
+pub async fn connect(
+    t: &ScanTarget,
+    opts: &FleetScanOptions,
+) -> Result<Box<dyn Transport>, ScanError> {
+    Ok(match t.transport {
+        TransportKind::Ssh => {
+            let mut s = t.ssh.clone();
+            s.connect_timeout = opts.connect_timeout;
+            s.config_file = opts.ssh_config.clone();
+            Box::new(SshTransport::connect(&t.host, &s).await?)
+        }
+        TransportKind::Local => Box::new(LocalTransport::new(&t.host)),
+        TransportKind::Winrm => {
+            return Err(ScanError::Failed(format!(
+                "{}: the winrm transport is not in this build yet",
+                t.host
+            )));
+        }
+    })
+}
+
 /// One host, start to finish, within its timeout.
 async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
     let scanned_at = Timestamp::now();
@@ -201,21 +223,7 @@ async fn scan_one(t: &ScanTarget, opts: &FleetScanOptions) -> HostScan {
     os_opts.command_timeout = os_opts.command_timeout.min(opts.host_timeout);
     os_opts.refresh_timeout = os_opts.refresh_timeout.min(opts.host_timeout);
     let work = async {
-        let transport: Box<dyn Transport> = match t.transport {
-            TransportKind::Ssh => {
-                let mut s = t.ssh.clone();
-                s.connect_timeout = opts.connect_timeout;
-                s.config_file = opts.ssh_config.clone();
-                Box::new(SshTransport::connect(&t.host, &s).await?)
-            }
-            TransportKind::Local => Box::new(LocalTransport::new(&t.host)),
-            TransportKind::Winrm => {
-                return Err(ScanError::Failed(format!(
-                    "{}: the winrm transport is not in this build yet",
-                    t.host
-                )));
-            }
-        };
+        let transport = connect(t, opts).await?;
         connected.store(true, std::sync::atomic::Ordering::Relaxed);
         let facts = os::scan_host(transport.as_ref(), &os_opts).await;
         transport.close().await;

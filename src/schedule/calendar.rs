@@ -174,6 +174,19 @@ impl Calendar {
         gw.openings(occ)
     }
 
+    /// The change freeze (deny window) in force for `group` at `at`, with its
+    /// end, whether or not an allow window is open.
+    pub fn freeze_at(&self, group: &str, at: Timestamp) -> Option<(String, Timestamp)> {
+        let gw = self.groups.get(group)?;
+        let just_after = at.checked_add(SignedDuration::from_secs(1)).unwrap_or(at);
+        gw.deny
+            .iter()
+            .flat_map(|w| w.occurrences_overlapping(at, just_after))
+            .filter(|o| o.start.timestamp() <= at && at < o.end.timestamp())
+            .max_by_key(|o| o.end.timestamp())
+            .map(|o| (o.window.clone(), o.end.timestamp()))
+    }
+
     /// May a host of `group` be started at `at`, and until when?
     pub fn status(&self, group: &str, at: Timestamp) -> WindowStatus {
         let Some(gw) = self.groups.get(group) else {

@@ -10,9 +10,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::record::{FirstSeen, HostRecord, STATE_VERSION};
-use super::{FailedInstalls, InstallAttempt, RunState, StateError};
+use super::{FailedInstalls, GroupLock, InstallAttempt, RunState, StateError};
 use crate::facts::HostScan;
 use crate::plan::host::FailedInstall;
+use crate::rollout::record::{RUN_VERSION, RunRecord};
 use crate::spec::values::check_host_name;
 
 /// Run state kept under one directory.
@@ -84,6 +85,16 @@ impl LocalState {
 
     fn first_seen_path(&self) -> PathBuf {
         self.dir.join("first-seen.json")
+    }
+
+    fn run_path(&self, id: &str) -> Result<PathBuf, StateError> {
+        check_host_name(id).map_err(|_| StateError(format!("`{id}` is not a run id")))?;
+        Ok(self.dir.join("runs").join(format!("{id}.json")))
+    }
+
+    fn open_run_path(&self, group: &str) -> Result<PathBuf, StateError> {
+        check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;
+        Ok(self.dir.join("groups").join(format!("{group}.open-run")))
     }
 
     fn failed_path(&self) -> PathBuf {
@@ -265,6 +276,71 @@ impl RunState for LocalState {
                 .collect(),
         };
         self.write(&self.failed_path(), &file)
+    }
+
+    fn save_run(&self, run: &RunRecord) -> Result<(), StateError> {
+        let path = self.run_path(&run.id)?;
+        let open = self.open_run_path(&run.group)?;
+        for dir in [path.parent(), open.parent()].into_iter().flatten() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StateError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        self.write(&path, run)?;
+        if run.is_open() {
+            self.write(&open, &run.id)
+        } else {
+            match std::fs::remove_file(&open) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(StateError(format!("cannot remove {}: {e}", open.display())))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError> {
+        let path = self.run_path(id)?;
+        let run = self.read::<RunRecord>(&path)?;
+        if let Some(r) = &run
+            && r.version != RUN_VERSION
+        {
+            return Err(StateError(format!(
+                "{}: run record version {} is not {RUN_VERSION}",
+                path.display(),
+                r.version
+            )));
+        }
+        Ok(run)
+    }
+
+    fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError> {
+        let Some(id) = self.read::<String>(&self.open_run_path(group)?)? else {
+            return Ok(None);
+        };
+        Ok(self.load_run(&id)?.filter(|r| r.is_open()))
+    }
+
+    fn lock_group(&self, group: &str) -> Result<GroupLock, StateError> {
+        let path = self.dir.join("groups").join(format!("{group}.lock"));
+        check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;
+        std::fs::create_dir_all(self.dir.join("groups"))
+            .map_err(|e| StateError(format!("cannot create {}: {e}", self.dir.display())))?;
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StateError(format!("cannot open {}: {e}", path.display())))?;
+        match f.try_lock() {
+            Ok(()) => Ok(GroupLock::new(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StateError(format!(
+                "another apply is running on group `{group}` (it holds {}); wait for it to finish",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StateError(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
     }
 
     fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError> {

@@ -16,6 +16,7 @@ use jiff::Timestamp;
 use crate::facts::HostScan;
 use crate::plan::History;
 use crate::plan::host::FailedInstall;
+use crate::rollout::record::{RunOutcome, RunRecord};
 use crate::spec::Repository;
 
 /// A store failed; the message names the file or key and what to do.
@@ -41,6 +42,35 @@ pub trait RunState: Send + Sync {
     /// Records an install attempt: a failure replaces the package's record on
     /// that host, a success clears it.
     fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError>;
+    /// Saves a run record (after every step: it is the run's journal). A run
+    /// that is running or halted stays its group's open run.
+    fn save_run(&self, run: &RunRecord) -> Result<(), StateError>;
+    /// A saved run record.
+    fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError>;
+    /// The group's run that has not finished: one that was killed (to
+    /// resume) or halted (to stay halted until resumed).
+    fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError>;
+    /// One rollout per group at a time: fails at once when another holds it.
+    fn lock_group(&self, group: &str) -> Result<GroupLock, StateError>;
+}
+
+/// Held while a group's rollout runs; dropping it lets the next one start.
+pub struct GroupLock(#[allow(dead_code)] Box<dyn std::any::Any + Send>);
+
+impl GroupLock {
+    pub fn new(held: impl std::any::Any + Send) -> GroupLock {
+        GroupLock(Box::new(held))
+    }
+}
+
+impl RunRecord {
+    /// Running (or killed) and halted runs stay open; finished ones close.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.outcome,
+            RunOutcome::Running | RunOutcome::Halted { .. }
+        )
+    }
 }
 
 /// `(host, "name:arch")` → the last failed install there.

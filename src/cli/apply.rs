@@ -1,0 +1,651 @@
+//! `patchwave apply`: scan, plan, then carry the plan out group by group, in
+//! waves, inside maintenance windows. Exit 0: done (or nothing to do, or
+//! outside windows); 3: a rollout halted; 1: error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{RepoArgs, SelectArgs, StateArgs};
+use crate::exit::Exit;
+use crate::facts::{HostFacts, ScanState};
+use crate::plan::fleet::{GroupPlan, HostPlan};
+use crate::plan::{PlanContext, Planner};
+use crate::rollout::budget::ErrorBudget;
+use crate::rollout::group::{self, Event, GroupRollout, WaveJobs};
+use crate::rollout::host::{HostJob, HostSettings};
+use crate::rollout::record::{
+    HostOutcome, HostRun, RUN_VERSION, RunOutcome, RunRecord, Trigger, WaveRun,
+};
+use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
+use crate::scan::{FleetScanOptions, ScanTarget, targets};
+use crate::schedule::{Calendar, WindowStatus};
+use crate::spec::Repository;
+use crate::spec::values;
+use crate::state::{InstallAttempt, LocalState, RunState, load_history};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Emergency: start now, outside maintenance windows (needs --reason).
+    #[arg(long, requires = "reason")]
+    pub now: bool,
+    /// Why this emergency run cannot wait; recorded with the run.
+    #[arg(long, value_name = "TEXT", requires = "now")]
+    pub reason: Option<String>,
+    /// With --now: run even during a change freeze (deny window).
+    #[arg(long, requires = "now")]
+    pub break_freeze: bool,
+    /// Start hosts again in a rollout that halted.
+    #[arg(long)]
+    pub resume: bool,
+    /// text (progress lines), or json (one event per line, then the run records).
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+}
+
+/// Who is running this, for the record.
+fn who() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
+
+fn say(args: &Args, text: &str) {
+    if args.format == ApplyFormat::Text {
+        println!("{text}");
+    }
+}
+
+pub fn run(args: &Args) -> Exit {
+    if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        eprintln!("error: --reason must say why this cannot wait for a window");
+        return Exit::Error;
+    }
+    let root = &args.repo.repo;
+    let checked = match super::load_valid_repo(root) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let repo = &checked.repo;
+    if let Some(g) = &args.select.group
+        && repo.group(g).is_none()
+    {
+        eprintln!("error: no HostGroup named `{g}`");
+        return Exit::Error;
+    }
+    let store = match args.state.open(repo) {
+        Ok(s) => Arc::new(s),
+        Err(exit) => return exit,
+    };
+    let all_targets = targets(
+        repo,
+        root,
+        args.select.group.as_deref(),
+        args.select.host.as_deref(),
+    );
+    if all_targets.is_empty() {
+        eprintln!("error: no host matches (--group/--host)");
+        return Exit::Error;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Error;
+        }
+    };
+    let scan_opts = FleetScanOptions::from_repo(repo);
+    let facts = runtime.block_on(crate::scan::scan_fleet(
+        all_targets.clone(),
+        &scan_opts,
+        |_| {},
+    ));
+    if let Err(e) = store.record_scan(&facts.hosts) {
+        eprintln!("error: the scan was not recorded: {e}");
+        return Exit::Error;
+    }
+    let history = match load_history(store.as_ref(), repo) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let calendar = Calendar::build(repo);
+    let tz = repo.approval_timezone();
+    let now = Timestamp::now();
+    let context = PlanContext {
+        repo,
+        history: &history,
+        calendar: &calendar,
+        now,
+        tz: &tz,
+        only_group: args.select.group.as_deref(),
+        only_host: args.select.host.as_deref(),
+    };
+    let mut planner = match Planner::new(context) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    for h in &facts.hosts {
+        planner.add(h);
+    }
+    let plan = planner.finish();
+    let host_facts: HashMap<&str, &HostFacts> = facts
+        .hosts
+        .iter()
+        .filter_map(|h| match &h.state {
+            ScanState::Scanned { facts } => Some((h.host.as_str(), facts.as_ref())),
+            _ => None,
+        })
+        .collect();
+    let by_name: HashMap<&str, &ScanTarget> =
+        all_targets.iter().map(|t| (t.host.as_str(), t)).collect();
+
+    let mut exit = Exit::Ok;
+    for g in &plan.groups {
+        let code = runtime.block_on(apply_group(
+            args,
+            repo,
+            g,
+            &calendar,
+            &host_facts,
+            &by_name,
+            &scan_opts,
+            store.clone(),
+        ));
+        exit = worst(exit, code);
+    }
+    exit
+}
+
+fn worst(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Ok | Exit::Changes => 0,
+        Exit::Halted => 1,
+        Exit::Error => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_group(
+    args: &Args,
+    repo: &Repository,
+    g: &GroupPlan,
+    calendar: &Calendar,
+    facts: &HashMap<&str, &HostFacts>,
+    targets: &HashMap<&str, &ScanTarget>,
+    scan_opts: &FleetScanOptions,
+    store: Arc<LocalState>,
+) -> Exit {
+    let name = g.group.as_str();
+    let Some(group) = repo.group(name) else {
+        return Exit::Error;
+    };
+    if g.suspended {
+        say(
+            args,
+            &format!("group {name}: suspended (detect only); nothing applied"),
+        );
+        return Exit::Ok;
+    }
+    let _lock = match store.lock_group(name) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let open = match store.open_run(name) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    if let Some(r) = &open
+        && let RunOutcome::Halted { reason } = &r.outcome
+        && !args.resume
+    {
+        say(
+            args,
+            &format!(
+                "group {name}: run {} halted ({reason}); no host starts until `apply --resume` (or a new desired state)",
+                r.id
+            ),
+        );
+        return Exit::Halted;
+    }
+    let changes: usize = g.waves.iter().map(|w| w.hosts.len()).sum();
+    if changes == 0 {
+        if let Some(mut r) = open {
+            r.outcome = RunOutcome::Succeeded;
+            r.finished_at = Some(Timestamp::now());
+            if let Err(e) = store.save_run(&r) {
+                eprintln!("error: {e}");
+                return Exit::Error;
+            }
+        }
+        say(args, &format!("group {name}: nothing to do"));
+        return Exit::Ok;
+    }
+    // The window decides, unless this is an emergency run.
+    let now = Timestamp::now();
+    let freeze = calendar.freeze_at(name, now);
+    let (start_until, emergency) = match (&g.window, args.now) {
+        (WindowStatus::Open { start_until, .. }, false) => (Some(*start_until), false),
+        (_, true) => {
+            if let Some((deny, until)) = &freeze
+                && !args.break_freeze
+            {
+                say(
+                    args,
+                    &format!(
+                        "group {name}: change freeze `{deny}` until {until}; an emergency run needs --break-freeze as well"
+                    ),
+                );
+                return Exit::Ok;
+            }
+            (None, true)
+        }
+        (
+            WindowStatus::Denied {
+                deny_window,
+                until,
+                next_start,
+            },
+            false,
+        ) => {
+            say(
+                args,
+                &format!(
+                    "group {name}: frozen by `{deny_window}` until {until}; nothing applied; next start {}",
+                    next_start.map_or("none scheduled".into(), |t| t.to_string())
+                ),
+            );
+            return Exit::Ok;
+        }
+        (WindowStatus::Closed { next_start }, false) => {
+            say(
+                args,
+                &format!(
+                    "group {name}: outside maintenance windows; nothing applied; next window opens {}",
+                    next_start.map_or("never (none scheduled)".into(), |t| t.to_string())
+                ),
+            );
+            return Exit::Ok;
+        }
+    };
+    let Some(rollout) = repo.rollouts.iter().find(|r| r.name() == g.rollout) else {
+        return Exit::Error;
+    };
+    let baseline_reboot = repo
+        .baselines
+        .iter()
+        .find(|b| b.name() == g.baseline)
+        .map(|b| b.spec.reboot)
+        .unwrap_or_default();
+    let apply = repo.fleets.first().and_then(|f| f.spec.apply.as_ref());
+    let reboot_timeout = apply
+        .and_then(|a| a.reboot_timeout.as_ref())
+        .and_then(|t| values::parse_duration(t).ok())
+        .unwrap_or(Duration::from_secs(600));
+    let settings = HostSettings {
+        scan: scan_opts.clone(),
+        install_timeout: Duration::from_secs(1800),
+        reboot_timeout,
+        reboot: baseline_reboot,
+        hooks: group.spec.hooks.clone(),
+        health: group.spec.health_checks.clone(),
+    };
+
+    let mut record = match open {
+        Some(r) => {
+            say(args, &format!("group {name}: resuming run {}", r.id));
+            r
+        }
+        None => RunRecord {
+            version: RUN_VERSION,
+            id: format!("{}-{name}", now.strftime("%Y%m%dT%H%M%SZ")),
+            group: name.to_string(),
+            started_at: now,
+            finished_at: None,
+            trigger: Trigger {
+                by: who(),
+                emergency_reason: None,
+                freeze_overridden: None,
+            },
+            desired_commit: None,
+            outcome: RunOutcome::Running,
+            max_errors: 0,
+            errors: 0,
+            waves: Vec::new(),
+        },
+    };
+    if emergency {
+        record.trigger.emergency_reason = args.reason.clone();
+        record.trigger.freeze_overridden = freeze.map(|(d, _)| d);
+    }
+    let hosts_in_plan: usize = changes
+        + record
+            .waves
+            .iter()
+            .flat_map(|w| &w.hosts)
+            .filter(|h| {
+                !g.waves
+                    .iter()
+                    .flat_map(|w| &w.hosts)
+                    .any(|p| p.host == h.host)
+            })
+            .count();
+    let mut budget = ErrorBudget::new(
+        rollout.spec.max_errors.as_ref().map(|m| &m.value),
+        hosts_in_plan,
+    );
+    for h in record.waves.iter().flat_map(|w| &w.hosts) {
+        if h.outcome.is_failure() {
+            budget.fail(&h.host);
+        }
+    }
+    record.max_errors = budget.max();
+    record.errors = budget.errors();
+    if args.resume {
+        record.outcome = RunOutcome::Running;
+    }
+
+    let labels: HashMap<String, BTreeMap<String, String>> = group
+        .spec
+        .hosts
+        .iter()
+        .map(|h| (h.name.value.clone(), h.labels.clone()))
+        .collect();
+    let mut waves = Vec::new();
+    for w in &g.waves {
+        let mut jobs = Vec::new();
+        for hp in &w.hosts {
+            let (Some(t), Some(f)) = (targets.get(hp.host.as_str()), facts.get(hp.host.as_str()))
+            else {
+                continue;
+            };
+            let job = host_job(hp, t, f, group, &record.id, w.number);
+            // The record: the host's entry (kept if a resumed run has it), now pending again.
+            match record.host_mut(&hp.host) {
+                Some(h) => {
+                    h.outcome = HostOutcome::Pending;
+                    h.before = job.before.clone();
+                    h.planned = job.planned.clone();
+                }
+                None => {
+                    let run = HostRun {
+                        host: hp.host.clone(),
+                        outcome: HostOutcome::Pending,
+                        before: job.before.clone(),
+                        planned: job.planned.clone(),
+                        after: BTreeMap::new(),
+                        steps: Vec::new(),
+                    };
+                    match record.waves.iter_mut().find(|x| x.number == w.number) {
+                        Some(x) => x.hosts.push(run),
+                        None => record.waves.push(WaveRun {
+                            number: w.number,
+                            hosts: vec![run],
+                        }),
+                    }
+                }
+            }
+            jobs.push(job);
+        }
+        waves.push(WaveJobs {
+            number: w.number,
+            soak: w.soak.as_ref().and_then(|s| values::parse_duration(s).ok()),
+            hosts: jobs,
+        });
+    }
+    record.waves.sort_by_key(|w| w.number);
+    let plan_hosts = changes;
+    let max_concurrency = rollout
+        .spec
+        .max_concurrency
+        .as_ref()
+        .map_or(plan_hosts, |m| m.value.of(plan_hosts))
+        .max(1);
+    let rollout_job = GroupRollout {
+        group: name.to_string(),
+        waves,
+        settings,
+        max_concurrency,
+        on_failure: rollout.spec.on_failure,
+        rollback_whole_wave: rollout.spec.rollback_whole_wave,
+        one_at_a_time: rollout
+            .spec
+            .one_at_a_time
+            .iter()
+            .map(|k| k.value.clone())
+            .collect(),
+        labels,
+        start_until,
+        budget,
+    };
+    say(
+        args,
+        &format!(
+            "group {name}: run {} — {changes} host(s) in {} wave(s){}",
+            record.id,
+            g.waves.len(),
+            if emergency {
+                format!(
+                    " (emergency, outside windows: {})",
+                    args.reason.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            }
+        ),
+    );
+    let json = args.format == ApplyFormat::Json;
+    let events: Arc<dyn Fn(&Event) + Send + Sync> = Arc::new(move |e: &Event| {
+        if json {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+        } else {
+            println!("{}", event_line(e));
+        }
+    });
+    let state: Arc<dyn RunState> = store.clone();
+    let done = group::run(rollout_job, record, state, events).await;
+    for h in done.waves.iter().flat_map(|w| &w.hosts) {
+        let outcome = match &h.outcome {
+            HostOutcome::Patched => Ok(()),
+            HostOutcome::Failed {
+                step: crate::rollout::record::Step::Install,
+                error,
+            }
+            | HostOutcome::RolledBack {
+                step: crate::rollout::record::Step::Install,
+                error,
+            } => Err(error.as_str()),
+            _ => continue,
+        };
+        for (key, version) in &h.planned {
+            let (package, arch) = key.rsplit_once(':').unwrap_or((key.as_str(), ""));
+            let attempt = InstallAttempt {
+                host: &h.host,
+                package,
+                arch,
+                version,
+                at: done.finished_at.unwrap_or(now),
+                outcome,
+            };
+            if let Err(e) = store.record_install(&attempt) {
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    if json {
+        if let Ok(line) =
+            serde_json::to_string(&serde_json::json!({"event": "runFinished", "run": done}))
+        {
+            println!("{line}");
+        }
+    } else {
+        println!("{}", summary_line(&done));
+    }
+    match done.outcome {
+        RunOutcome::Halted { .. } => Exit::Halted,
+        _ => Exit::Ok,
+    }
+}
+
+fn host_job(
+    hp: &HostPlan,
+    target: &ScanTarget,
+    facts: &HostFacts,
+    group: &crate::spec::Resource<crate::spec::host_group::HostGroupSpec>,
+    run_id: &str,
+    wave: usize,
+) -> HostJob {
+    let key = |n: &str, a: &str| format!("{n}:{a}");
+    let before: BTreeMap<String, String> = hp
+        .desired
+        .install
+        .iter()
+        .map(|p| (key(&p.name, &p.arch), p.from.clone()))
+        .collect();
+    let planned: BTreeMap<String, String> = hp
+        .desired
+        .install
+        .iter()
+        .map(|p| (key(&p.name, &p.arch), p.to.clone()))
+        .collect();
+    let labels = group
+        .spec
+        .hosts
+        .iter()
+        .find(|h| h.name.value == hp.host)
+        .map(|h| h.labels.clone())
+        .unwrap_or_default();
+    HostJob {
+        target: target.clone(),
+        package_manager: facts.package_manager,
+        scope: Scope {
+            host: HostScope {
+                name: hp.host.clone(),
+                address: target.address.clone(),
+                labels,
+            },
+            group: GroupScope {
+                name: group.name().to_string(),
+                labels: group.metadata.labels.clone(),
+            },
+            run: RunScope {
+                id: run_id.to_string(),
+                wave,
+            },
+            plan: PlanScope {
+                packages: hp
+                    .desired
+                    .install
+                    .iter()
+                    .map(|p| format!("{}={}", p.name, p.to))
+                    .collect(),
+                reboot: hp.desired.reboot_expected,
+            },
+        },
+        before,
+        planned,
+    }
+}
+
+fn event_line(e: &Event) -> String {
+    match e {
+        Event::WaveStarted { group, wave, hosts } => {
+            format!(
+                "{group}: wave {wave} ({hosts} host{})",
+                if *hosts == 1 { "" } else { "s" }
+            )
+        }
+        Event::HostStarted { group, host, .. } => format!("{group}/{host}: started"),
+        Event::Step {
+            group,
+            host,
+            record,
+        } => format!(
+            "{group}/{host}: {} {} ({} ms){}",
+            record.step.as_str(),
+            if record.ok { "ok" } else { "FAILED" },
+            record.duration_ms,
+            if record.output.is_empty() || record.ok {
+                String::new()
+            } else {
+                format!(": {}", super::style::printable(&record.output))
+            }
+        ),
+        Event::HostFinished {
+            group,
+            host,
+            outcome,
+        } => format!(
+            "{group}/{host}: {}",
+            match outcome {
+                HostOutcome::Patched => "patched".to_string(),
+                HostOutcome::Failed { step, .. } => format!("failed at {}", step.as_str()),
+                HostOutcome::RolledBack { .. } => "rolled back".into(),
+                other => format!("{other:?}"),
+            }
+        ),
+        Event::Soak {
+            group,
+            wave,
+            seconds,
+        } => {
+            format!("{group}: soaking {seconds}s after wave {wave}")
+        }
+        Event::Halted { group, reason } => format!("{group}: HALTED: {reason}"),
+    }
+}
+
+fn summary_line(r: &RunRecord) -> String {
+    let hosts: Vec<&HostRun> = r.waves.iter().flat_map(|w| &w.hosts).collect();
+    let count = |f: &dyn Fn(&HostOutcome) -> bool| hosts.iter().filter(|h| f(&h.outcome)).count();
+    let outcome = match &r.outcome {
+        RunOutcome::Succeeded => "succeeded".to_string(),
+        RunOutcome::Halted { reason } => format!("HALTED ({reason})"),
+        RunOutcome::Stopped { reason } => format!("stopped ({reason})"),
+        RunOutcome::Running => "running".into(),
+    };
+    format!(
+        "{}: run {} {outcome}: {} patched, {} failed, {} rolled back, {} not started; errors {}/{} allowed",
+        r.group,
+        r.id,
+        count(&|o| matches!(o, HostOutcome::Patched)),
+        count(&|o| matches!(o, HostOutcome::Failed { .. })),
+        count(&|o| matches!(o, HostOutcome::RolledBack { .. })),
+        count(&|o| matches!(o, HostOutcome::Skipped { .. } | HostOutcome::Pending)),
+        r.errors,
+        r.max_errors
+    )
+}

@@ -1,0 +1,414 @@
+//! One group's rollout: its waves in order, hosts inside a wave up to
+//! `maxConcurrency` at once (never two of a `oneAtATime` set together), the
+//! error budget over the whole rollout, a soak between waves, rollback on
+//! failure. The run record is saved after every step: it is the journal a
+//! killed run resumes from.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::Semaphore;
+
+use super::budget::{ErrorBudget, wave_failed_entirely};
+use super::host::{HostJob, HostSettings, StepSink, patch, roll_back};
+use super::record::{HostOutcome, RunOutcome, RunRecord, StepRecord};
+use crate::spec::rollout::OnFailure;
+use crate::state::RunState;
+
+/// What the rollout reports as it goes (rendered as text or JSON lines).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Event {
+    #[serde(rename_all = "camelCase")]
+    WaveStarted {
+        group: String,
+        wave: usize,
+        hosts: usize,
+    },
+    #[serde(rename_all = "camelCase")]
+    HostStarted {
+        group: String,
+        wave: usize,
+        host: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Step {
+        group: String,
+        host: String,
+        record: StepRecord,
+    },
+    #[serde(rename_all = "camelCase")]
+    HostFinished {
+        group: String,
+        host: String,
+        outcome: HostOutcome,
+    },
+    #[serde(rename_all = "camelCase")]
+    Soak {
+        group: String,
+        wave: usize,
+        seconds: u64,
+    },
+    #[serde(rename_all = "camelCase")]
+    Halted { group: String, reason: String },
+}
+
+/// A wave's hosts and what each needs.
+#[derive(Debug, Clone)]
+pub struct WaveJobs {
+    pub number: usize,
+    pub soak: Option<Duration>,
+    pub hosts: Vec<HostJob>,
+}
+
+/// Everything one group's rollout needs.
+pub struct GroupRollout {
+    pub group: String,
+    pub waves: Vec<WaveJobs>,
+    pub settings: HostSettings,
+    pub max_concurrency: usize,
+    pub on_failure: OnFailure,
+    pub rollback_whole_wave: bool,
+    /// Label keys: hosts sharing a value for any of them never run together.
+    pub one_at_a_time: Vec<String>,
+    pub labels: HashMap<String, BTreeMap<String, String>>,
+    /// No host starts at or after this instant (the window's cutoff); `None`
+    /// for an emergency run.
+    pub start_until: Option<Timestamp>,
+    pub budget: ErrorBudget,
+}
+
+/// The record, saved on every change; a save that fails halts the rollout
+/// (status is never lost silently).
+struct Journal {
+    record: Mutex<RunRecord>,
+    state: Arc<dyn RunState>,
+    save_error: Mutex<Option<String>>,
+    events: Arc<dyn Fn(&Event) + Send + Sync>,
+}
+
+impl Journal {
+    fn update(&self, f: impl FnOnce(&mut RunRecord)) {
+        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut r);
+        if let Err(e) = self.state.save_run(&r) {
+            let mut slot = self.save_error.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(e.to_string());
+        }
+    }
+
+    fn save_failed(&self) -> Option<String> {
+        self.save_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn snapshot(&self) -> RunRecord {
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+struct Sink {
+    journal: Arc<Journal>,
+    group: String,
+}
+
+impl StepSink for Sink {
+    fn step(&self, host: &str, record: StepRecord) {
+        (self.journal.events)(&Event::Step {
+            group: self.group.clone(),
+            host: host.to_string(),
+            record: record.clone(),
+        });
+        self.journal.update(|r| {
+            if let Some(h) = r.host_mut(host) {
+                h.steps.push(record);
+            }
+        });
+    }
+}
+
+/// Runs the group's rollout on `record` (new, or an open run being resumed:
+/// hosts it already patched are not started again).
+pub async fn run(
+    rollout: GroupRollout,
+    record: RunRecord,
+    state: Arc<dyn RunState>,
+    events: Arc<dyn Fn(&Event) + Send + Sync>,
+) -> RunRecord {
+    let journal = Arc::new(Journal {
+        record: Mutex::new(record),
+        state,
+        save_error: Mutex::new(None),
+        events: events.clone(),
+    });
+    journal.update(|r| r.outcome = RunOutcome::Running);
+    let budget = Arc::new(Mutex::new(rollout.budget.clone()));
+    let halted: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let settings = Arc::new(rollout.settings.clone());
+    let sets: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = Arc::default();
+    let wave_count = rollout.waves.len();
+
+    for (wi, wave) in rollout.waves.iter().enumerate() {
+        let before = journal.snapshot();
+        let pending: Vec<&HostJob> = wave
+            .hosts
+            .iter()
+            .filter(|j| {
+                !matches!(
+                    before.host(&j.target.host).map(|h| &h.outcome),
+                    Some(HostOutcome::Patched)
+                        | Some(HostOutcome::Failed { .. })
+                        | Some(HostOutcome::RolledBack { .. })
+                )
+            })
+            .collect();
+        if halted_reason(&halted).is_some() || pending.is_empty() {
+            continue;
+        }
+        events(&Event::WaveStarted {
+            group: rollout.group.clone(),
+            wave: wave.number,
+            hosts: pending.len(),
+        });
+        let permits = Arc::new(Semaphore::new(rollout.max_concurrency.max(1)));
+        let failed_here = Arc::new(AtomicBool::new(false));
+        let mut tasks = tokio::task::JoinSet::new();
+        for job in pending.iter().map(|j| (*j).clone()) {
+            let (journal, budget, halted, settings, permits, sets) = (
+                journal.clone(),
+                budget.clone(),
+                halted.clone(),
+                settings.clone(),
+                permits.clone(),
+                sets.clone(),
+            );
+            let group = rollout.group.clone();
+            let wave_no = wave.number;
+            let start_until = rollout.start_until;
+            let set_keys: Vec<String> = rollout
+                .one_at_a_time
+                .iter()
+                .filter_map(|k| {
+                    rollout
+                        .labels
+                        .get(&job.target.host)
+                        .and_then(|l| l.get(k))
+                        .map(|v| format!("{k}={v}"))
+                })
+                .collect();
+            let failed_here = failed_here.clone();
+            let on_failure = rollout.on_failure;
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
+                let mut keys = set_keys;
+                keys.sort();
+                let mut guards = Vec::new();
+                for k in keys {
+                    let m = sets
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(k)
+                        .or_default()
+                        .clone();
+                    guards.push(m.lock_owned().await);
+                }
+                let host = job.target.host.clone();
+                let skip = halted_reason(&halted)
+                    .map(|r| format!("not started: the rollout halted ({r})"))
+                    .or_else(|| {
+                        journal
+                            .save_failed()
+                            .map(|e| format!("not started: the run record cannot be saved: {e}"))
+                    })
+                    .or_else(|| {
+                        start_until.filter(|u| Timestamp::now() >= *u).map(|u| {
+                            format!("not started: the window's last start time {u} has passed")
+                        })
+                    });
+                if let Some(reason) = skip {
+                    journal.update(|r| {
+                        if let Some(h) = r.host_mut(&host) {
+                            h.outcome = HostOutcome::Skipped { reason };
+                        }
+                    });
+                    return;
+                }
+                (journal.events)(&Event::HostStarted {
+                    group: group.clone(),
+                    wave: wave_no,
+                    host: host.clone(),
+                });
+                journal.update(|r| {
+                    if let Some(h) = r.host_mut(&host) {
+                        h.outcome = HostOutcome::InProgress;
+                    }
+                });
+                let sink = Sink {
+                    journal: journal.clone(),
+                    group: group.clone(),
+                };
+                let result = patch(&job, &settings, &sink).await;
+                if result.outcome.is_failure() {
+                    failed_here.store(true, Ordering::Relaxed);
+                    let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+                    b.fail(&host);
+                    // `onFailure: continue` records errors but keeps going.
+                    if b.exceeded() && on_failure != OnFailure::Continue {
+                        let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
+                        h.get_or_insert(format!(
+                            "{} error{} exceed maxErrors {}",
+                            b.errors(),
+                            if b.errors() == 1 { "" } else { "s" },
+                            b.max()
+                        ));
+                    }
+                }
+                (journal.events)(&Event::HostFinished {
+                    group,
+                    host: host.clone(),
+                    outcome: result.outcome.clone(),
+                });
+                journal.update(|r| {
+                    r.errors = budget.lock().unwrap_or_else(|e| e.into_inner()).errors();
+                    if let Some(h) = r.host_mut(&host) {
+                        h.outcome = result.outcome;
+                        h.after = result.after;
+                    }
+                });
+                drop(guards);
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                // A host task that panicked is a failed host, never a silent gap.
+                let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
+                h.get_or_insert(format!(
+                    "a host task crashed ({e}); please report this as a bug"
+                ));
+            }
+        }
+        let snapshot = journal.snapshot();
+        let wave_hosts: Vec<&str> = wave.hosts.iter().map(|j| j.target.host.as_str()).collect();
+        let ran = wave_hosts
+            .iter()
+            .filter(|h| {
+                snapshot.host(h).is_some_and(|x| {
+                    matches!(x.outcome, HostOutcome::Patched | HostOutcome::Failed { .. })
+                })
+            })
+            .count();
+        let failed = wave_hosts
+            .iter()
+            .filter(|h| snapshot.host(h).is_some_and(|x| x.outcome.is_failure()))
+            .count();
+        if failed_here.load(Ordering::Relaxed) && wave_failed_entirely(ran, failed) {
+            let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
+            h.get_or_insert(format!("every host of wave {} failed", wave.number));
+        }
+        if rollout.on_failure == OnFailure::Rollback && failed_here.load(Ordering::Relaxed) {
+            let back: Vec<&HostJob> = wave
+                .hosts
+                .iter()
+                .filter(|j| {
+                    let o = snapshot.host(&j.target.host).map(|h| &h.outcome);
+                    matches!(o, Some(HostOutcome::Failed { .. }))
+                        || (rollout.rollback_whole_wave && matches!(o, Some(HostOutcome::Patched)))
+                })
+                .collect();
+            for job in back {
+                let sink = Sink {
+                    journal: journal.clone(),
+                    group: rollout.group.clone(),
+                };
+                let host = job.target.host.clone();
+                let result = roll_back(job, &settings, &sink).await;
+                journal.update(|r| {
+                    if let Some(h) = r.host_mut(&host) {
+                        let (step, error) = match &h.outcome {
+                            HostOutcome::Failed { step, error } => (*step, error.clone()),
+                            _ => (
+                                super::record::Step::Rollback,
+                                "rolled back with its wave".to_string(),
+                            ),
+                        };
+                        match result {
+                            Ok(after) => {
+                                h.after = after;
+                                h.outcome = HostOutcome::RolledBack { step, error };
+                            }
+                            Err(e) => {
+                                h.outcome = HostOutcome::Failed {
+                                    step,
+                                    error: format!("{error}; rollback failed too: {e}"),
+                                };
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        if let Some(reason) = halted_reason(&halted) {
+            events(&Event::Halted {
+                group: rollout.group.clone(),
+                reason,
+            });
+            continue;
+        }
+        if let Some(soak) = wave.soak.filter(|_| wi + 1 < wave_count) {
+            events(&Event::Soak {
+                group: rollout.group.clone(),
+                wave: wave.number,
+                seconds: soak.as_secs(),
+            });
+            tokio::time::sleep(soak).await;
+        }
+    }
+    let reason = halted_reason(&halted).or_else(|| {
+        journal
+            .save_failed()
+            .map(|e| format!("the run record cannot be saved: {e}"))
+    });
+    journal.update(|r| {
+        for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
+            if h.outcome == HostOutcome::Pending {
+                h.outcome = HostOutcome::Skipped {
+                    reason: match &reason {
+                        Some(why) => format!("not started: the rollout halted ({why})"),
+                        None => "not started".into(),
+                    },
+                };
+            }
+        }
+        r.finished_at = Some(Timestamp::now());
+        r.outcome = match &reason {
+            Some(why) => RunOutcome::Halted {
+                reason: why.clone(),
+            },
+            None if r
+                .waves
+                .iter()
+                .flat_map(|w| &w.hosts)
+                .any(|h| matches!(h.outcome, HostOutcome::Skipped { .. })) =>
+            {
+                RunOutcome::Stopped {
+                    reason: "the window closed before every host started".into(),
+                }
+            }
+            None => RunOutcome::Succeeded,
+        };
+    });
+    journal.snapshot()
+}
+
+fn halted_reason(h: &Mutex<Option<String>>) -> Option<String> {
+    h.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}

@@ -1,0 +1,407 @@
+//! One host's part of a rollout, step by step: pre hook → snapshot hook →
+//! install exactly the planned versions → reboot per policy → rescan to
+//! verify → health checks → post hook. Each step is reported as it ends, so
+//! the run record (the journal) always says how far the host got.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use super::health;
+use super::install::{self, Direction, PackageVersion};
+use super::record::{HostOutcome, Step, StepRecord};
+use super::template::{Scope, render_argv};
+use crate::facts::{HostFacts, PackageManager};
+use crate::os::{self, Refresh, ScanOptions};
+use crate::scan::{FleetScanOptions, ScanTarget, connect};
+use crate::spec::baseline::RebootPolicy;
+use crate::spec::common::CommandSpec;
+use crate::spec::host_group::{HealthCheckSpec, HooksSpec};
+use crate::spec::values;
+use crate::transport::{RemoteCommand, Transport};
+
+/// Bound on a hook that sets none.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How hosts are changed: the same for every host of a group.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    pub scan: FleetScanOptions,
+    pub install_timeout: Duration,
+    pub reboot_timeout: Duration,
+    pub reboot: RebootPolicy,
+    pub hooks: HooksSpec,
+    pub health: Vec<HealthCheckSpec>,
+}
+
+/// One host's work.
+#[derive(Debug, Clone)]
+pub struct HostJob {
+    pub target: ScanTarget,
+    pub package_manager: PackageManager,
+    /// `name:arch` → version now and version planned.
+    pub before: BTreeMap<String, String>,
+    pub planned: BTreeMap<String, String>,
+    pub scope: Scope,
+}
+
+/// How the host ended, and what a rescan found.
+#[derive(Debug, Clone)]
+pub struct HostResult {
+    pub outcome: HostOutcome,
+    pub after: BTreeMap<String, String>,
+}
+
+/// Reports each step as it ends.
+pub trait StepSink: Send + Sync {
+    fn step(&self, host: &str, record: StepRecord);
+}
+
+struct Stepper<'a> {
+    host: &'a str,
+    sink: &'a dyn StepSink,
+}
+
+impl Stepper<'_> {
+    /// Runs one step, timing and reporting it. `Err` carries the failure.
+    async fn run<T>(
+        &self,
+        step: Step,
+        work: impl std::future::Future<Output = Result<(T, String), String>>,
+    ) -> Result<T, (Step, String)> {
+        let started_at = Timestamp::now();
+        let t = Instant::now();
+        let r = work.await;
+        let (ok, output) = match &r {
+            Ok((_, out)) => (true, out.clone()),
+            Err(e) => (false, e.clone()),
+        };
+        self.sink.step(
+            self.host,
+            StepRecord {
+                step,
+                started_at,
+                duration_ms: t.elapsed().as_millis() as u64,
+                ok,
+                output,
+            },
+        );
+        r.map(|(v, _)| v).map_err(|e| (step, e))
+    }
+}
+
+fn packages(map: &BTreeMap<String, String>) -> Vec<PackageVersion> {
+    map.iter()
+        .map(|(key, version)| {
+            let (name, arch) = key.rsplit_once(':').unwrap_or((key.as_str(), ""));
+            PackageVersion {
+                name: name.to_string(),
+                arch: arch.to_string(),
+                version: version.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Runs hooks in order; the first failure stops.
+async fn hooks(
+    t: &dyn Transport,
+    list: &[CommandSpec],
+    scope: &Scope,
+) -> Result<((), String), String> {
+    let mut said = Vec::new();
+    for h in list {
+        let argv: Vec<String> = h.command.value.iter().map(|a| a.value.clone()).collect();
+        let argv = render_argv(&argv, scope)?;
+        let Some((program, args)) = argv.split_first() else {
+            return Err("empty hook command".into());
+        };
+        let timeout = h
+            .timeout
+            .as_ref()
+            .and_then(|d| values::parse_duration(d).ok())
+            .unwrap_or(HOOK_TIMEOUT);
+        let cmd = RemoteCommand::new(program.clone())
+            .args(args.iter().cloned())
+            .timeout(timeout);
+        let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
+        let text = install::last_lines(&format!("{}\n{}", out.stdout_str(), out.stderr_tail()), 5);
+        if !out.success() {
+            return Err(format!(
+                "`{}` exited with {}: {text}",
+                argv.join(" "),
+                out.status.map_or("a signal".into(), |c| c.to_string())
+            ));
+        }
+        said.push(text);
+    }
+    Ok(((), said.join(" / ")))
+}
+
+/// A rescan, read from the package database only (no refresh).
+async fn rescan(t: &dyn Transport, settings: &HostSettings) -> Result<HostFacts, String> {
+    let opts = ScanOptions {
+        refresh: Refresh::Never,
+        ..settings.scan.os
+    };
+    os::scan_host(t, &opts).await.map_err(|e| match e {
+        os::ScanError::Unreachable(m) | os::ScanError::Failed(m) => m,
+    })
+}
+
+/// `name:arch` → installed version, for the packages of `keys`.
+fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    facts
+        .installed
+        .iter()
+        .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+        .filter(|(k, _)| keys.contains_key(k))
+        .collect()
+}
+
+/// Which planned packages are not at their planned version.
+fn mismatches(after: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> Vec<String> {
+    want.iter()
+        .filter(|(k, v)| after.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            format!(
+                "{k} is at {}, planned {v}",
+                after.get(k).map_or("(not installed)", String::as_str)
+            )
+        })
+        .collect()
+}
+
+/// Reboots and waits (bounded) for the host to come back with a new boot id.
+async fn reboot_and_wait(
+    job: &HostJob,
+    t: &dyn Transport,
+    old_boot: &str,
+    settings: &HostSettings,
+) -> Result<(Box<dyn Transport>, String), String> {
+    // systemd hosts reboot through systemd; anything else through reboot(2).
+    let cmd = RemoteCommand::new("sh")
+        .args([
+            "-c",
+            "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then systemctl reboot; else reboot -f; fi",
+        ])
+        .timeout(Duration::from_secs(30));
+    // The connection may drop as the host goes down: that is expected.
+    let _ = t.run(&cmd).await;
+    let started = Instant::now();
+    let deadline = started + settings.reboot_timeout;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Ok(Ok(t)) = tokio::time::timeout(
+            Duration::from_secs(10),
+            connect(&job.target, &settings.scan),
+        )
+        .await
+        else {
+            continue;
+        };
+        let boot = t
+            .run(
+                &RemoteCommand::new("cat")
+                    .arg("/proc/sys/kernel/random/boot_id")
+                    .timeout(Duration::from_secs(10)),
+            )
+            .await;
+        match boot {
+            Ok(out) if out.success() && out.stdout_str().trim() != old_boot.trim() => {
+                return Ok((t, format!("back after {:.0?}", started.elapsed())));
+            }
+            _ => t.close().await,
+        }
+    }
+    Err(format!(
+        "the host did not come back within {:?} after the reboot",
+        settings.reboot_timeout
+    ))
+}
+
+/// Patches one host. Never panics on host input; every failure is an outcome.
+pub async fn patch(job: &HostJob, settings: &HostSettings, sink: &dyn StepSink) -> HostResult {
+    let s = Stepper {
+        host: &job.target.host,
+        sink,
+    };
+    let mut after = BTreeMap::new();
+    let outcome = match steps(job, settings, &s, &mut after).await {
+        Ok(()) => HostOutcome::Patched,
+        Err((step, error)) => HostOutcome::Failed { step, error },
+    };
+    HostResult { outcome, after }
+}
+
+async fn steps(
+    job: &HostJob,
+    settings: &HostSettings,
+    s: &Stepper<'_>,
+    after: &mut BTreeMap<String, String>,
+) -> Result<(), (Step, String)> {
+    let mut t = s
+        .run(Step::Connect, async {
+            connect(&job.target, &settings.scan)
+                .await
+                .map(|t| (t, String::new()))
+                .map_err(|e| match e {
+                    os::ScanError::Unreachable(m) | os::ScanError::Failed(m) => m,
+                })
+        })
+        .await?;
+    let result = work(job, settings, s, after, &mut t).await;
+    t.close().await;
+    result
+}
+
+async fn work(
+    job: &HostJob,
+    settings: &HostSettings,
+    s: &Stepper<'_>,
+    after: &mut BTreeMap<String, String>,
+    t: &mut Box<dyn Transport>,
+) -> Result<(), (Step, String)> {
+    {
+        if !settings.hooks.pre.is_empty() {
+            s.run(
+                Step::Pre,
+                hooks(t.as_ref(), &settings.hooks.pre, &job.scope),
+            )
+            .await?;
+        }
+        if !settings.hooks.snapshot.is_empty() {
+            s.run(
+                Step::Snapshot,
+                hooks(t.as_ref(), &settings.hooks.snapshot, &job.scope),
+            )
+            .await?;
+        }
+        s.run(Step::Install, async {
+            let Some(cmd) = install::install_command(
+                job.package_manager,
+                &packages(&job.planned),
+                Direction::Upgrade,
+                settings.install_timeout,
+            ) else {
+                return Err(format!(
+                    "{} hosts cannot be patched yet",
+                    job.package_manager.as_str()
+                ));
+            };
+            let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
+            if out.success() {
+                Ok(((), install::last_lines(&out.stdout_str(), 3)))
+            } else {
+                Err(install::failure_reason(job.package_manager, &out))
+            }
+        })
+        .await?;
+        let facts = s
+            .run(Step::Verify, async {
+                let f = rescan(t.as_ref(), settings).await?;
+                let found = versions_of(&f, &job.planned);
+                let wrong = mismatches(&found, &job.planned);
+                if wrong.is_empty() {
+                    Ok((
+                        f,
+                        format!("{} package(s) at the planned versions", found.len()),
+                    ))
+                } else {
+                    Err(wrong.join("; "))
+                }
+            })
+            .await?;
+        *after = versions_of(&facts, &job.planned);
+        let reboot = match settings.reboot {
+            RebootPolicy::Never => false,
+            RebootPolicy::Always => true,
+            RebootPolicy::IfRequired => facts.reboot_required,
+        };
+        if reboot {
+            let fresh = s
+                .run(
+                    Step::Reboot,
+                    reboot_and_wait(job, t.as_ref(), &facts.boot_id, settings),
+                )
+                .await?;
+            std::mem::replace(t, fresh).close().await;
+            let facts = s
+                .run(Step::Verify, async {
+                    let f = rescan(t.as_ref(), settings).await?;
+                    let wrong = mismatches(&versions_of(&f, &job.planned), &job.planned);
+                    if wrong.is_empty() {
+                        Ok((f, "after the reboot".to_string()))
+                    } else {
+                        Err(wrong.join("; "))
+                    }
+                })
+                .await?;
+            *after = versions_of(&facts, &job.planned);
+        }
+        if !settings.health.is_empty() {
+            s.run(Step::Health, async {
+                for h in &settings.health {
+                    health::check(h, t.as_ref(), &job.scope).await?;
+                }
+                Ok(((), format!("{} check(s) passed", settings.health.len())))
+            })
+            .await?;
+        }
+        if !settings.hooks.post.is_empty() {
+            s.run(
+                Step::Post,
+                hooks(t.as_ref(), &settings.hooks.post, &job.scope),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Puts a host back on its before-versions (onFailure: rollback, or
+/// `patchwave rollback`), then verifies them.
+pub async fn roll_back(
+    job: &HostJob,
+    settings: &HostSettings,
+    sink: &dyn StepSink,
+) -> Result<BTreeMap<String, String>, String> {
+    let s = Stepper {
+        host: &job.target.host,
+        sink,
+    };
+    s.run(Step::Rollback, async {
+        let t = connect(&job.target, &settings.scan)
+            .await
+            .map_err(|e| match e {
+                os::ScanError::Unreachable(m) | os::ScanError::Failed(m) => m,
+            })?;
+        let r = async {
+            let cmd = install::install_command(
+                job.package_manager,
+                &packages(&job.before),
+                Direction::Downgrade,
+                settings.install_timeout,
+            )
+            .ok_or("nothing to roll back")?;
+            let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
+            if !out.success() {
+                return Err(install::failure_reason(job.package_manager, &out));
+            }
+            let f = rescan(t.as_ref(), settings).await?;
+            let found = versions_of(&f, &job.before);
+            let wrong = mismatches(&found, &job.before);
+            if wrong.is_empty() {
+                Ok((found, "back on the before-versions".to_string()))
+            } else {
+                Err(format!("rollback incomplete: {}", wrong.join("; ")))
+            }
+        }
+        .await;
+        t.close().await;
+        r
+    })
+    .await
+    .map_err(|(_, e)| e)
+}
