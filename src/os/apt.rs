@@ -308,7 +308,7 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
             let age = run_ok(t, &lists_age_command().timeout(opts.command_timeout)).await?;
             age.trim()
                 .parse::<u64>()
-                .map_or(true, |secs| secs > max.as_secs())
+                .map_or(true, |secs| secs >= max.as_secs())
         }
     };
     if refresh {

@@ -61,10 +61,11 @@ pub fn install_command(
                 Direction::Upgrade => c.arg("--only-upgrade"),
                 Direction::Downgrade => c.arg("--allow-downgrades"),
             };
-            c.args(
-                pkgs.iter()
-                    .map(|p| format!("{}:{}={}", p.name, p.arch, p.version)),
-            )
+            // apt treats `all` packages as native: naming `:all` would not resolve.
+            c.args(pkgs.iter().map(|p| match p.arch.as_str() {
+                "all" | "" => format!("{}={}", p.name, p.version),
+                arch => format!("{}:{arch}={}", p.name, p.version),
+            }))
         }
         PackageManager::Dnf => {
             let verb = match direction {
@@ -206,6 +207,15 @@ mod tests {
                 && zy.contains(&"bash.amd64=5.2-1.1".to_string())
         );
         assert!(install_command(PackageManager::Apt, &[], Direction::Upgrade, t).is_none());
+        let mut all = pv("tzdata", "2025b-0+deb12u2");
+        all.arch = "all".into();
+        let argv = install_command(PackageManager::Apt, &[all], Direction::Upgrade, t)
+            .unwrap()
+            .wrapped_argv();
+        assert!(
+            argv.contains(&"tzdata=2025b-0+deb12u2".to_string()),
+            "{argv:?}"
+        );
     }
 
     #[test]

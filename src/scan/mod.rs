@@ -125,7 +125,12 @@ impl FleetScanOptions {
                 .as_ref()
                 .and_then(|t| values::parse_duration(t).ok())
             {
-                o.os.refresh = os::Refresh::IfOlderThan(r);
+                // `0s`: lists of any age are too old (ages are whole seconds).
+                o.os.refresh = if r.is_zero() {
+                    os::Refresh::Always
+                } else {
+                    os::Refresh::IfOlderThan(r)
+                };
             }
         }
         o

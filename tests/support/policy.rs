@@ -22,6 +22,20 @@ metadata: {name: w}
 spec: {schedule: \"0 22 * * SAT\", duration: 4h}
 ";
 
+/// Window `w`, open at every moment: daily from 00:00 UTC for 24 hours.
+pub const ALWAYS_OPEN_WINDOW: &str = "apiVersion: patchwave.dev/v1
+kind: MaintenanceWindow
+metadata: {name: w}
+spec: {schedule: \"0 0 * * *\", duration: 24h}
+";
+
+/// Window `w`, which first opens on Saturday 2027-06-05 at 22:00 UTC.
+pub const LATER_WINDOW: &str = "apiVersion: patchwave.dev/v1
+kind: MaintenanceWindow
+metadata: {name: w}
+spec: {schedule: \"0 22 * * SAT\", duration: 4h, startDate: 2027-06-05}
+";
+
 /// HostGroup `name` holding every host of `fleet`, reached as root with the
 /// fleet's key and known_hosts, under baseline `b`, rollout `r`, window `w`.
 pub fn fleet_group(name: &str, fleet: &Fleet) -> String {

@@ -1,0 +1,381 @@
+//! `patchwave apply` on six real apt hosts: waves in order with a canary,
+//! a failing postinst halting the rollout (and rolled back), windows that
+//! keep an apply from starting, and emergency runs with a recorded reason.
+//! Each test uses its own package, so they share one fleet (one at a time).
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
+use support::fleet::{Base, Fleet};
+use support::http::FileServer;
+use support::policy;
+
+const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
+/// Packages installed on every host at 1.0-1; each test moves one of them.
+const PACKAGES: [&str; 3] = ["pw-app", "pw-bad", "pw-urgent"];
+
+struct World {
+    fleet: Fleet,
+    apt: AptRepo,
+    _apt_dir: tempfile::TempDir,
+    _server: FileServer,
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn world() -> &'static World {
+    WORLD.get_or_init(|| {
+        let fleet = Fleet::start(Base::Apt, 7, HOSTS.len());
+        let apt_dir = tempfile::tempdir().unwrap();
+        let apt = AptRepo::new(apt_dir.path());
+        let debs: Vec<Deb> = PACKAGES.iter().map(|p| Deb::new(p, "1.0-1")).collect();
+        apt.publish(MAIN, &debs);
+        let server = FileServer::start(apt_dir.path());
+        let sources = AptRepo::sources_list(&server.url());
+        for h in HOSTS {
+            fleet.write(h, "/etc/apt/sources.list", &sources);
+            fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
+            let mut argv = vec![
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+            ];
+            let pins: Vec<String> = PACKAGES.iter().map(|p| format!("{p}=1.0-1")).collect();
+            argv.extend(pins.iter().map(String::as_str));
+            fleet.ssh_ok(h, &argv);
+        }
+        World {
+            fleet,
+            apt,
+            _apt_dir: apt_dir,
+            _server: server,
+        }
+    })
+}
+
+/// A repository whose baseline approves security updates of `package` only.
+fn repo(dir: &Path, package: &str, rollout: &str, window: &str) {
+    let w = world();
+    let yaml = policy::stream(&[
+        "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: t}\nspec: {scan: {refreshAfter: 0s}}\n",
+        &policy::fleet_group("apt-hosts", &w.fleet),
+        &format!(
+            "apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {{name: b}}
+spec:
+  approvalRules:
+    - {{name: security, classifications: [security], packages: [{package}]}}
+"
+        ),
+        &format!(
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {{name: r}}\nspec: {rollout}\n"
+        ),
+        window,
+    ]);
+    fs::write(dir.join("fleet.yaml"), yaml).unwrap();
+}
+
+struct Applied {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn apply(repo: &Path, state: &Path, extra: &[&str]) -> Applied {
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(repo)
+        .arg("--state-dir")
+        .arg(state)
+        .args(extra)
+        .output()
+        .unwrap();
+    Applied {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The version dpkg has installed, and its status.
+fn installed(host: &str, package: &str) -> String {
+    world()
+        .fleet
+        .ssh_ok(
+            host,
+            &[
+                "dpkg-query",
+                "-W",
+                "-f",
+                "${Version} ${db:Status-Abbrev}",
+                package,
+            ],
+        )
+        .trim()
+        .to_string()
+}
+
+/// The single run record in the state directory for the group.
+fn run_records(state: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let dir = state.join("runs");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return out;
+    };
+    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    for p in paths {
+        out.push(serde_json::from_slice(&fs::read(p).unwrap()).unwrap());
+    }
+    out
+}
+
+#[test]
+fn canary_first_then_the_rest_each_at_the_planned_version() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-app", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-app",
+        "{waves: [1, \"50%\", \"100%\"], maxConcurrency: 2}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+
+    let out = apply(dir.path(), state.path(), &["--format", "json"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Hosts start wave by wave: every host of wave n finishes before wave n+1 starts.
+    let mut order: Vec<(u64, String)> = Vec::new();
+    let mut finished_before_next = true;
+    let mut current_wave = 0;
+    let mut open_hosts = 0i32;
+    for e in &events {
+        match e["event"].as_str().unwrap() {
+            "hostStarted" => {
+                let wave = e["wave"].as_u64().unwrap();
+                if wave != current_wave {
+                    finished_before_next &= open_hosts == 0;
+                    current_wave = wave;
+                }
+                open_hosts += 1;
+                order.push((wave, e["host"].as_str().unwrap().to_string()));
+            }
+            "hostFinished" => open_hosts -= 1,
+            _ => {}
+        }
+    }
+    assert!(
+        finished_before_next,
+        "a wave started before the previous one finished: {events:?}"
+    );
+    let per_wave = |n: u64| order.iter().filter(|(w, _)| *w == n).count();
+    assert_eq!(
+        (per_wave(1), per_wave(2), per_wave(3)),
+        (1, 2, 3),
+        "{order:?}\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+
+    // The run record shows the order and the before/after versions.
+    let runs = run_records(state.path());
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["outcome"]["state"], "succeeded", "{run}");
+    let waves = run["waves"].as_array().unwrap();
+    assert_eq!(
+        waves
+            .iter()
+            .map(|w| w["hosts"].as_array().unwrap().len())
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for h in waves.iter().flat_map(|w| w["hosts"].as_array().unwrap()) {
+        assert_eq!(h["outcome"]["state"], "patched", "{h}");
+        assert_eq!(h["before"]["pw-app:all"], "1.0-1");
+        assert_eq!(h["after"]["pw-app:all"], "1.1-1");
+        let steps: Vec<&str> = h["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["connect", "install", "verify"], "{h}");
+    }
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-app"), "1.1-1 ii", "{h}");
+    }
+    // Nothing is left: a second apply does nothing.
+    let again = apply(dir.path(), state.path(), &[]);
+    assert_eq!(again.code, Some(0));
+    assert!(
+        again.stdout.contains("group apt-hosts: nothing to do"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
+fn a_failing_canary_halts_the_rollout_and_is_rolled_back() {
+    let _s = serial();
+    let w = world();
+    let mut bad = Deb::new("pw-bad", "2.0-1");
+    bad.postinst = Some("echo 'pw-bad: configuration failed' >&2\nexit 1".into());
+    w.apt.publish(SECURITY, &[bad]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-bad",
+        "{waves: [1, \"100%\"], maxErrors: 0, onFailure: rollback}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    let dpkg_before: Vec<String> = HOSTS
+        .iter()
+        .map(|h| {
+            w.fleet.ssh_ok(
+                h,
+                &[
+                    "dpkg-query",
+                    "-W",
+                    "-f",
+                    "${Package} ${Version} ${db:Status-Abbrev}\n",
+                ],
+            )
+        })
+        .collect();
+
+    let out = apply(dir.path(), state.path(), &[]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("apt-hosts: HALTED: 1 error exceed maxErrors 0"),
+        "{}",
+        out.stdout
+    );
+    let run = &run_records(state.path())[0];
+    assert_eq!(run["outcome"]["state"], "halted", "{run}");
+    let waves = run["waves"].as_array().unwrap();
+    let canary = &waves[0]["hosts"][0];
+    let canary_name = canary["host"].as_str().unwrap();
+    assert_eq!(canary["outcome"]["state"], "rolledBack", "{canary}");
+    assert_eq!(canary["outcome"]["step"], "install");
+    assert!(
+        canary["outcome"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("pw-bad: configuration failed"),
+        "{canary}"
+    );
+    assert_eq!(canary["after"]["pw-bad:all"], "1.0-1");
+    // The canary is back on its before-version, configured.
+    assert_eq!(installed(canary_name, "pw-bad"), "1.0-1 ii");
+    // No other host was touched: their dpkg databases are as they were.
+    for (i, h) in HOSTS.iter().enumerate() {
+        if *h == canary_name {
+            continue;
+        }
+        let now = w.fleet.ssh_ok(
+            h,
+            &[
+                "dpkg-query",
+                "-W",
+                "-f",
+                "${Package} ${Version} ${db:Status-Abbrev}\n",
+            ],
+        );
+        assert_eq!(now, dpkg_before[i], "{h} was touched");
+        let rec = waves
+            .iter()
+            .flat_map(|w| w["hosts"].as_array().unwrap())
+            .find(|x| x["host"] == *h)
+            .unwrap();
+        assert_eq!(rec["outcome"]["state"], "skipped", "{rec}");
+    }
+    // A halted rollout stays halted until resumed.
+    let again = apply(dir.path(), state.path(), &[]);
+    assert_eq!(again.code, Some(3), "{}", again.stdout);
+    assert!(again.stdout.contains("halted"), "{}", again.stdout);
+    // The failure is a FAILED patch state in the plan of the canary.
+    let plan = support::patchwave()
+        .args(["plan", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--host", canary_name])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let host = &doc["groups"][0]["waves"][0]["hosts"][0];
+    assert_eq!(host["patchStates"]["FAILED"], 1, "{host}");
+}
+
+#[test]
+fn outside_a_window_nothing_changes_until_an_emergency_run() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-urgent", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-urgent",
+        "{waves: [\"100%\"]}",
+        policy::LATER_WINDOW,
+    );
+
+    let out = apply(dir.path(), state.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("group apt-hosts: outside maintenance windows; nothing applied; next window opens 2027-06-05T22:00:00Z"),
+        "{}",
+        out.stdout
+    );
+    assert!(run_records(state.path()).is_empty());
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-urgent"), "1.0-1 ii");
+    }
+
+    let out = apply(dir.path(), state.path(), &["--now"]);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "clap refuses --now without --reason: {}",
+        out.stderr
+    );
+    let out = apply(
+        dir.path(),
+        state.path(),
+        &["--now", "--reason", "CVE-2026-0001 exploited in the wild"],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let run = &run_records(state.path())[0];
+    assert_eq!(
+        run["trigger"]["emergencyReason"],
+        "CVE-2026-0001 exploited in the wild"
+    );
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-urgent"), "1.1-1 ii");
+    }
+}
