@@ -16,7 +16,14 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 3] = ["pw-app", "pw-bad", "pw-urgent"];
+const PACKAGES: [&str; 6] = [
+    "pw-app",
+    "pw-bad",
+    "pw-urgent",
+    "pw-health",
+    "pw-reach",
+    "pw-slow",
+];
 
 struct World {
     fleet: Fleet,
@@ -67,10 +74,17 @@ fn world() -> &'static World {
 
 /// A repository whose baseline approves security updates of `package` only.
 fn repo(dir: &Path, package: &str, rollout: &str, window: &str) {
+    repo_with(dir, package, rollout, window, "");
+}
+
+/// The same, with more `spec` keys for the group (health checks, hooks).
+fn repo_with(dir: &Path, package: &str, rollout: &str, window: &str, group_extra: &str) {
     let w = world();
+    let group = policy::fleet_group("apt-hosts", &w.fleet)
+        .replace("spec:\n", &format!("spec:\n{group_extra}"));
     let yaml = policy::stream(&[
         "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: t}\nspec: {scan: {refreshAfter: 0s}}\n",
-        &policy::fleet_group("apt-hosts", &w.fleet),
+        &group,
         &format!(
             "apiVersion: patchwave.dev/v1
 kind: PatchBaseline
@@ -135,7 +149,11 @@ fn run_records(state: &Path) -> Vec<serde_json::Value> {
     let Ok(entries) = fs::read_dir(&dir) else {
         return out;
     };
-    let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    // Only records: a killed run may leave a temporary file behind.
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     paths.sort();
     for p in paths {
         out.push(serde_json::from_slice(&fs::read(p).unwrap()).unwrap());
@@ -377,5 +395,188 @@ fn outside_a_window_nothing_changes_until_an_emergency_run() {
     );
     for h in HOSTS {
         assert_eq!(installed(h, "pw-urgent"), "1.1-1 ii");
+    }
+}
+
+#[test]
+fn a_health_check_failing_on_one_host_of_wave_2_halts_before_wave_3() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-health", "1.1-1")]);
+    // h3 (in wave 2) is unhealthy once patched.
+    w.fleet.write("h3", "/etc/pw-unhealthy", "yes\n");
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo_with(
+        dir.path(),
+        "pw-health",
+        "{waves: [{size: 1, soak: 2s}, 3, \"100%\"]}",
+        policy::ALWAYS_OPEN_WINDOW,
+        "  healthChecks:
+    - {name: marker, command: [test, \"!\", -e, /etc/pw-unhealthy], retries: 1, interval: 1s}
+  hooks:
+    pre:
+      - command: [sh, -c, 'printf %s \"$1\" > /tmp/pw-pre', sh, '{{ run.wave }} {{ host.name }} {{ plan.packages | join(\",\") }}']
+",
+    );
+    let out = apply(dir.path(), state.path(), &[]);
+    w.fleet.ssh_ok("h3", &["rm", "-f", "/etc/pw-unhealthy"]);
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("apt-hosts: soaking 2s after wave 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("apt-hosts/h3: health FAILED")
+            && out.stdout.contains("health check `marker` failed 2 times"),
+        "{}",
+        out.stdout
+    );
+    let run = &run_records(state.path())[0];
+    let outcome = |h: &str| {
+        run["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["hosts"].as_array().unwrap())
+            .find(|x| x["host"] == h)
+            .unwrap()["outcome"]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        ["h1", "h2", "h3", "h4", "h5", "h6"].map(outcome),
+        [
+            "patched", "patched", "failed", "skipped", "skipped", "skipped"
+        ]
+    );
+    // Wave 3 was never started: its hosts keep the old version.
+    for h in ["h4", "h5", "h6"] {
+        assert_eq!(installed(h, "pw-health"), "1.0-1 ii");
+    }
+    // The pre hook ran on each started host, its arguments rendered one by one.
+    assert_eq!(
+        w.fleet.ssh_ok("h1", &["cat", "/tmp/pw-pre"]),
+        "1 h1 pw-health=1.1-1"
+    );
+    assert_eq!(
+        w.fleet.ssh_ok("h2", &["cat", "/tmp/pw-pre"]),
+        "2 h2 pw-health=1.1-1"
+    );
+}
+
+#[test]
+fn a_host_that_goes_unreachable_mid_rollout_counts_as_an_error_and_blocks_no_one() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-reach", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // The canary's pre hook sleeps, so h5 can be frozen after the scan and
+    // before wave 2 reaches it.
+    repo_with(
+        dir.path(),
+        "pw-reach",
+        "{waves: [1, \"100%\"], maxErrors: 1}",
+        policy::ALWAYS_OPEN_WINDOW,
+        "  hooks:\n    pre:\n      - command: [sh, -c, 'if [ \"$1\" = h1 ]; then sleep 3; fi', sh, '{{ host.name }}']\n",
+    );
+    let mut child = support::patchwave()
+        .args(["apply", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("\"hostStarted\"") && line.contains("\"h1\"") {
+            w.fleet.ctl("hang", "h5");
+            break;
+        }
+    }
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    w.fleet.ctl("unhang", "h5");
+    let all = seen.join("\n");
+    assert_eq!(status.code(), Some(0), "{all}");
+    let run = &run_records(state.path())[0];
+    assert_eq!(run["outcome"]["state"], "finishedWithErrors", "{run}");
+    assert_eq!(run["errors"], 1);
+    for h in ["h1", "h2", "h3", "h4", "h6"] {
+        assert_eq!(installed(h, "pw-reach"), "1.1-1 ii", "{h}");
+    }
+    let h5 = run["waves"][1]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["host"] == "h5")
+        .unwrap();
+    assert_eq!(h5["outcome"]["state"], "failed", "{h5}");
+    assert_eq!(h5["outcome"]["step"], "connect", "{h5}");
+    assert_eq!(installed("h5", "pw-reach"), "1.0-1 ii");
+}
+
+#[test]
+fn a_killed_apply_resumes_without_installing_anything_twice() {
+    let _s = serial();
+    let w = world();
+    let mut slow = Deb::new("pw-slow", "1.1-1");
+    slow.postinst = Some("sleep 1".into());
+    w.apt.publish(SECURITY, &[slow]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-slow",
+        "{waves: [\"100%\"], maxConcurrency: 1}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    let mut child = support::patchwave()
+        .args(["apply", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut finished = 0;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        if line.unwrap().contains("\"hostFinished\"") {
+            finished += 1;
+            if finished == 2 {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no chance to tidy up.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = &run_records(state.path())[0];
+    assert_eq!(killed["outcome"]["state"], "running", "{killed}");
+
+    let out = apply(dir.path(), state.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("resuming run"), "{}", out.stdout);
+    let runs = run_records(state.path());
+    assert_eq!(runs.len(), 1, "the same run was resumed");
+    assert_eq!(runs[0]["outcome"]["state"], "succeeded", "{}", runs[0]);
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-slow"), "1.1-1 ii", "{h}");
+        // dpkg configured 1.1-1 exactly once on every host.
+        let log = w.fleet.ssh_ok(h, &["cat", "/var/log/dpkg.log"]);
+        let configured = log
+            .lines()
+            .filter(|l| l.contains("status installed pw-slow:all 1.1-1"))
+            .count();
+        assert_eq!(configured, 1, "{h}: {log}");
     }
 }

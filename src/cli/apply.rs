@@ -242,6 +242,7 @@ async fn apply_group(
     let changes: usize = g.waves.iter().map(|w| w.hosts.len()).sum();
     if changes == 0 {
         if let Some(mut r) = open {
+            settle_resumed_hosts(&mut r, g, facts);
             r.outcome = RunOutcome::Succeeded;
             r.finished_at = Some(Timestamp::now());
             if let Err(e) = store.save_run(&r) {
@@ -425,6 +426,7 @@ async fn apply_group(
         });
     }
     record.waves.sort_by_key(|w| w.number);
+    settle_resumed_hosts(&mut record, g, facts);
     let plan_hosts = changes;
     let max_concurrency = rollout
         .spec
@@ -517,6 +519,45 @@ async fn apply_group(
     match done.outcome {
         RunOutcome::Halted { .. } => Exit::Halted,
         _ => Exit::Ok,
+    }
+}
+
+/// A resumed run's hosts that the new plan no longer lists (killed after
+/// their install, before the record said so): the rescan decides. At the
+/// planned versions they are patched, and are never installed twice.
+fn settle_resumed_hosts(record: &mut RunRecord, g: &GroupPlan, facts: &HashMap<&str, &HostFacts>) {
+    let in_plan: std::collections::HashSet<&str> = g
+        .waves
+        .iter()
+        .flat_map(|w| &w.hosts)
+        .map(|h| h.host.as_str())
+        .collect();
+    for h in record.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
+        if in_plan.contains(h.host.as_str())
+            || !matches!(h.outcome, HostOutcome::InProgress | HostOutcome::Pending)
+        {
+            continue;
+        }
+        let Some(f) = facts.get(h.host.as_str()) else {
+            h.outcome = HostOutcome::Skipped {
+                reason: "could not be rescanned when the run resumed".into(),
+            };
+            continue;
+        };
+        let now: BTreeMap<String, String> = f
+            .installed
+            .iter()
+            .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+            .filter(|(k, _)| h.planned.contains_key(k))
+            .collect();
+        h.outcome = if now == h.planned {
+            HostOutcome::Patched
+        } else {
+            HostOutcome::Skipped {
+                reason: "no longer in the plan when the run resumed".into(),
+            }
+        };
+        h.after = now;
     }
 }
 
@@ -633,6 +674,9 @@ fn summary_line(r: &RunRecord) -> String {
     let count = |f: &dyn Fn(&HostOutcome) -> bool| hosts.iter().filter(|h| f(&h.outcome)).count();
     let outcome = match &r.outcome {
         RunOutcome::Succeeded => "succeeded".to_string(),
+        RunOutcome::FinishedWithErrors { errors } => {
+            format!("finished with {errors} error(s) within the budget")
+        }
         RunOutcome::Halted { reason } => format!("HALTED ({reason})"),
         RunOutcome::Stopped { reason } => format!("stopped ({reason})"),
         RunOutcome::Running => "running".into(),

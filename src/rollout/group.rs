@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use tokio::sync::Semaphore;
 
 use super::budget::{ErrorBudget, wave_failed_entirely};
-use super::host::{HostJob, HostSettings, StepSink, patch, roll_back};
+use super::host::{HostJob, HostSettings, StepSink, check_health, patch, roll_back};
 use super::record::{HostOutcome, RunOutcome, RunRecord, StepRecord};
 use crate::spec::rollout::OnFailure;
 use crate::state::RunState;
@@ -369,7 +369,23 @@ pub async fn run(
                 wave: wave.number,
                 seconds: soak.as_secs(),
             });
-            tokio::time::sleep(soak).await;
+            let patched: Vec<&HostJob> = rollout.waves[..=wi]
+                .iter()
+                .flat_map(|w| &w.hosts)
+                .filter(|j| {
+                    journal
+                        .snapshot()
+                        .host(&j.target.host)
+                        .is_some_and(|h| h.outcome == HostOutcome::Patched)
+                })
+                .collect();
+            soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted).await;
+            if let Some(reason) = halted_reason(&halted) {
+                events(&Event::Halted {
+                    group: rollout.group.clone(),
+                    reason,
+                });
+            }
         }
     }
     let reason = halted_reason(&halted).or_else(|| {
@@ -403,11 +419,79 @@ pub async fn run(
                     reason: "the window closed before every host started".into(),
                 }
             }
+            None if r.errors > 0 => RunOutcome::FinishedWithErrors { errors: r.errors },
             None => RunOutcome::Succeeded,
         };
     });
     journal.snapshot()
 }
+
+/// Waits out a soak, repeating the health checks on the patched hosts; a
+/// host that turns unhealthy fails (and counts against the budget).
+async fn soak_and_watch(
+    rollout: &GroupRollout,
+    patched: &[&HostJob],
+    soak: Duration,
+    journal: &Journal,
+    budget: &Mutex<ErrorBudget>,
+    halted: &Mutex<Option<String>>,
+) {
+    let end = tokio::time::Instant::now() + soak;
+    let every = SOAK_CHECK_EVERY.min(soak).max(Duration::from_secs(1));
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= end || halted_reason(halted).is_some() {
+            return;
+        }
+        tokio::time::sleep(every.min(end - now)).await;
+        if rollout.settings.health.is_empty() {
+            continue;
+        }
+        for job in patched {
+            let host = &job.target.host;
+            let still_patched = journal
+                .snapshot()
+                .host(host)
+                .is_some_and(|h| h.outcome == HostOutcome::Patched);
+            if !still_patched {
+                continue;
+            }
+            if let Err(e) = check_health(job, &rollout.settings).await {
+                let error = format!("unhealthy during the soak: {e}");
+                (journal.events)(&Event::HostFinished {
+                    group: rollout.group.clone(),
+                    host: host.clone(),
+                    outcome: HostOutcome::Failed {
+                        step: super::record::Step::Health,
+                        error: error.clone(),
+                    },
+                });
+                let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+                b.fail(host);
+                let errors = b.errors();
+                if b.exceeded() && rollout.on_failure != OnFailure::Continue {
+                    halted
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(format!("{errors} error(s) exceed maxErrors {}", b.max()));
+                }
+                drop(b);
+                journal.update(|r| {
+                    r.errors = errors;
+                    if let Some(h) = r.host_mut(host) {
+                        h.outcome = HostOutcome::Failed {
+                            step: super::record::Step::Health,
+                            error,
+                        };
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// How often the soak repeats health checks.
+const SOAK_CHECK_EVERY: Duration = Duration::from_secs(10);
 
 fn halted_reason(h: &Mutex<Option<String>>) -> Option<String> {
     h.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -405,3 +405,22 @@ pub async fn roll_back(
     .await
     .map_err(|(_, e)| e)
 }
+
+/// The group's health checks on one host, on a fresh connection (the soak
+/// between waves repeats them on every host patched so far).
+pub async fn check_health(job: &HostJob, settings: &HostSettings) -> Result<(), String> {
+    let t = connect(&job.target, &settings.scan)
+        .await
+        .map_err(|e| match e {
+            os::ScanError::Unreachable(m) | os::ScanError::Failed(m) => m,
+        })?;
+    let mut r = Ok(());
+    for h in &settings.health {
+        r = health::check(h, t.as_ref(), &job.scope).await;
+        if r.is_err() {
+            break;
+        }
+    }
+    t.close().await;
+    r
+}

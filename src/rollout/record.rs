@@ -52,6 +52,8 @@ pub enum RunOutcome {
     Running,
     /// Every host was patched (or had nothing left to do).
     Succeeded,
+    /// Every host ran; some failed, within the error budget (`maxErrors`).
+    FinishedWithErrors { errors: usize },
     /// Halted: the error budget was exceeded or a whole wave failed. No host
     /// starts again until `apply --resume` (or a new desired-state commit).
     Halted { reason: String },
