@@ -5,6 +5,7 @@ mod apply;
 mod output;
 mod plan;
 mod propose;
+mod rollback;
 mod scan;
 mod schema;
 mod style;
@@ -43,6 +44,8 @@ pub enum Command {
     /// Scan, plan, and apply the plan in waves inside maintenance windows
     /// (exit 0 done, 3 halted, 1 error).
     Apply(apply::Args),
+    /// Put a run's hosts back on the versions they had before it (exit 0 all back, 1 not).
+    Rollback(rollback::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -149,5 +152,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Plan(args) => plan::run(&args),
         Command::Propose(args) => propose::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Rollback(args) => rollback::run(&args),
     }
 }

@@ -1,0 +1,270 @@
+//! `patchwave rollback --run RUN [--host H] --reason TEXT`: puts a finished
+//! run's hosts back on the versions they had before it (emergency powers:
+//! inside or outside windows; a change freeze needs --break-freeze). The
+//! rollback is itself recorded as a run. Exit 0: every host is back; 1: not.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{RepoArgs, StateArgs};
+use crate::exit::Exit;
+use crate::facts::ScanState;
+use crate::rollout::host::{HostJob, HostSettings, StepSink, roll_back};
+use crate::rollout::record::{
+    HostOutcome, HostRun, RUN_VERSION, RunOutcome, RunRecord, StepRecord, Trigger, WaveRun,
+};
+use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
+use crate::scan::{FleetScanOptions, targets};
+use crate::schedule::Calendar;
+use crate::state::RunState;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The run to revert (its id, as `apply` printed it).
+    #[arg(long, value_name = "RUN")]
+    pub run: String,
+    /// Only this host of the run.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Why; recorded with the rollback.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Roll back even during a change freeze (deny window).
+    #[arg(long)]
+    pub break_freeze: bool,
+}
+
+/// Prints each step as it ends.
+struct Printer;
+
+impl StepSink for Printer {
+    fn step(&self, host: &str, r: StepRecord) {
+        println!(
+            "{host}: {} {} ({} ms){}",
+            r.step.as_str(),
+            if r.ok { "ok" } else { "FAILED" },
+            r.duration_ms,
+            if r.ok || r.output.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", super::style::printable(&r.output))
+            }
+        );
+    }
+}
+
+pub fn run(args: &Args) -> Exit {
+    match rollback(args) {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Error
+        }
+    }
+}
+
+fn rollback(args: &Args) -> Result<Exit, String> {
+    if args.reason.trim().is_empty() {
+        return Err("--reason must say why the run is being reverted".into());
+    }
+    let root = &args.repo.repo;
+    let checked =
+        super::load_valid_repo(root).map_err(|_| "the repository is invalid".to_string())?;
+    let repo = &checked.repo;
+    let store = Arc::new(
+        args.state
+            .open(repo)
+            .map_err(|_| "cannot open run state".to_string())?,
+    );
+    let original = store
+        .load_run(&args.run)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "no run `{}` in {}; `ls {}/runs` lists the recorded runs",
+                args.run,
+                store.dir().display(),
+                store.dir().display()
+            )
+        })?;
+    let group = repo.group(&original.group).ok_or_else(|| {
+        format!(
+            "run `{}` patched group `{}`, which the repository no longer has",
+            original.id, original.group
+        )
+    })?;
+    if let Some((deny, until)) = Calendar::build(repo).freeze_at(group.name(), Timestamp::now())
+        && !args.break_freeze
+    {
+        return Err(format!(
+            "change freeze `{deny}` is in force until {until}; pass --break-freeze to roll back anyway"
+        ));
+    }
+    let hosts: Vec<&HostRun> = original
+        .waves
+        .iter()
+        .flat_map(|w| &w.hosts)
+        .filter(|h| args.host.as_ref().is_none_or(|x| *x == h.host))
+        .filter(|h| {
+            // Hosts the run changed (or may have changed before it failed).
+            matches!(
+                h.outcome,
+                HostOutcome::Patched | HostOutcome::Failed { .. } | HostOutcome::InProgress
+            )
+        })
+        .collect();
+    if hosts.is_empty() {
+        return Err(match &args.host {
+            Some(h) => format!("run `{}` changed nothing on host `{h}`", original.id),
+            None => format!("run `{}` changed no host", original.id),
+        });
+    }
+    let _lock = store.lock_group(group.name()).map_err(|e| e.to_string())?;
+    let scan_opts = FleetScanOptions::from_repo(repo);
+    let all = targets(repo, root, Some(group.name()), None);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let wanted: Vec<_> = all
+        .iter()
+        .filter(|t| hosts.iter().any(|h| h.host == t.host))
+        .cloned()
+        .collect();
+    let facts = runtime.block_on(crate::scan::scan_fleet(wanted.clone(), &scan_opts, |_| {}));
+    let pm: HashMap<&str, crate::facts::PackageManager> = facts
+        .hosts
+        .iter()
+        .filter_map(|h| match &h.state {
+            ScanState::Scanned { facts } => Some((h.host.as_str(), facts.package_manager)),
+            _ => None,
+        })
+        .collect();
+    let now = Timestamp::now();
+    let id = format!(
+        "{}-{}-rollback",
+        now.strftime("%Y%m%dT%H%M%SZ"),
+        group.name()
+    );
+    let settings = HostSettings {
+        scan: scan_opts,
+        install_timeout: Duration::from_secs(1800),
+        reboot_timeout: Duration::from_secs(600),
+        reboot: Default::default(),
+        hooks: Default::default(),
+        health: Vec::new(),
+    };
+    let mut record = RunRecord {
+        version: RUN_VERSION,
+        id: id.clone(),
+        group: group.name().to_string(),
+        started_at: now,
+        finished_at: None,
+        trigger: Trigger {
+            by: format!("rollback of run {}", original.id),
+            emergency_reason: Some(args.reason.clone()),
+            freeze_overridden: None,
+        },
+        desired_commit: None,
+        outcome: RunOutcome::Running,
+        max_errors: 0,
+        errors: 0,
+        waves: vec![WaveRun {
+            number: 1,
+            hosts: Vec::new(),
+        }],
+    };
+    println!(
+        "rollback {id}: reverting run {} on {} host(s)",
+        original.id,
+        hosts.len()
+    );
+    let mut failed = 0;
+    for h in hosts {
+        let mut entry = HostRun {
+            host: h.host.clone(),
+            outcome: HostOutcome::InProgress,
+            before: h.planned.clone(),
+            planned: h.before.clone(),
+            after: BTreeMap::new(),
+            steps: Vec::new(),
+        };
+        let (Some(target), Some(pm)) = (
+            wanted.iter().find(|t| t.host == h.host),
+            pm.get(h.host.as_str()),
+        ) else {
+            failed += 1;
+            entry.outcome = HostOutcome::Failed {
+                step: crate::rollout::record::Step::Connect,
+                error: "could not be scanned; nothing was changed".into(),
+            };
+            println!("{}: could not be scanned; nothing was changed", h.host);
+            record.waves[0].hosts.push(entry);
+            continue;
+        };
+        let job = HostJob {
+            target: target.clone(),
+            package_manager: *pm,
+            before: h.before.clone(),
+            planned: h.planned.clone(),
+            scope: Scope {
+                host: HostScope {
+                    name: h.host.clone(),
+                    address: target.address.clone(),
+                    labels: Default::default(),
+                },
+                group: GroupScope {
+                    name: group.name().to_string(),
+                    labels: group.metadata.labels.clone(),
+                },
+                run: RunScope {
+                    id: id.clone(),
+                    wave: 1,
+                },
+                plan: PlanScope {
+                    packages: Vec::new(),
+                    reboot: false,
+                },
+            },
+        };
+        match runtime.block_on(roll_back(&job, &settings, &Printer)) {
+            Ok(after) => {
+                entry.after = after;
+                entry.outcome = HostOutcome::Patched;
+                println!(
+                    "{}: back on the versions from before run {}",
+                    h.host, original.id
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                entry.outcome = HostOutcome::Failed {
+                    step: crate::rollout::record::Step::Rollback,
+                    error: e,
+                };
+            }
+        }
+        record.waves[0].hosts.push(entry);
+        store.save_run(&record).map_err(|e| e.to_string())?;
+    }
+    record.errors = failed;
+    record.finished_at = Some(Timestamp::now());
+    record.outcome = if failed == 0 {
+        RunOutcome::Succeeded
+    } else {
+        RunOutcome::FinishedWithErrors { errors: failed }
+    };
+    store.save_run(&record).map_err(|e| e.to_string())?;
+    println!(
+        "rollback {id}: {} host(s) reverted, {failed} failed",
+        record.waves[0].hosts.len() - failed
+    );
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Error })
+}
