@@ -16,13 +16,14 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
     "pw-app",
     "pw-bad",
     "pw-urgent",
     "pw-health",
     "pw-reach",
     "pw-slow",
+    "pw-boot",
 ];
 
 struct World {
@@ -579,4 +580,58 @@ fn a_killed_apply_resumes_without_installing_anything_twice() {
             .count();
         assert_eq!(configured, 1, "{h}: {log}");
     }
+}
+
+#[test]
+fn reboot_always_reboots_waits_for_the_host_and_verifies_again() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-boot", "1.1-1")]);
+    // The test hosts have no init system: their `reboot` ends the host's own
+    // PID 1 (sshd, in the host's PID namespace), and the fleet boots it again.
+    w.fleet
+        .write("h6", "/usr/sbin/reboot", "#!/bin/sh\nkill -TERM 1\n");
+    w.fleet.ssh_ok("h6", &["chmod", "755", "/usr/sbin/reboot"]);
+    let boot_before = w
+        .fleet
+        .ssh_ok("h6", &["cat", "/proc/sys/kernel/random/boot_id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-boot",
+        "{waves: [\"100%\"]}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    let path = dir.path().join("fleet.yaml");
+    let yaml = fs::read_to_string(&path).unwrap().replace(
+        "spec:\n  approvalRules:",
+        "spec:\n  reboot: always\n  approvalRules:",
+    );
+    fs::write(&path, yaml).unwrap();
+
+    let out = apply(dir.path(), state.path(), &["--host", "h6"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let runs = run_records(state.path());
+    let run = &runs[0];
+    let h6 = &run["waves"][0]["hosts"][0];
+    let steps: Vec<&str> = h6["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["connect", "install", "verify", "reboot", "verify"],
+        "{h6}"
+    );
+    assert_eq!(h6["outcome"]["state"], "patched");
+    let boot_after = w
+        .fleet
+        .ssh_ok("h6", &["cat", "/proc/sys/kernel/random/boot_id"]);
+    assert_ne!(boot_before, boot_after, "the host booted again");
+    assert_eq!(installed("h6", "pw-boot"), "1.1-1 ii");
+    // Only h6 was selected.
+    assert_eq!(installed("h5", "pw-boot"), "1.0-1 ii");
 }
