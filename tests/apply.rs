@@ -16,7 +16,7 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 7] = [
+const PACKAGES: [&str; 8] = [
     "pw-app",
     "pw-bad",
     "pw-urgent",
@@ -24,6 +24,7 @@ const PACKAGES: [&str; 7] = [
     "pw-reach",
     "pw-slow",
     "pw-boot",
+    "pw-quorum",
 ];
 
 struct World {
@@ -634,4 +635,68 @@ fn reboot_always_reboots_waits_for_the_host_and_verifies_again() {
     assert_eq!(installed("h6", "pw-boot"), "1.1-1 ii");
     // Only h6 was selected.
     assert_eq!(installed("h5", "pw-boot"), "1.0-1 ii");
+}
+
+#[test]
+fn one_at_a_time_sets_never_have_two_hosts_down_together() {
+    let _s = serial();
+    let w = world();
+    let mut slow = Deb::new("pw-quorum", "1.1-1");
+    slow.postinst = Some("sleep 1".into());
+    w.apt.publish(SECURITY, &[slow]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(
+        dir.path(),
+        "pw-quorum",
+        "{waves: [\"100%\"], maxConcurrency: 6, oneAtATime: [cluster]}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    // h1-h3 form one quorum cluster, h4-h6 another.
+    let path = dir.path().join("fleet.yaml");
+    let mut yaml = fs::read_to_string(&path).unwrap();
+    for (i, h) in HOSTS.iter().enumerate() {
+        let cluster = if i < 3 { "a" } else { "b" };
+        let line = format!("    - name: {h}\n");
+        yaml = yaml.replace(
+            &line,
+            &format!("{line}      labels: {{cluster: {cluster}}}\n"),
+        );
+    }
+    fs::write(&path, yaml).unwrap();
+
+    let out = apply(dir.path(), state.path(), &["--format", "json"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let cluster = |h: &str| {
+        if ["h1", "h2", "h3"].contains(&h) {
+            "a"
+        } else {
+            "b"
+        }
+    };
+    let mut running: Vec<String> = Vec::new();
+    let mut most_at_once = 0;
+    for line in out.stdout.lines().filter(|l| l.starts_with('{')) {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let host = e["host"].as_str().unwrap_or("").to_string();
+        match e["event"].as_str().unwrap() {
+            "hostStarted" => {
+                assert!(
+                    running.iter().all(|r| cluster(r) != cluster(&host)),
+                    "{host} started while {running:?} ran"
+                );
+                running.push(host);
+                most_at_once = most_at_once.max(running.len());
+            }
+            "hostFinished" => running.retain(|r| *r != host),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        most_at_once, 2,
+        "one host of each cluster at a time, both clusters at once"
+    );
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-quorum"), "1.1-1 ii");
+    }
 }

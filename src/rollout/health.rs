@@ -144,3 +144,38 @@ pub async fn http_get_status(url: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("GET {url}: not an HTTP answer"))?;
     Ok(status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A one-shot HTTP server on loopback answering `status`.
+    async fn serve(status: &'static str) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
+            }
+        });
+        format!("http://{addr}/healthz")
+    }
+
+    #[tokio::test]
+    async fn http_probes_read_the_status_and_refuse_what_they_cannot_do() {
+        assert_eq!(http_get_status(&serve("200 OK").await).await, Ok(200));
+        assert_eq!(
+            http_get_status(&serve("503 Service Unavailable").await).await,
+            Ok(503)
+        );
+        let e = http_get_status("https://127.0.0.1/").await.unwrap_err();
+        assert!(e.contains("https probes are not supported yet"), "{e}");
+        let e = http_get_status("http://127.0.0.1:1/").await.unwrap_err();
+        assert!(e.starts_with("GET http://127.0.0.1:1/:"), "{e}");
+    }
+}
