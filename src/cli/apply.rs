@@ -66,9 +66,12 @@ fn who() -> String {
     format!("{user}@{host}")
 }
 
+/// A line for people; in JSON mode the same text as a `note` event, so CI
+/// sees why a group was not applied.
 fn say(args: &Args, text: &str) {
-    if args.format == ApplyFormat::Text {
-        println!("{text}");
+    match args.format {
+        ApplyFormat::Text => println!("{text}"),
+        ApplyFormat::Json => println!("{}", serde_json::json!({"event": "note", "text": text})),
     }
 }
 
