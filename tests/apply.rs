@@ -16,7 +16,7 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 8] = [
+const PACKAGES: [&str; 10] = [
     "pw-app",
     "pw-bad",
     "pw-urgent",
@@ -25,6 +25,8 @@ const PACKAGES: [&str; 8] = [
     "pw-slow",
     "pw-boot",
     "pw-quorum",
+    "pw-bad2",
+    "pw-after",
 ];
 
 struct World {
@@ -699,4 +701,95 @@ fn one_at_a_time_sets_never_have_two_hosts_down_together() {
     for h in HOSTS {
         assert_eq!(installed(h, "pw-quorum"), "1.1-1 ii");
     }
+}
+
+#[test]
+fn a_run_killed_after_it_halted_stays_halted() {
+    let _s = serial();
+    let w = world();
+    let mut bad = Deb::new("pw-bad2", "2.0-1");
+    bad.postinst = Some("exit 1".into());
+    w.apt.publish(SECURITY, &[bad]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // h1 fails at once; the others are slow to start, so the run is killed
+    // after the halt and before it ends.
+    repo_with(
+        dir.path(),
+        "pw-bad2",
+        "{waves: [\"100%\"], maxConcurrency: 2}",
+        policy::ALWAYS_OPEN_WINDOW,
+        "  hooks:\n    pre:\n      - command: [sh, -c, 'if [ \"$1\" != h1 ]; then sleep 30; fi', sh, '{{ host.name }}']\n",
+    );
+    let mut child = support::patchwave()
+        .args(["apply", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.unwrap();
+        if line.contains("\"hostFinished\"") && line.contains("\"h1\"") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = &run_records(state.path())[0];
+    assert_eq!(
+        run["outcome"]["state"], "halted",
+        "the halt is recorded at once: {run}"
+    );
+
+    let again = apply(dir.path(), state.path(), &[]);
+    assert_eq!(again.code, Some(3), "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stdout.contains("halted (1 error exceed maxErrors 0)"),
+        "{}",
+        again.stdout
+    );
+    // Only h1 and the host started beside it were touched; nothing more started.
+    for h in ["h3", "h4", "h5", "h6"] {
+        assert_eq!(installed(h, "pw-bad2"), "1.0-1 ii", "{h}");
+    }
+    // h1 is left half-configured (no rollback ran). Resumed, h1 stays failed
+    // and is not started again; a fresh run reports the broken database
+    // instead of making it worse.
+    w.apt.publish(SECURITY, &[Deb::new("pw-after", "1.1-1")]);
+    let other = tempfile::tempdir().unwrap();
+    repo(
+        other.path(),
+        "pw-after",
+        "{waves: [\"100%\"]}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let again = apply(other.path(), fresh.path(), &["--host", "h1"]);
+    assert_eq!(again.code, Some(3), "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("the package database has unfinished work from before (`dpkg --audit`)")
+            && again.stdout.contains("pw-bad2"),
+        "{}",
+        again.stdout
+    );
+    // Repair it, or every later install on h1 would fail the same way.
+    w.fleet.ssh_ok(
+        "h1",
+        &[
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--allow-downgrades",
+            "pw-bad2=1.0-1",
+        ],
+    );
+    assert_eq!(installed("h1", "pw-bad2"), "1.0-1 ii");
 }

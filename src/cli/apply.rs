@@ -17,12 +17,13 @@ use crate::rollout::budget::ErrorBudget;
 use crate::rollout::group::{self, Event, GroupRollout, WaveJobs};
 use crate::rollout::host::{HostJob, HostSettings};
 use crate::rollout::record::{
-    HostOutcome, HostRun, RUN_VERSION, RunOutcome, RunRecord, Trigger, WaveRun,
+    HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger, WaveRun,
 };
 use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
 use crate::scan::{FleetScanOptions, ScanTarget, targets};
 use crate::schedule::{Calendar, WindowStatus};
 use crate::spec::Repository;
+use crate::spec::baseline::RebootPolicy;
 use crate::spec::values;
 use crate::state::{InstallAttempt, LocalState, RunState, load_history};
 
@@ -245,8 +246,19 @@ async fn apply_group(
     let changes: usize = g.waves.iter().map(|w| w.hosts.len()).sum();
     if changes == 0 {
         if let Some(mut r) = open {
-            settle_resumed_hosts(&mut r, g, facts);
-            r.outcome = RunOutcome::Succeeded;
+            settle_resumed_hosts(&mut r, g, facts, &settings_for(repo, group, g, scan_opts));
+            let errors = r
+                .waves
+                .iter()
+                .flat_map(|w| &w.hosts)
+                .filter(|h| h.outcome.is_failure())
+                .count();
+            r.errors = errors;
+            r.outcome = if errors == 0 {
+                RunOutcome::Succeeded
+            } else {
+                RunOutcome::FinishedWithErrors { errors }
+            };
             r.finished_at = Some(Timestamp::now());
             if let Err(e) = store.save_run(&r) {
                 eprintln!("error: {e}");
@@ -306,25 +318,7 @@ async fn apply_group(
     let Some(rollout) = repo.rollouts.iter().find(|r| r.name() == g.rollout) else {
         return Exit::Error;
     };
-    let baseline_reboot = repo
-        .baselines
-        .iter()
-        .find(|b| b.name() == g.baseline)
-        .map(|b| b.spec.reboot)
-        .unwrap_or_default();
-    let apply = repo.fleets.first().and_then(|f| f.spec.apply.as_ref());
-    let reboot_timeout = apply
-        .and_then(|a| a.reboot_timeout.as_ref())
-        .and_then(|t| values::parse_duration(t).ok())
-        .unwrap_or(Duration::from_secs(600));
-    let settings = HostSettings {
-        scan: scan_opts.clone(),
-        install_timeout: Duration::from_secs(1800),
-        reboot_timeout,
-        reboot: baseline_reboot,
-        hooks: group.spec.hooks.clone(),
-        health: group.spec.health_checks.clone(),
-    };
+    let settings = settings_for(repo, group, g, scan_opts);
 
     let mut record = match open {
         Some(r) => {
@@ -333,7 +327,8 @@ async fn apply_group(
         }
         None => RunRecord {
             version: RUN_VERSION,
-            id: format!("{}-{name}", now.strftime("%Y%m%dT%H%M%SZ")),
+            kind: RunKind::Apply,
+            id: new_run_id(store.as_ref(), now, name),
             group: name.to_string(),
             started_at: now,
             finished_at: None,
@@ -369,9 +364,13 @@ async fn apply_group(
         rollout.spec.max_errors.as_ref().map(|m| &m.value),
         hosts_in_plan,
     );
-    for h in record.waves.iter().flat_map(|w| &w.hosts) {
-        if h.outcome.is_failure() {
-            budget.fail(&h.host);
+    // A killed run resumes with its errors; `--resume` starts a fresh budget
+    // (the operator looked at the errors and chose to go on).
+    if !args.resume {
+        for h in record.waves.iter().flat_map(|w| &w.hosts) {
+            if h.outcome.is_failure() {
+                budget.fail(&h.host);
+            }
         }
     }
     record.max_errors = budget.max();
@@ -398,9 +397,21 @@ async fn apply_group(
             // The record: the host's entry (kept if a resumed run has it), now pending again.
             match record.host_mut(&hp.host) {
                 Some(h) => {
-                    h.outcome = HostOutcome::Pending;
-                    h.before = job.before.clone();
-                    h.planned = job.planned.clone();
+                    // A resumed run: hosts that failed stay failed (and are
+                    // not started again) unless the operator said --resume.
+                    let retry = match &h.outcome {
+                        HostOutcome::Failed { .. } | HostOutcome::RolledBack { .. } => args.resume,
+                        HostOutcome::Patched => false,
+                        _ => true,
+                    };
+                    if retry {
+                        h.outcome = HostOutcome::Pending;
+                    }
+                    // The first recorded version stays the rollback target.
+                    for (k, v) in &job.before {
+                        h.before.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    h.planned.extend(job.planned.clone());
                 }
                 None => {
                     let run = HostRun {
@@ -429,7 +440,7 @@ async fn apply_group(
         });
     }
     record.waves.sort_by_key(|w| w.number);
-    settle_resumed_hosts(&mut record, g, facts);
+    settle_resumed_hosts(&mut record, g, facts, &settings);
     let plan_hosts = changes;
     let max_concurrency = rollout
         .spec
@@ -481,7 +492,8 @@ async fn apply_group(
         }
     });
     let state: Arc<dyn RunState> = store.clone();
-    let done = group::run(rollout_job, record, state, events).await;
+    let finished = group::run(rollout_job, record, state, events).await;
+    let done = finished.record;
     for h in done.waves.iter().flat_map(|w| &w.hosts) {
         let outcome = match &h.outcome {
             HostOutcome::Patched => Ok(()),
@@ -519,16 +531,59 @@ async fn apply_group(
     } else {
         println!("{}", summary_line(&done));
     }
+    if let Some(e) = finished.save_error {
+        eprintln!("error: the run record could not be saved ({e}); no further host was started");
+        return Exit::Error;
+    }
     match done.outcome {
         RunOutcome::Halted { .. } => Exit::Halted,
         _ => Exit::Ok,
     }
 }
 
-/// A resumed run's hosts that the new plan no longer lists (killed after
-/// their install, before the record said so): the rescan decides. At the
-/// planned versions they are patched, and are never installed twice.
-fn settle_resumed_hosts(record: &mut RunRecord, g: &GroupPlan, facts: &HashMap<&str, &HostFacts>) {
+/// How the group's hosts are changed: hooks, health checks, reboot policy, bounds.
+fn settings_for(
+    repo: &Repository,
+    group: &crate::spec::Resource<crate::spec::host_group::HostGroupSpec>,
+    g: &GroupPlan,
+    scan_opts: &FleetScanOptions,
+) -> HostSettings {
+    let reboot = repo
+        .baselines
+        .iter()
+        .find(|b| b.name() == g.baseline)
+        .map(|b| b.spec.reboot)
+        .unwrap_or_default();
+    let reboot_timeout = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.apply.as_ref())
+        .and_then(|a| a.reboot_timeout.as_ref())
+        .and_then(|t| values::parse_duration(t).ok())
+        .unwrap_or(Duration::from_secs(600));
+    HostSettings {
+        scan: scan_opts.clone(),
+        install_timeout: Duration::from_secs(1800),
+        reboot_timeout,
+        reboot,
+        hooks: group.spec.hooks.clone(),
+        health: group.spec.health_checks.clone(),
+    }
+}
+
+/// A resumed run's hosts that the new plan no longer lists (the run was
+/// killed after their install, before the record said how they ended). The
+/// rescan shows their versions, the journal their steps: at the planned
+/// versions with every later step done they are patched (never installed
+/// twice); a failed step, or steps that never ran (reboot, health, post
+/// hook), make them failed, counted against the budget.
+fn settle_resumed_hosts(
+    record: &mut RunRecord,
+    g: &GroupPlan,
+    facts: &HashMap<&str, &HostFacts>,
+    settings: &HostSettings,
+) {
+    use crate::rollout::record::Step;
     let in_plan: std::collections::HashSet<&str> = g
         .waves
         .iter()
@@ -553,15 +608,56 @@ fn settle_resumed_hosts(record: &mut RunRecord, g: &GroupPlan, facts: &HashMap<&
             .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
             .filter(|(k, _)| h.planned.contains_key(k))
             .collect();
-        h.outcome = if now == h.planned {
-            HostOutcome::Patched
-        } else {
-            HostOutcome::Skipped {
+        h.after = now.clone();
+        if now != h.planned {
+            h.outcome = HostOutcome::Skipped {
                 reason: "no longer in the plan when the run resumed".into(),
-            }
+            };
+            continue;
+        }
+        if let Some(failed) = h.steps.iter().rev().find(|s| !s.ok) {
+            h.outcome = HostOutcome::Failed {
+                step: failed.step,
+                error: failed.output.clone(),
+            };
+            continue;
+        }
+        let done = |step: Step| h.steps.iter().any(|s| s.step == step && s.ok);
+        let reboot_due = match settings.reboot {
+            RebootPolicy::Never => false,
+            RebootPolicy::Always => true,
+            RebootPolicy::IfRequired => f.reboot_required,
         };
-        h.after = now;
+        let missing = [
+            (Step::Reboot, reboot_due),
+            (Step::Health, !settings.health.is_empty()),
+            (Step::Post, !settings.hooks.post.is_empty()),
+        ]
+        .into_iter()
+        .find(|(step, needed)| *needed && !done(*step));
+        h.outcome = match missing {
+            None => HostOutcome::Patched,
+            Some((step, _)) => HostOutcome::Failed {
+                step,
+                error: format!(
+                    "the run was stopped after the install; the {} step never ran: check the host",
+                    step.as_str()
+                ),
+            },
+        };
     }
+}
+
+/// A run id that no record has yet: time to the millisecond, then the group.
+fn new_run_id(store: &LocalState, now: Timestamp, group: &str) -> String {
+    let base = format!("{}-{group}", now.strftime("%Y%m%dT%H%M%S%.3fZ"));
+    let mut id = base.clone();
+    let mut n = 2;
+    while matches!(store.load_run(&id), Ok(Some(_))) {
+        id = format!("{base}-{n}");
+        n += 1;
+    }
+    id
 }
 
 fn host_job(
@@ -695,4 +791,127 @@ fn summary_line(r: &RunRecord) -> String {
         r.errors,
         r.max_errors
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{InstalledPackage, OsInfo, PackageManager};
+    use crate::rollout::record::{Step, StepRecord};
+    use crate::spec::host_group::HealthCheckSpec;
+
+    fn step(step: Step, ok: bool) -> StepRecord {
+        StepRecord {
+            step,
+            started_at: "2026-11-23T06:00:00Z".parse().unwrap(),
+            duration_ms: 1,
+            ok,
+            output: if ok { String::new() } else { "boom".into() },
+        }
+    }
+
+    /// One host, killed mid-run with `steps` journaled, now at `version`.
+    fn settle(steps: Vec<StepRecord>, version: &str, health: bool) -> HostOutcome {
+        let mut record = RunRecord {
+            version: RUN_VERSION,
+            id: "r".into(),
+            kind: RunKind::Apply,
+            group: "g".into(),
+            started_at: "2026-11-23T06:00:00Z".parse().unwrap(),
+            finished_at: None,
+            trigger: Trigger {
+                by: "t".into(),
+                emergency_reason: None,
+                freeze_overridden: None,
+            },
+            desired_commit: None,
+            outcome: RunOutcome::Running,
+            max_errors: 0,
+            errors: 0,
+            waves: vec![WaveRun {
+                number: 1,
+                hosts: vec![HostRun {
+                    host: "h1".into(),
+                    outcome: HostOutcome::InProgress,
+                    before: [("vim:amd64".to_string(), "1".to_string())].into(),
+                    planned: [("vim:amd64".to_string(), "2".to_string())].into(),
+                    after: BTreeMap::new(),
+                    steps,
+                }],
+            }],
+        };
+        let plan = GroupPlan {
+            group: "g".into(),
+            baseline: "b".into(),
+            rollout: "r".into(),
+            suspended: false,
+            window: WindowStatus::Closed { next_start: None },
+            waves: vec![],
+            unchanged: vec![],
+            unknown: vec![],
+        };
+        let facts = HostFacts {
+            os: OsInfo::default(),
+            package_manager: PackageManager::Apt,
+            kernel: String::new(),
+            boot_id: String::new(),
+            installed: vec![InstalledPackage {
+                name: "vim".into(),
+                arch: "amd64".into(),
+                version: version.into(),
+                held: false,
+            }],
+            updates: vec![],
+            reboot_required: false,
+            reboot_required_by: vec![],
+            rejected_lines: vec![],
+        };
+        let check: HealthCheckSpec = serde_saphyr::from_str("{name: up, command: [true]}").unwrap();
+        let settings = HostSettings {
+            scan: FleetScanOptions::default(),
+            install_timeout: Duration::from_secs(1),
+            reboot_timeout: Duration::from_secs(1),
+            reboot: RebootPolicy::IfRequired,
+            hooks: Default::default(),
+            health: if health { vec![check] } else { vec![] },
+        };
+        settle_resumed_hosts(&mut record, &plan, &[("h1", &facts)].into(), &settings);
+        record.waves[0].hosts[0].outcome.clone()
+    }
+
+    #[test]
+    fn a_killed_hosts_outcome_comes_from_its_versions_and_its_journaled_steps() {
+        let installed = vec![step(Step::Connect, true), step(Step::Install, true)];
+        // At the planned version, nothing left to run: patched, not installed again.
+        assert_eq!(settle(installed.clone(), "2", false), HostOutcome::Patched);
+        // Health checks never ran: failed at health, counted.
+        assert!(matches!(
+            settle(installed.clone(), "2", true),
+            HostOutcome::Failed {
+                step: Step::Health,
+                ..
+            }
+        ));
+        // A journaled failure stays a failure.
+        assert!(matches!(
+            settle(
+                vec![
+                    step(Step::Connect, true),
+                    step(Step::Install, true),
+                    step(Step::Verify, false)
+                ],
+                "2",
+                false
+            ),
+            HostOutcome::Failed {
+                step: Step::Verify,
+                ..
+            }
+        ));
+        // Not at the planned version: not counted as patched.
+        assert!(matches!(
+            settle(installed, "1", false),
+            HostOutcome::Skipped { .. }
+        ));
+    }
 }

@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::facts::ScanState;
 use crate::rollout::host::{HostJob, HostSettings, StepSink, roll_back};
 use crate::rollout::record::{
-    HostOutcome, HostRun, RUN_VERSION, RunOutcome, RunRecord, StepRecord, Trigger, WaveRun,
+    HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, StepRecord, Trigger, WaveRun,
 };
 use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
 use crate::scan::{FleetScanOptions, targets};
@@ -139,11 +139,11 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         .cloned()
         .collect();
     let facts = runtime.block_on(crate::scan::scan_fleet(wanted.clone(), &scan_opts, |_| {}));
-    let pm: HashMap<&str, crate::facts::PackageManager> = facts
+    let scanned: HashMap<&str, &crate::facts::HostFacts> = facts
         .hosts
         .iter()
         .filter_map(|h| match &h.state {
-            ScanState::Scanned { facts } => Some((h.host.as_str(), facts.package_manager)),
+            ScanState::Scanned { facts } => Some((h.host.as_str(), facts.as_ref())),
             _ => None,
         })
         .collect();
@@ -163,6 +163,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
     };
     let mut record = RunRecord {
         version: RUN_VERSION,
+        kind: RunKind::Rollback,
         id: id.clone(),
         group: group.name().to_string(),
         started_at: now,
@@ -196,9 +197,9 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             after: BTreeMap::new(),
             steps: Vec::new(),
         };
-        let (Some(target), Some(pm)) = (
+        let (Some(target), Some(f)) = (
             wanted.iter().find(|t| t.host == h.host),
-            pm.get(h.host.as_str()),
+            scanned.get(h.host.as_str()),
         ) else {
             failed += 1;
             entry.outcome = HostOutcome::Failed {
@@ -209,10 +210,42 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             record.waves[0].hosts.push(entry);
             continue;
         };
+        // Only packages still at the version this run installed go back: a
+        // later run's upgrade is never undone by reverting an earlier one.
+        let current: BTreeMap<String, String> = f
+            .installed
+            .iter()
+            .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+            .collect();
+        let mut targets = BTreeMap::new();
+        for (k, old) in &h.before {
+            match (current.get(k), h.planned.get(k)) {
+                (Some(now), _) if now == old => {}
+                (Some(now), Some(installed)) if now == installed => {
+                    targets.insert(k.clone(), old.clone());
+                }
+                (now, _) => println!(
+                    "{}: {k} left alone: it is at {} now, not the {} run {} installed",
+                    h.host,
+                    now.map_or("(not installed)", String::as_str),
+                    h.planned.get(k).map_or("version", String::as_str),
+                    original.id
+                ),
+            }
+        }
+        if targets.is_empty() {
+            println!("{}: nothing to revert", h.host);
+            entry.outcome = HostOutcome::Skipped {
+                reason: "nothing to revert".into(),
+            };
+            record.waves[0].hosts.push(entry);
+            continue;
+        }
+        entry.planned = targets.clone();
         let job = HostJob {
             target: target.clone(),
-            package_manager: *pm,
-            before: h.before.clone(),
+            package_manager: f.package_manager,
+            before: targets,
             planned: h.planned.clone(),
             scope: Scope {
                 host: HostScope {
@@ -262,9 +295,11 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         RunOutcome::FinishedWithErrors { errors: failed }
     };
     store.save_run(&record).map_err(|e| e.to_string())?;
-    println!(
-        "rollback {id}: {} host(s) reverted, {failed} failed",
-        record.waves[0].hosts.len() - failed
-    );
+    let reverted = record.waves[0]
+        .hosts
+        .iter()
+        .filter(|h| h.outcome == HostOutcome::Patched)
+        .count();
+    println!("rollback {id}: {reverted} host(s) reverted, {failed} failed");
     Ok(if failed == 0 { Exit::Ok } else { Exit::Error })
 }

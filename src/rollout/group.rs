@@ -142,7 +142,7 @@ pub async fn run(
     record: RunRecord,
     state: Arc<dyn RunState>,
     events: Arc<dyn Fn(&Event) + Send + Sync>,
-) -> RunRecord {
+) -> Finished {
     let journal = Arc::new(Journal {
         record: Mutex::new(record),
         state,
@@ -151,7 +151,11 @@ pub async fn run(
     });
     journal.update(|r| r.outcome = RunOutcome::Running);
     let budget = Arc::new(Mutex::new(rollout.budget.clone()));
-    let halted: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    // A resumed run whose replayed errors already exceed the budget stays halted.
+    let halted: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(
+        (rollout.budget.exceeded() && rollout.on_failure != OnFailure::Continue)
+            .then(|| exceeded_reason(&rollout.budget)),
+    ));
     let settings = Arc::new(rollout.settings.clone());
     let sets: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = Arc::default();
     let wave_count = rollout.waves.len();
@@ -263,13 +267,9 @@ pub async fn run(
                     b.fail(&host);
                     // `onFailure: continue` records errors but keeps going.
                     if b.exceeded() && on_failure != OnFailure::Continue {
-                        let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
-                        h.get_or_insert(format!(
-                            "{} error{} exceed maxErrors {}",
-                            b.errors(),
-                            if b.errors() == 1 { "" } else { "s" },
-                            b.max()
-                        ));
+                        let reason = exceeded_reason(&b);
+                        drop(b);
+                        halt(&halted, &journal, reason);
                     }
                 }
                 (journal.events)(&Event::HostFinished {
@@ -289,11 +289,13 @@ pub async fn run(
         }
         while let Some(joined) = tasks.join_next().await {
             if let Err(e) = joined {
-                // A host task that panicked is a failed host, never a silent gap.
-                let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
-                h.get_or_insert(format!(
-                    "a host task crashed ({e}); please report this as a bug"
-                ));
+                // A host task that panicked is a failed host, never a silent
+                // gap (the final pass marks it failed).
+                halt(
+                    &halted,
+                    &journal,
+                    format!("a host task crashed ({e}); please report this as a bug"),
+                );
             }
         }
         let snapshot = journal.snapshot();
@@ -311,50 +313,22 @@ pub async fn run(
             .filter(|h| snapshot.host(h).is_some_and(|x| x.outcome.is_failure()))
             .count();
         if failed_here.load(Ordering::Relaxed) && wave_failed_entirely(ran, failed) {
-            let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
-            h.get_or_insert(format!("every host of wave {} failed", wave.number));
+            halt(
+                &halted,
+                &journal,
+                format!("every host of wave {} failed", wave.number),
+            );
         }
         if rollout.on_failure == OnFailure::Rollback && failed_here.load(Ordering::Relaxed) {
-            let back: Vec<&HostJob> = wave
-                .hosts
-                .iter()
-                .filter(|j| {
-                    let o = snapshot.host(&j.target.host).map(|h| &h.outcome);
-                    matches!(o, Some(HostOutcome::Failed { .. }))
-                        || (rollout.rollback_whole_wave && matches!(o, Some(HostOutcome::Patched)))
-                })
-                .collect();
-            for job in back {
-                let sink = Sink {
-                    journal: journal.clone(),
-                    group: rollout.group.clone(),
-                };
-                let host = job.target.host.clone();
-                let result = roll_back(job, &settings, &sink).await;
-                journal.update(|r| {
-                    if let Some(h) = r.host_mut(&host) {
-                        let (step, error) = match &h.outcome {
-                            HostOutcome::Failed { step, error } => (*step, error.clone()),
-                            _ => (
-                                super::record::Step::Rollback,
-                                "rolled back with its wave".to_string(),
-                            ),
-                        };
-                        match result {
-                            Ok(after) => {
-                                h.after = after;
-                                h.outcome = HostOutcome::RolledBack { step, error };
-                            }
-                            Err(e) => {
-                                h.outcome = HostOutcome::Failed {
-                                    step,
-                                    error: format!("{error}; rollback failed too: {e}"),
-                                };
-                            }
-                        }
-                    }
-                });
-            }
+            let jobs: Vec<&HostJob> = wave.hosts.iter().collect();
+            roll_back_failed(
+                &rollout,
+                &jobs,
+                rollout.rollback_whole_wave,
+                &journal,
+                &settings,
+            )
+            .await;
         }
         if let Some(reason) = halted_reason(&halted) {
             events(&Event::Halted {
@@ -380,6 +354,9 @@ pub async fn run(
                 })
                 .collect();
             soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted).await;
+            if rollout.on_failure == OnFailure::Rollback {
+                roll_back_failed(&rollout, &patched, false, &journal, &settings).await;
+            }
             if let Some(reason) = halted_reason(&halted) {
                 events(&Event::Halted {
                     group: rollout.group.clone(),
@@ -394,6 +371,22 @@ pub async fn run(
             .map(|e| format!("the run record cannot be saved: {e}"))
     });
     journal.update(|r| {
+        for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
+            // Only a crashed host task can leave a host in progress here.
+            if h.outcome == HostOutcome::InProgress {
+                h.outcome = HostOutcome::Failed {
+                    step: super::record::Step::Install,
+                    error: "its task crashed mid-way; check the host".into(),
+                };
+            }
+        }
+        r.errors = r
+            .waves
+            .iter()
+            .flat_map(|w| &w.hosts)
+            .filter(|h| h.outcome.is_failure())
+            .count()
+            .max(r.errors);
         for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
             if h.outcome == HostOutcome::Pending {
                 h.outcome = HostOutcome::Skipped {
@@ -423,7 +416,17 @@ pub async fn run(
             None => RunOutcome::Succeeded,
         };
     });
-    journal.snapshot()
+    Finished {
+        record: journal.snapshot(),
+        save_error: journal.save_failed(),
+    }
+}
+
+/// The run as it ended, and why its record could not be saved if it could
+/// not (then the run is an error, not a halt: status is never lost silently).
+pub struct Finished {
+    pub record: RunRecord,
+    pub save_error: Option<String>,
 }
 
 /// Waits out a soak, repeating the health checks on the patched hosts; a
@@ -469,13 +472,12 @@ async fn soak_and_watch(
                 let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
                 b.fail(host);
                 let errors = b.errors();
-                if b.exceeded() && rollout.on_failure != OnFailure::Continue {
-                    halted
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(format!("{errors} error(s) exceed maxErrors {}", b.max()));
-                }
+                let over = (b.exceeded() && rollout.on_failure != OnFailure::Continue)
+                    .then(|| exceeded_reason(&b));
                 drop(b);
+                if let Some(reason) = over {
+                    halt(halted, journal, reason);
+                }
                 journal.update(|r| {
                     r.errors = errors;
                     if let Some(h) = r.host_mut(host) {
@@ -487,6 +489,83 @@ async fn soak_and_watch(
                 });
             }
         }
+    }
+}
+
+/// `onFailure: rollback`: puts the failed hosts among `jobs` (and, with
+/// `whole`, the patched ones too) back on their before-versions.
+async fn roll_back_failed(
+    rollout: &GroupRollout,
+    jobs: &[&HostJob],
+    whole: bool,
+    journal: &Arc<Journal>,
+    settings: &HostSettings,
+) {
+    let snapshot = journal.snapshot();
+    let back: Vec<&&HostJob> = jobs
+        .iter()
+        .filter(|j| {
+            let o = snapshot.host(&j.target.host).map(|h| &h.outcome);
+            matches!(o, Some(HostOutcome::Failed { .. }))
+                || (whole && matches!(o, Some(HostOutcome::Patched)))
+        })
+        .collect();
+    for job in back {
+        let sink = Sink {
+            journal: journal.clone(),
+            group: rollout.group.clone(),
+        };
+        let host = job.target.host.clone();
+        let result = roll_back(job, settings, &sink).await;
+        journal.update(|r| {
+            if let Some(h) = r.host_mut(&host) {
+                let (step, error) = match &h.outcome {
+                    HostOutcome::Failed { step, error } => (*step, error.clone()),
+                    _ => (
+                        super::record::Step::Rollback,
+                        "rolled back with its wave".to_string(),
+                    ),
+                };
+                match result {
+                    Ok(after) => {
+                        h.after = after;
+                        h.outcome = HostOutcome::RolledBack { step, error };
+                    }
+                    Err(e) => {
+                        h.outcome = HostOutcome::Failed {
+                            step,
+                            error: format!("{error}; rollback failed too: {e}"),
+                        };
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn exceeded_reason(b: &ErrorBudget) -> String {
+    format!(
+        "{} error{} exceed maxErrors {}",
+        b.errors(),
+        if b.errors() == 1 { "" } else { "s" },
+        b.max()
+    )
+}
+
+/// Halts the rollout, and says so in the record at once: a run killed
+/// after halting must stay halted, not resume as if nothing happened.
+fn halt(halted: &Mutex<Option<String>>, journal: &Journal, reason: String) {
+    let first = {
+        let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
+        if h.is_some() {
+            false
+        } else {
+            *h = Some(reason.clone());
+            true
+        }
+    };
+    if first {
+        journal.update(|r| r.outcome = RunOutcome::Halted { reason });
     }
 }
 

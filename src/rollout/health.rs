@@ -105,7 +105,10 @@ pub async fn http_get_status(url: &str) -> Result<u32, String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '\r', '\n']) {
+    if authority.is_empty()
+        || authority.contains(|c: char| c == '@' || c.is_whitespace() || c.is_control())
+        || path.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
         return Err(format!("GET {url}: not a usable URL"));
     }
     let addr = if authority.contains(':') && !authority.ends_with(']') {

@@ -290,6 +290,17 @@ async fn work(
                     job.package_manager.as_str()
                 ));
             };
+            if let Some(audit) = install::audit_command(job.package_manager) {
+                let out = t.run(&audit).await.map_err(|e| e.to_string())?;
+                let said = out.stdout_str();
+                if !said.trim().is_empty() {
+                    return Err(format!(
+                        "the package database has unfinished work from before (`dpkg --audit`): {}; \
+                         repair it first (`dpkg --configure -a`, or reinstall the package)",
+                        install::last_lines(&said, 4)
+                    ));
+                }
+            }
             let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
             if out.success() {
                 Ok(((), install::last_lines(&out.stdout_str(), 3)))

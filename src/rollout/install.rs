@@ -94,6 +94,20 @@ pub fn install_command(
     Some(cmd.timeout(timeout))
 }
 
+/// A read-only check that the package database has no unfinished work
+/// (half-configured packages would make any install fail, or finish someone
+/// else's interrupted change): `dpkg --audit` on apt hosts.
+pub fn audit_command(pm: PackageManager) -> Option<RemoteCommand> {
+    match pm {
+        PackageManager::Apt => Some(
+            RemoteCommand::new("dpkg")
+                .arg("--audit")
+                .timeout(Duration::from_secs(60)),
+        ),
+        _ => None,
+    }
+}
+
 /// Why an install failed, for the run record: the package manager's lock,
 /// or its own words.
 pub fn failure_reason(pm: PackageManager, out: &CommandOutput) -> String {

@@ -17,6 +17,9 @@ pub const RUN_VERSION: u32 = 1;
 pub struct RunRecord {
     pub version: u32,
     pub id: String,
+    /// A rollout (`apply`) or a `rollback` of an earlier run.
+    #[serde(default)]
+    pub kind: RunKind,
     pub group: String,
     pub started_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -29,6 +32,14 @@ pub struct RunRecord {
     pub max_errors: usize,
     pub errors: usize,
     pub waves: Vec<WaveRun>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunKind {
+    #[default]
+    Apply,
+    Rollback,
 }
 
 /// Who started the run and with what powers.

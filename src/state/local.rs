@@ -286,6 +286,9 @@ impl RunState for LocalState {
                 .map_err(|e| StateError(format!("cannot create {}: {e}", dir.display())))?;
         }
         self.write(&path, run)?;
+        if run.kind != crate::rollout::record::RunKind::Apply {
+            return Ok(());
+        }
         if run.is_open() {
             self.write(&open, &run.id)
         } else {

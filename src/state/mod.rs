@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use crate::facts::HostScan;
 use crate::plan::History;
 use crate::plan::host::FailedInstall;
-use crate::rollout::record::{RunOutcome, RunRecord};
+use crate::rollout::record::{RunKind, RunOutcome, RunRecord};
 use crate::spec::Repository;
 
 /// A store failed; the message names the file or key and what to do.
@@ -64,12 +64,14 @@ impl GroupLock {
 }
 
 impl RunRecord {
-    /// Running (or killed) and halted runs stay open; finished ones close.
+    /// Running (or killed) and halted rollouts stay open; finished ones
+    /// close. A rollback is never a group's open run.
     pub fn is_open(&self) -> bool {
-        matches!(
-            self.outcome,
-            RunOutcome::Running | RunOutcome::Halted { .. }
-        )
+        self.kind == RunKind::Apply
+            && matches!(
+                self.outcome,
+                RunOutcome::Running | RunOutcome::Halted { .. }
+            )
     }
 }
 
