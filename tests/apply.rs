@@ -16,7 +16,7 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 10] = [
+const PACKAGES: [&str; 11] = [
     "pw-app",
     "pw-bad",
     "pw-urgent",
@@ -27,6 +27,7 @@ const PACKAGES: [&str; 10] = [
     "pw-quorum",
     "pw-bad2",
     "pw-after",
+    "pw-late",
 ];
 
 struct World {
@@ -792,4 +793,64 @@ fn a_run_killed_after_it_halted_stays_halted() {
         ],
     );
     assert_eq!(installed("h1", "pw-bad2"), "1.0-1 ii");
+}
+
+#[test]
+fn no_host_starts_after_the_windows_cutoff() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-late", "1.1-1")]);
+    // A window that opened this minute (UTC) and whose last start time is
+    // about 12 seconds after the apply begins.
+    let now = jiff::Timestamp::now();
+    let z = now.to_zoned(jiff::tz::TimeZone::UTC);
+    let opened = z.timestamp().as_second() - i64::from(z.second());
+    let cutoff = 7200 - (now.as_second() - opened) - 12;
+    let window = format!(
+        "apiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: w}}\nspec: {{schedule: \"{} {} * * *\", duration: 2h, cutoff: {cutoff}s}}\n",
+        z.minute(),
+        z.hour()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // One host at a time, each held 4 s by its pre hook: only the first few start.
+    repo_with(
+        dir.path(),
+        "pw-late",
+        "{waves: [\"100%\"], maxConcurrency: 1}",
+        &window,
+        "  hooks:\n    pre:\n      - command: [sleep, \"4\"]\n",
+    );
+    let out = apply(dir.path(), state.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let run = &run_records(state.path())[0];
+    assert_eq!(run["outcome"]["state"], "stopped", "{run}");
+    let hosts: Vec<&serde_json::Value> = run["waves"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    let patched = hosts
+        .iter()
+        .filter(|h| h["outcome"]["state"] == "patched")
+        .count();
+    let late: Vec<&&serde_json::Value> = hosts
+        .iter()
+        .filter(|h| h["outcome"]["state"] == "skipped")
+        .collect();
+    assert!((1..=4).contains(&patched), "{run}");
+    assert_eq!(patched + late.len(), 6, "{run}");
+    for h in &late {
+        assert!(
+            h["outcome"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the window's last start time"),
+            "{h}"
+        );
+        assert_eq!(
+            installed(h["host"].as_str().unwrap(), "pw-late"),
+            "1.0-1 ii"
+        );
+    }
 }
