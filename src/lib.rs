@@ -23,6 +23,7 @@ pub mod schedule;
 pub mod source;
 pub mod spec;
 pub mod state;
+pub mod status;
 pub mod transport;
 pub mod version;
 

@@ -31,7 +31,9 @@ pub struct PatchDecision {
 }
 
 /// A package's patch state on a host, as AWS Patch Manager reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PatchState {
     /// Installed, and no approved newer version is offered.

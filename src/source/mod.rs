@@ -2,8 +2,10 @@
 //! branch; clone/fetch, signature checks and the status branch come next.
 
 mod branch_commit;
+mod status_branch;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
+pub use status_branch::{StatusOutcome, StatusWrite, default_remote, head_commit, write_status};
 
 /// A git operation failed; the message says which and what to do.
 #[derive(Debug, thiserror::Error)]

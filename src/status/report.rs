@@ -1,0 +1,218 @@
+//! `status/REPORT.md`: the compliance report, readable on any git forge —
+//! compliance by group and severity, the oldest missing critical patch,
+//! hosts pending a reboot, what needs attention, the last runs. A minijinja
+//! template, so teams can read (and later replace) exactly what is shown.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::host::HostStatus;
+use crate::rollout::record::{HostOutcome, RunOutcome, RunRecord};
+use crate::spec::baseline::Severity;
+
+const TEMPLATE: &str = include_str!("report.md.j2");
+
+/// How many runs the report lists.
+const LAST_RUNS: usize = 10;
+
+#[derive(Serialize, Default)]
+struct Missing {
+    critical: usize,
+    important: usize,
+    moderate: usize,
+    low: usize,
+    unspecified: usize,
+}
+
+#[derive(Serialize, Default)]
+struct GroupRow {
+    name: String,
+    hosts: usize,
+    compliant: usize,
+    non_compliant: usize,
+    unknown: usize,
+    missing: Missing,
+}
+
+#[derive(Serialize)]
+struct Oldest {
+    host: String,
+    package: String,
+    available: String,
+    advisory: Option<String>,
+    since: String,
+}
+
+#[derive(Serialize)]
+struct AttentionRow {
+    host: String,
+    package: String,
+    version: String,
+    state: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct RunRow {
+    id: String,
+    group: String,
+    outcome: String,
+    patched: usize,
+    failed: usize,
+    skipped: usize,
+    finished: String,
+}
+
+/// One word for a run's outcome.
+pub fn outcome_word(o: &RunOutcome) -> String {
+    match o {
+        RunOutcome::Running => "running (or interrupted)".into(),
+        RunOutcome::Succeeded => "succeeded".into(),
+        RunOutcome::FinishedWithErrors { errors } => format!("finished with {errors} error(s)"),
+        RunOutcome::Halted { reason } => format!("halted: {reason}"),
+        RunOutcome::Stopped { reason } => format!("stopped: {reason}"),
+    }
+}
+
+/// Renders the report. `first_seen` says since when a version has been
+/// offered (the oldest missing critical patch is the longest offered).
+pub fn render(
+    hosts: &[HostStatus],
+    runs: &[RunRecord],
+    generated_at: Timestamp,
+    desired_commit: Option<&str>,
+    first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
+) -> Result<String, String> {
+    let mut groups: BTreeMap<&str, GroupRow> = BTreeMap::new();
+    let mut oldest: Option<(Timestamp, Oldest)> = None;
+    let mut attention = Vec::new();
+    for h in hosts {
+        let g = groups.entry(h.group.as_str()).or_insert_with(|| GroupRow {
+            name: h.group.clone(),
+            ..Default::default()
+        });
+        g.hosts += 1;
+        match h.compliance.as_str() {
+            "compliant" => g.compliant += 1,
+            "nonCompliant" => g.non_compliant += 1,
+            _ => g.unknown += 1,
+        }
+        for m in &h.missing {
+            let slot = match m.severity {
+                Severity::Critical => &mut g.missing.critical,
+                Severity::Important => &mut g.missing.important,
+                Severity::Moderate => &mut g.missing.moderate,
+                Severity::Low => &mut g.missing.low,
+                Severity::Unspecified => &mut g.missing.unspecified,
+            };
+            *slot += 1;
+            if m.severity == Severity::Critical {
+                let name = m
+                    .package
+                    .rsplit_once(':')
+                    .map_or(m.package.as_str(), |(n, _)| n);
+                let since = first_seen(name, &m.available).unwrap_or(h.last_scan);
+                if oldest.as_ref().is_none_or(|(t, _)| since < *t) {
+                    oldest = Some((
+                        since,
+                        Oldest {
+                            host: h.host.clone(),
+                            package: m.package.clone(),
+                            available: m.available.clone(),
+                            advisory: m.advisory.clone(),
+                            since: since.strftime("%Y-%m-%d").to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        for a in &h.attention {
+            attention.push(AttentionRow {
+                host: h.host.clone(),
+                package: a.package.clone(),
+                version: a.version.clone(),
+                state: serde_json::to_value(a.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                reason: a.reason.clone(),
+            });
+        }
+        if h.scan != "scanned" {
+            attention.push(AttentionRow {
+                host: h.host.clone(),
+                package: "—".into(),
+                version: "—".into(),
+                state: h.scan.to_uppercase(),
+                reason: h.error.clone().unwrap_or_default(),
+            });
+        }
+    }
+    let mut sorted: Vec<&RunRecord> = runs.iter().collect();
+    sorted.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
+    let runs: Vec<RunRow> = sorted
+        .into_iter()
+        .take(LAST_RUNS)
+        .map(|r| {
+            let hs: Vec<&HostOutcome> = r
+                .waves
+                .iter()
+                .flat_map(|w| &w.hosts)
+                .map(|h| &h.outcome)
+                .collect();
+            RunRow {
+                id: r.id.clone(),
+                group: r.group.clone(),
+                outcome: outcome_word(&r.outcome),
+                patched: hs
+                    .iter()
+                    .filter(|o| matches!(o, HostOutcome::Patched))
+                    .count(),
+                failed: hs.iter().filter(|o| o.is_failure()).count(),
+                skipped: hs
+                    .iter()
+                    .filter(|o| matches!(o, HostOutcome::Skipped { .. } | HostOutcome::Pending))
+                    .count(),
+                finished: r
+                    .finished_at
+                    .map_or("—".into(), |t| t.strftime("%Y-%m-%d %H:%MZ").to_string()),
+            }
+        })
+        .collect();
+    let pending_reboot: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.reboot_required)
+        .map(|h| h.host.as_str())
+        .collect();
+    let totals = serde_json::json!({
+        "hosts": hosts.len(),
+        "compliant": hosts.iter().filter(|h| h.compliance == "compliant").count(),
+        "non_compliant": hosts.iter().filter(|h| h.compliance == "nonCompliant").count(),
+        "unknown": hosts.iter().filter(|h| h.compliance != "compliant" && h.compliance != "nonCompliant").count(),
+    });
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("md", |s: String| {
+        s.replace('|', "\\\\|")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace(['\n', '\r'], " ")
+    });
+    env.add_template("report", TEMPLATE)
+        .map_err(|e| e.to_string())?;
+    let ctx = serde_json::json!({
+        "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        "desired_commit": desired_commit,
+        "totals": totals,
+        "groups": groups.into_values().collect::<Vec<_>>(),
+        "oldest": oldest.map(|(_, o)| o),
+        "pending_reboot": pending_reboot,
+        "attention": attention,
+        "runs": runs,
+    });
+    env.get_template("report")
+        .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
+        .map_err(|e| format!("the report template: {e}"))
+}
