@@ -16,7 +16,7 @@ use support::policy;
 
 const HOSTS: [&str; 6] = ["h1", "h2", "h3", "h4", "h5", "h6"];
 /// Packages installed on every host at 1.0-1; each test moves one of them.
-const PACKAGES: [&str; 11] = [
+const PACKAGES: [&str; 12] = [
     "pw-app",
     "pw-bad",
     "pw-urgent",
@@ -28,6 +28,7 @@ const PACKAGES: [&str; 11] = [
     "pw-bad2",
     "pw-after",
     "pw-late",
+    "pw-status",
 ];
 
 struct World {
@@ -853,4 +854,100 @@ fn no_host_starts_after_the_windows_cutoff() {
             "1.0-1 ii"
         );
     }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-status", "1.1-1")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let remote = tmp.path().join("fleet.git");
+    let work = tmp.path().join("fleet");
+    fs::create_dir(&work).unwrap();
+    git(
+        tmp.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            remote.to_str().unwrap(),
+        ],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    repo(
+        &work,
+        "pw-status",
+        "{waves: [\"100%\"]}",
+        policy::ALWAYS_OPEN_WINDOW,
+    );
+    git(&work, &["add", "-A"]);
+    git(
+        &work,
+        &["commit", "-q", "-m", "approve pw-status security updates"],
+    );
+    git(
+        &work,
+        &[
+            "remote",
+            "add",
+            "origin",
+            &format!("file://{}", remote.display()),
+        ],
+    );
+    git(&work, &["push", "-q", "origin", "main"]);
+    let desired = git(&work, &["rev-parse", "HEAD"]).trim().to_string();
+    let state = tempfile::tempdir().unwrap();
+
+    let out = apply(&work, state.path(), &["--host", "h2"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("on patchwave/status and pushed"),
+        "{}",
+        out.stdout
+    );
+    // On the remote's status branch; the work tree and main untouched.
+    assert_eq!(git(&work, &["status", "--porcelain"]), "");
+    assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), desired);
+    let host = git(&remote, &["show", "patchwave/status:status/hosts/h2.yaml"]);
+    // The host file shows the new version, what the run changed, and compliance.
+    assert!(host.contains("installed:\n  \"pw-status:all\": 1.1-1\n"), "{host}");
+    assert!(host.contains("\"pw-status:all\": 1.0-1 → 1.1-1"), "{host}");
+    assert!(host.contains("compliance: compliant\n"), "{host}");
+    let runs = git(
+        &remote,
+        &["ls-tree", "--name-only", "patchwave/status", "status/runs/"],
+    );
+    let run_file = runs.lines().next().unwrap().to_string();
+    let run = git(&remote, &["show", &format!("patchwave/status:{run_file}")]);
+    assert!(run.contains(&format!("desiredCommit: {desired}")), "{run}");
+    assert!(run.contains("state: patched"), "{run}");
+    let message = git(&remote, &["log", "-1", "--format=%B", "patchwave/status"]);
+    assert!(
+        message.contains(&format!("Desired state: {desired}")) && message.contains("succeeded"),
+        "{message}"
+    );
+    let report = git(&remote, &["show", "patchwave/status:status/REPORT.md"]);
+    assert!(report.starts_with("# Patch compliance report"), "{report}");
+    assert!(
+        report.contains(&format!("from desired state `{desired}`")),
+        "{report}"
+    );
 }

@@ -47,6 +47,9 @@ pub struct Args {
     /// Start hosts again in a rollout that halted.
     #[arg(long)]
     pub resume: bool,
+    /// Do not commit status (hosts, run, REPORT.md) to the status branch.
+    #[arg(long)]
+    pub no_status: bool,
     /// text (progress lines), or json (one event per line, then the run records).
     #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
     pub format: ApplyFormat,
@@ -170,7 +173,7 @@ pub fn run(args: &Args) -> Exit {
 
     let mut exit = Exit::Ok;
     for g in &plan.groups {
-        let code = runtime.block_on(apply_group(
+        let (code, finished) = runtime.block_on(apply_group(
             args,
             repo,
             g,
@@ -181,8 +184,153 @@ pub fn run(args: &Args) -> Exit {
             store.clone(),
         ));
         exit = worst(exit, code);
+        if let Some(run) = finished
+            && !args.no_status
+        {
+            // Status shows the hosts as they are now: rescan the group's
+            // hosts (package database only) and plan them again.
+            let group_targets: Vec<ScanTarget> = all_targets
+                .iter()
+                .filter(|t| t.group == run.group)
+                .cloned()
+                .collect();
+            let mut quick = scan_opts.clone();
+            quick.os.refresh = crate::os::Refresh::Never;
+            let after = runtime.block_on(crate::scan::scan_fleet(group_targets, &quick, |_| {}));
+            if let Err(e) = store.record_scan(&after.hosts) {
+                eprintln!("warning: the rescan was not recorded: {e}");
+            }
+            let mut scans: Vec<crate::facts::HostScan> = facts
+                .hosts
+                .iter()
+                .filter(|h| h.group != run.group)
+                .cloned()
+                .collect();
+            scans.extend(after.hosts);
+            let written = Planner::new(context)
+                .map_err(|e| e.to_string())
+                .and_then(|mut p| {
+                    for h in &scans {
+                        p.add(h);
+                    }
+                    let now_plan = p.finish();
+                    write_status(
+                        args,
+                        repo,
+                        &now_plan,
+                        &scans,
+                        &history,
+                        &run,
+                        store.as_ref(),
+                    )
+                });
+            if let Err(e) = written {
+                eprintln!("warning: status was not written to git: {e}");
+            }
+        }
     }
     exit
+}
+
+/// Commits the group's host documents, the run and REPORT.md to the status
+/// branch, and pushes them to `origin` when there is one.
+fn write_status(
+    args: &Args,
+    repo: &Repository,
+    plan: &crate::plan::Plan,
+    scans: &[crate::facts::HostScan],
+    history: &crate::plan::History,
+    run: &RunRecord,
+    store: &LocalState,
+) -> Result<(), String> {
+    use crate::source::{StatusOutcome, StatusWrite, default_remote};
+    let root = &args.repo.repo;
+    let plans: HashMap<&str, &HostPlan> = plan
+        .groups
+        .iter()
+        .flat_map(|g| g.waves.iter().flat_map(|w| &w.hosts).chain(&g.unchanged))
+        .map(|h| (h.host.as_str(), h))
+        .collect();
+    let statuses: Vec<crate::status::HostStatus> = scans
+        .iter()
+        .map(|s| {
+            let last = run.host(&s.host).map(|h| crate::status::LastRun {
+                id: run.id.clone(),
+                outcome: serde_json::to_value(&h.outcome)
+                    .ok()
+                    .and_then(|v| v["state"].as_str().map(String::from))
+                    .unwrap_or_default(),
+                changed: h
+                    .after
+                    .iter()
+                    .filter_map(|(k, after)| {
+                        let before = h.before.get(k)?;
+                        (before != after).then(|| (k.clone(), format!("{before} → {after}")))
+                    })
+                    .collect(),
+            });
+            crate::status::host_status(s, plans.get(s.host.as_str()).copied(), last)
+        })
+        .collect();
+    let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
+    let report = crate::status::report::render(
+        &statuses,
+        &runs,
+        Timestamp::now(),
+        run.desired_commit.as_deref(),
+        &|p, v| history.first_seen(p, v),
+    )?;
+    let group_hosts: Vec<crate::status::HostStatus> = statuses
+        .into_iter()
+        .filter(|h| h.group == run.group)
+        .collect();
+    let files = crate::status::files(&group_hosts, &[run], &report)?;
+    let branch = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.status_branch.as_ref())
+        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let message = format!(
+        "status: {} run {}: {}\n\nDesired state: {}\nTriggered by: {}{}\n",
+        run.group,
+        run.id,
+        crate::status::report::outcome_word(&run.outcome),
+        run.desired_commit
+            .as_deref()
+            .unwrap_or("(not a git checkout)"),
+        run.trigger.by,
+        run.trigger
+            .emergency_reason
+            .as_ref()
+            .map(|r| format!("\nEmergency: {r}"))
+            .unwrap_or_default(),
+    );
+    let remote = default_remote(root);
+    let out = crate::source::write_status(&StatusWrite {
+        repo_dir: root,
+        branch: &branch,
+        files: &files,
+        message,
+        remote: remote.as_deref(),
+        attempts: 5,
+        before_push: None,
+    })
+    .map_err(|e| e.to_string())?;
+    if let StatusOutcome::Committed { commit, pushed, .. } = out {
+        say(
+            args,
+            &format!(
+                "status: committed {} on {branch}{}",
+                &commit[..commit.len().min(12)],
+                if pushed {
+                    " and pushed"
+                } else {
+                    " (no remote to push to)"
+                }
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn worst(a: Exit, b: Exit) -> Exit {
@@ -204,30 +352,31 @@ async fn apply_group(
     targets: &HashMap<&str, &ScanTarget>,
     scan_opts: &FleetScanOptions,
     store: Arc<LocalState>,
-) -> Exit {
+) -> (Exit, Option<RunRecord>) {
+    let exit = |e: Exit| (e, None);
     let name = g.group.as_str();
     let Some(group) = repo.group(name) else {
-        return Exit::Error;
+        return exit(Exit::Error);
     };
     if g.suspended {
         say(
             args,
             &format!("group {name}: suspended (detect only); nothing applied"),
         );
-        return Exit::Ok;
+        return exit(Exit::Ok);
     }
     let _lock = match store.lock_group(name) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
-            return Exit::Error;
+            return exit(Exit::Error);
         }
     };
     let open = match store.open_run(name) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("error: {e}");
-            return Exit::Error;
+            return exit(Exit::Error);
         }
     };
     if let Some(r) = &open
@@ -241,7 +390,7 @@ async fn apply_group(
                 r.id
             ),
         );
-        return Exit::Halted;
+        return exit(Exit::Halted);
     }
     let changes: usize = g.waves.iter().map(|w| w.hosts.len()).sum();
     if changes == 0 {
@@ -262,11 +411,11 @@ async fn apply_group(
             r.finished_at = Some(Timestamp::now());
             if let Err(e) = store.save_run(&r) {
                 eprintln!("error: {e}");
-                return Exit::Error;
+                return exit(Exit::Error);
             }
         }
         say(args, &format!("group {name}: nothing to do"));
-        return Exit::Ok;
+        return exit(Exit::Ok);
     }
     // The window decides, unless this is an emergency run.
     let now = Timestamp::now();
@@ -283,7 +432,7 @@ async fn apply_group(
                         "group {name}: change freeze `{deny}` until {until}; an emergency run needs --break-freeze as well"
                     ),
                 );
-                return Exit::Ok;
+                return exit(Exit::Ok);
             }
             (None, true)
         }
@@ -302,7 +451,7 @@ async fn apply_group(
                     next_start.map_or("none scheduled".into(), |t| t.to_string())
                 ),
             );
-            return Exit::Ok;
+            return exit(Exit::Ok);
         }
         (WindowStatus::Closed { next_start }, false) => {
             say(
@@ -312,11 +461,11 @@ async fn apply_group(
                     next_start.map_or("never (none scheduled)".into(), |t| t.to_string())
                 ),
             );
-            return Exit::Ok;
+            return exit(Exit::Ok);
         }
     };
     let Some(rollout) = repo.rollouts.iter().find(|r| r.name() == g.rollout) else {
-        return Exit::Error;
+        return exit(Exit::Error);
     };
     let settings = settings_for(repo, group, g, scan_opts);
 
@@ -337,7 +486,7 @@ async fn apply_group(
                 emergency_reason: None,
                 freeze_overridden: None,
             },
-            desired_commit: None,
+            desired_commit: crate::source::head_commit(&args.repo.repo),
             outcome: RunOutcome::Running,
             max_errors: 0,
             errors: 0,
@@ -533,12 +682,13 @@ async fn apply_group(
     }
     if let Some(e) = finished.save_error {
         eprintln!("error: the run record could not be saved ({e}); no further host was started");
-        return Exit::Error;
+        return exit(Exit::Error);
     }
-    match done.outcome {
+    let code = match done.outcome {
         RunOutcome::Halted { .. } => Exit::Halted,
         _ => Exit::Ok,
-    }
+    };
+    (code, Some(done))
 }
 
 /// How the group's hosts are changed: hooks, health checks, reboot policy, bounds.

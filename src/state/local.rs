@@ -323,6 +323,28 @@ impl RunState for LocalState {
         Ok(self.load_run(&id)?.filter(|r| r.is_open()))
     }
 
+    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let dir = self.dir.join("runs");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StateError(format!("cannot read {}: {e}", dir.display()))),
+        };
+        let mut runs = Vec::new();
+        for e in entries.flatten() {
+            let path = e.path();
+            // Records only: a killed writer may leave a temporary file.
+            if path.extension().is_some_and(|x| x == "json")
+                && let Some(r) = self.read::<RunRecord>(&path)?
+            {
+                runs.push(r);
+            }
+        }
+        runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
     fn lock_group(&self, group: &str) -> Result<GroupLock, StateError> {
         let path = self.dir.join("groups").join(format!("{group}.lock"));
         check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;

@@ -50,6 +50,8 @@ pub trait RunState: Send + Sync {
     /// The group's run that has not finished: one that was killed (to
     /// resume) or halted (to stay halted until resumed).
     fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError>;
+    /// The most recent runs (newest first), at most `limit`.
+    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
     /// One rollout per group at a time: fails at once when another holds it.
     fn lock_group(&self, group: &str) -> Result<GroupLock, StateError>;
 }

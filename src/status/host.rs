@@ -76,6 +76,9 @@ pub struct LastRun {
     pub id: String,
     /// `patched`, `failed`, `rolledBack`, `skipped`…
     pub outcome: String,
+    /// `name:arch` → `before → after` for what the run changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed: BTreeMap<String, String>,
 }
 
 fn attention(a: &PatchStatus) -> Attention {
@@ -130,10 +133,15 @@ pub fn host_status(
                         .flat_map(|p| p.desired.attention.iter().map(|a| a.name.as_str())),
                 )
                 .collect();
+            let changed = s.last_run.as_ref().map(|r| &r.changed);
             s.installed = facts
                 .installed
                 .iter()
-                .filter(|p| relevant.contains(p.name.as_str()))
+                .filter(|p| {
+                    relevant.contains(p.name.as_str())
+                        || changed
+                            .is_some_and(|c| c.contains_key(&format!("{}:{}", p.name, p.arch)))
+                })
                 .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
                 .collect();
         }
