@@ -928,7 +928,7 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
     assert_eq!(git(&remote, &["rev-parse", "main"]).trim(), desired);
     let host = git(&remote, &["show", "patchwave/status:status/hosts/h2.yaml"]);
     // The host file shows the new version, what the run changed, and compliance.
-    assert!(host.contains("installed:\n  \"pw-status:all\": 1.1-1\n"), "{host}");
+    assert!(host.contains("\n  \"pw-status:all\": 1.1-1\n"), "{host}");
     assert!(host.contains("\"pw-status:all\": 1.0-1 → 1.1-1"), "{host}");
     assert!(host.contains("compliance: compliant\n"), "{host}");
     let runs = git(
