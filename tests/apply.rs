@@ -950,4 +950,41 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
         report.contains(&format!("from desired state `{desired}`")),
         "{report}"
     );
+
+    // `report` renders the same status from the branch, in three formats.
+    let render = |format: &str| {
+        let out = support::patchwave()
+            .args(["report", "--format", format, "--repo"])
+            .arg(&work)
+            .arg("--state-dir")
+            .arg(state.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let run_id = run_file
+        .trim_start_matches("status/runs/")
+        .trim_end_matches(".yaml")
+        .to_string();
+    let md = render("markdown");
+    assert!(md.contains("**1 of 1 hosts compliant**"), "{md}");
+    assert!(
+        md.contains(&format!(
+            "| `{run_id}` | apt-hosts | succeeded | 1 | 0 | 0 |"
+        )),
+        "{md}"
+    );
+    let text = render("text");
+    assert!(text.contains("apt-hosts: 1/1 compliant"), "{text}");
+    let html = render("html");
+    assert!(
+        html.contains("<h1>Patch compliance report</h1>") && html.contains(&run_id),
+        "{html}"
+    );
 }

@@ -5,6 +5,7 @@ mod apply;
 mod output;
 mod plan;
 mod propose;
+mod report;
 mod rollback;
 mod scan;
 mod schema;
@@ -46,6 +47,8 @@ pub enum Command {
     Apply(apply::Args),
     /// Put a run's hosts back on the versions they had before it (exit 0 all back, 1 not).
     Rollback(rollback::Args),
+    /// The compliance report from the status branch (text, markdown or html).
+    Report(report::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -153,5 +156,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Propose(args) => propose::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Rollback(args) => rollback::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }

@@ -5,7 +5,9 @@ mod branch_commit;
 mod status_branch;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
-pub use status_branch::{StatusOutcome, StatusWrite, default_remote, head_commit, write_status};
+pub use status_branch::{
+    StatusOutcome, StatusWrite, default_remote, head_commit, read_status_files, write_status,
+};
 
 /// A git operation failed; the message says which and what to do.
 #[derive(Debug, thiserror::Error)]

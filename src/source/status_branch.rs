@@ -255,3 +255,45 @@ fn run_files(repo: &Repository, commit: Oid) -> Result<Vec<(String, Oid)>, GitEr
         .filter_map(|e| e.name().ok().map(|n| (format!("status/runs/{n}"), e.id())))
         .collect())
 }
+
+/// The files under `prefix` on the status branch (the local branch, or the
+/// remote-tracking one when only that exists), path → content.
+pub fn read_status_files(
+    repo_dir: &Path,
+    branch: &str,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, GitError> {
+    let repo = Repository::discover(repo_dir).map_err(|e| {
+        GitError(format!(
+            "{} is not inside a git repository ({})",
+            repo_dir.display(),
+            e.message()
+        ))
+    })?;
+    let commit = [
+        format!("refs/heads/{branch}"),
+        format!("refs/remotes/origin/{branch}"),
+    ]
+    .iter()
+    .find_map(|r| repo.find_reference(r).ok()?.peel_to_commit().ok())
+    .ok_or_else(|| {
+        GitError(format!(
+            "there is no status branch `{branch}` yet; `patchwave apply` writes it (or `git fetch origin {branch}`)"
+        ))
+    })?;
+    let tree = commit.tree()?;
+    let Ok(entry) = tree.get_path(Path::new(prefix)) else {
+        return Ok(Vec::new());
+    };
+    let dir = repo.find_tree(entry.id())?;
+    let mut out = Vec::new();
+    for e in dir.iter() {
+        let Ok(name) = e.name() else { continue };
+        let Ok(blob) = repo.find_blob(e.id()) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(blob.content()).into_owned();
+        out.push((format!("{prefix}/{name}"), text));
+    }
+    Ok(out)
+}

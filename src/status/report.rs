@@ -12,7 +12,24 @@ use super::host::HostStatus;
 use crate::rollout::record::{HostOutcome, RunOutcome, RunRecord};
 use crate::spec::baseline::Severity;
 
-const TEMPLATE: &str = include_str!("report.md.j2");
+/// The report formats, each its own template over the same data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Text,
+    Html,
+}
+
+impl ReportFormat {
+    fn template(self) -> (&'static str, &'static str) {
+        match self {
+            ReportFormat::Markdown => ("report.md", include_str!("report.md.j2")),
+            ReportFormat::Text => ("report.txt", include_str!("report.txt.j2")),
+            // The `.html` name turns on minijinja's HTML escaping.
+            ReportFormat::Html => ("report.html", include_str!("report.html.j2")),
+        }
+    }
+}
 
 /// How many runs the report lists.
 const LAST_RUNS: usize = 10;
@@ -76,9 +93,28 @@ pub fn outcome_word(o: &RunOutcome) -> String {
     }
 }
 
-/// Renders the report. `first_seen` says since when a version has been
-/// offered (the oldest missing critical patch is the longest offered).
+/// Renders REPORT.md (see [`render_as`]).
 pub fn render(
+    hosts: &[HostStatus],
+    runs: &[RunRecord],
+    generated_at: Timestamp,
+    desired_commit: Option<&str>,
+    first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
+) -> Result<String, String> {
+    render_as(
+        ReportFormat::Markdown,
+        hosts,
+        runs,
+        generated_at,
+        desired_commit,
+        first_seen,
+    )
+}
+
+/// Renders the report in a format. `first_seen` says since when a version
+/// has been offered (the oldest missing critical patch is the longest offered).
+pub fn render_as(
+    format: ReportFormat,
     hosts: &[HostStatus],
     runs: &[RunRecord],
     generated_at: Timestamp,
@@ -200,8 +236,8 @@ pub fn render(
             .replace('>', "&gt;")
             .replace(['\n', '\r'], " ")
     });
-    env.add_template("report", TEMPLATE)
-        .map_err(|e| e.to_string())?;
+    let (name, source) = format.template();
+    env.add_template(name, source).map_err(|e| e.to_string())?;
     let ctx = serde_json::json!({
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
         "desired_commit": desired_commit,
@@ -212,7 +248,118 @@ pub fn render(
         "attention": attention,
         "runs": runs,
     });
-    env.get_template("report")
+    env.get_template(name)
         .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
         .map_err(|e| format!("the report template: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::baseline::Classification;
+    use crate::status::host::{MissingPatch, STATUS_VERSION};
+
+    fn host(name: &str, group: &str, compliance: &str, missing: Vec<MissingPatch>) -> HostStatus {
+        HostStatus {
+            version: STATUS_VERSION,
+            host: name.into(),
+            group: group.into(),
+            transport: "ssh".into(),
+            last_scan: "2026-11-23T06:00:00Z".parse().unwrap(),
+            scan: if compliance == "unknown" {
+                "unreachable".into()
+            } else {
+                "scanned".into()
+            },
+            error: (compliance == "unknown").then(|| "db-3: cannot connect".to_string()),
+            os: None,
+            kernel: None,
+            reboot_required: name == "web-2",
+            compliance: compliance.into(),
+            missing,
+            patch_states: Default::default(),
+            attention: vec![],
+            installed: Default::default(),
+            last_run: None,
+        }
+    }
+
+    fn critical(package: &str, available: &str, advisory: &str) -> MissingPatch {
+        MissingPatch {
+            package: package.into(),
+            installed: "1".into(),
+            available: available.into(),
+            classification: Classification::Security,
+            severity: Severity::Critical,
+            advisory: Some(advisory.into()),
+        }
+    }
+
+    #[test]
+    fn the_report_counts_by_group_and_finds_the_oldest_critical_patch() {
+        let hosts = vec![
+            host(
+                "web-1",
+                "web",
+                "nonCompliant",
+                vec![critical("openssl:amd64", "3.0.17", "DSA-1|x")],
+            ),
+            host("web-2", "web", "compliant", vec![]),
+            host(
+                "db-1",
+                "db",
+                "nonCompliant",
+                vec![critical("postgresql-15:amd64", "15.14", "DSA-2")],
+            ),
+            host("db-3", "db", "unknown", vec![]),
+        ];
+        let seen = |p: &str, _v: &str| -> Option<Timestamp> {
+            match p {
+                "openssl" => "2026-11-10T00:00:00Z".parse().ok(),
+                "postgresql-15" => "2026-11-01T00:00:00Z".parse().ok(),
+                _ => None,
+            }
+        };
+        let md = render(
+            &hosts,
+            &[],
+            "2026-11-23T07:00:00Z".parse().unwrap(),
+            Some("abc123"),
+            &seen,
+        )
+        .unwrap();
+        assert!(
+            md.contains("**1 of 4 hosts compliant**; 2 non-compliant, 1 unknown"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| db | 2 | 0 | 1 | 1 | 1 | 0 | 0 | 0 | 0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| web | 2 | 1 | 1 | 0 | 1 | 0 | 0 | 0 | 0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "`postgresql-15:amd64` 15.14 on **db-1**, offered since 2026-11-01 (DSA-2)."
+            ),
+            "the longest-offered critical patch: {md}"
+        );
+        assert!(md.contains("- web-2\n"), "{md}");
+        assert!(
+            md.contains("| db-3 | — | `—` | UNREACHABLE | db-3: cannot connect |"),
+            "{md}"
+        );
+        let html = render_as(
+            ReportFormat::Html,
+            &hosts,
+            &[],
+            "2026-11-23T07:00:00Z".parse().unwrap(),
+            None,
+            &seen,
+        )
+        .unwrap();
+        assert!(html.contains("<td class=\"n bad\">1</td>"), "{html}");
+    }
 }
