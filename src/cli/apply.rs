@@ -100,6 +100,30 @@ pub fn run(args: &Args) -> Exit {
         Ok(s) => Arc::new(s),
         Err(exit) => return exit,
     };
+    // Signed desired state, when the Fleet asks for it: nothing is applied
+    // from a commit that is unsigned, signed by an unknown key, or not what
+    // the work tree holds.
+    if let Some(v) = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.verification.as_ref())
+        && v.require_signed_commits
+    {
+        match crate::source::verify_head(root, &v.allowed_signers.value) {
+            Ok(ok) => say(
+                args,
+                &format!(
+                    "desired state {} verified: signed by {}",
+                    &ok.commit[..12],
+                    ok.signer
+                ),
+            ),
+            Err(e) => {
+                eprintln!("error: refusing to apply: {e}");
+                return Exit::Error;
+            }
+        }
+    }
     let all_targets = targets(
         repo,
         root,

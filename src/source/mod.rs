@@ -3,11 +3,13 @@
 
 mod branch_commit;
 mod status_branch;
+mod verify;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_commit, read_status_files, write_status,
 };
+pub use verify::{Verified, verify_commit, verify_head};
 
 /// A git operation failed; the message says which and what to do.
 #[derive(Debug, thiserror::Error)]

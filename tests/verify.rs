@@ -1,0 +1,169 @@
+//! Signed desired state: commits verified with real keys, signed by real git
+//! (`gpg.format=ssh`), checked by OpenSSH's `ssh-keygen -Y`. An unsigned
+//! commit, a key that is not allowed, a commit that adds its own signer, and
+//! uncommitted changes are all refused — and `apply` applies nothing then.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use patchwave::source::verify_head;
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A new ed25519 key; its private key file and its public key line.
+fn key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    run(
+        dir,
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            name,
+            "-f",
+            path.to_str().unwrap(),
+        ],
+    );
+    let public = fs::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_string())
+}
+
+fn commit(repo: &Path, message: &str, signing_key: Option<&Path>) {
+    run(repo, "git", &["add", "-A"]);
+    let mut args = vec![
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "gpg.format=ssh",
+    ];
+    let key_opt;
+    if let Some(k) = signing_key {
+        key_opt = format!("user.signingkey={}", k.display());
+        args.extend(["-c", key_opt.as_str(), "commit", "-q", "-S", "-m", message]);
+    } else {
+        args.extend(["commit", "-q", "-m", message]);
+    }
+    run(repo, "git", &args);
+}
+
+/// The example fleet in a git repository whose allowed signers hold `alice`.
+fn fleet_repo(tmp: &Path, alice: &str) -> PathBuf {
+    let repo = tmp.join("fleet");
+    fs::create_dir(&repo).unwrap();
+    run(
+        &repo,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    fs::write(
+        repo.join(".patchwave/allowed_signers"),
+        format!("alice@example.com namespaces=\"git\" {alice}\n"),
+    )
+    .unwrap();
+    run(&repo, "git", &["init", "-q", "-b", "main"]);
+    repo
+}
+
+#[test]
+fn only_commits_signed_by_an_allowed_key_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice_key, alice) = key(tmp.path(), "alice");
+    let (mallory_key, mallory) = key(tmp.path(), "mallory");
+    let repo = fleet_repo(tmp.path(), &alice);
+    commit(&repo, "fleet, signed by alice", Some(&alice_key));
+    let ok = verify_head(&repo, ".patchwave/allowed_signers").unwrap();
+    assert_eq!(ok.signer, "alice@example.com");
+    assert!(
+        ok.detail.contains("Good \"git\" signature"),
+        "{}",
+        ok.detail
+    );
+
+    // Unsigned.
+    fs::write(repo.join("notes.yaml"), "# unsigned change\n").unwrap();
+    commit(&repo, "unsigned", None);
+    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    assert!(e.0.contains("is not signed"), "{e}");
+
+    // Signed by a key that is not allowed.
+    fs::write(repo.join("notes.yaml"), "# mallory's change\n").unwrap();
+    commit(&repo, "mallory", Some(&mallory_key));
+    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    assert!(
+        e.0.contains("signed by a key that is not in the allowed signers"),
+        "{e}"
+    );
+
+    // Mallory adds herself to the allowed signers in the same commit: still
+    // refused, trust comes from the parent commit.
+    let signers = repo.join(".patchwave/allowed_signers");
+    let mut text = fs::read_to_string(&signers).unwrap();
+    text.push_str(&format!(
+        "mallory@example.com namespaces=\"git\" {mallory}\n"
+    ));
+    fs::write(&signers, text).unwrap();
+    commit(&repo, "mallory adds her key", Some(&mallory_key));
+    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    assert!(e.0.contains("not in the allowed signers"), "{e}");
+
+    // Alice signs on top: verified again; then an uncommitted edit is refused.
+    fs::write(repo.join("notes.yaml"), "# alice reviewed\n").unwrap();
+    commit(&repo, "alice", Some(&alice_key));
+    verify_head(&repo, ".patchwave/allowed_signers").unwrap();
+    fs::write(repo.join("baselines/production.yaml"), "# tampered\n").unwrap();
+    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    assert!(
+        e.0.contains("changes the signature does not cover (baselines/production.yaml)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn apply_refuses_an_unsigned_desired_state_before_touching_any_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_alice_key, alice) = key(tmp.path(), "alice");
+    let repo = fleet_repo(tmp.path(), &alice);
+    commit(&repo, "unsigned fleet", None);
+    let state = tempfile::tempdir().unwrap();
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(&repo)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to apply: commit") && err.contains("is not signed"),
+        "{err}"
+    );
+    // Nothing was scanned or recorded.
+    assert!(!state.path().join("first-seen.json").exists());
+    assert!(!state.path().join("runs").exists());
+}
