@@ -47,6 +47,9 @@ pub struct Args {
     /// Start hosts again in a rollout that halted.
     #[arg(long)]
     pub resume: bool,
+    /// With a remote `--repo` URL: the branch holding the desired state.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
     /// Do not commit status (hosts, run, REPORT.md) to the status branch.
     #[arg(long)]
     pub no_status: bool,
@@ -79,12 +82,70 @@ fn say(args: &Args, text: &str) {
     }
 }
 
+/// Where the desired state comes from for this run.
+struct Source {
+    /// The fleet repository's files.
+    policy_dir: std::path::PathBuf,
+    /// The git repository status is committed to (and pushed from).
+    git_dir: std::path::PathBuf,
+    /// The desired-state commit, where there is one.
+    commit: Option<String>,
+    remote: bool,
+    signer: Option<String>,
+    /// Why the remote's newest commit was refused (the last good one is used).
+    refused: Option<String>,
+}
+
+/// A local work tree as it is, or a remote branch synced into run state.
+fn resolve_source(args: &Args) -> Result<Source, String> {
+    let given = args.repo.repo.to_string_lossy().to_string();
+    if !crate::source::is_remote(&given) {
+        return Ok(Source {
+            policy_dir: args.repo.repo.clone(),
+            git_dir: args.repo.repo.clone(),
+            commit: crate::source::head_commit(&args.repo.repo),
+            remote: false,
+            signer: None,
+            refused: None,
+        });
+    }
+    let base = match &args.state.state_dir {
+        Some(d) => d.clone(),
+        None => crate::state::LocalState::default_dir("sources").map_err(|e| e.to_string())?,
+    };
+    let key: String = given
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let remote = crate::source::RemoteSource {
+        url: given.clone(),
+        branch: args.branch.clone(),
+        cache: base.join("sources").join(key),
+    };
+    let synced = remote.sync().map_err(|e| e.to_string())?;
+    Ok(Source {
+        policy_dir: synced.dir,
+        git_dir: synced.git_dir,
+        commit: Some(synced.commit),
+        remote: true,
+        signer: synced.signer,
+        refused: synced.refused,
+    })
+}
+
 pub fn run(args: &Args) -> Exit {
     if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         eprintln!("error: --reason must say why this cannot wait for a window");
         return Exit::Error;
     }
-    let root = &args.repo.repo;
+    let source = match resolve_source(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Error;
+        }
+    };
+    let root = source.policy_dir.as_path();
     let checked = match super::load_valid_repo(root) {
         Ok(c) => c,
         Err(exit) => return exit,
@@ -100,14 +161,21 @@ pub fn run(args: &Args) -> Exit {
         Ok(s) => Arc::new(s),
         Err(exit) => return exit,
     };
+    if let Some(why) = &source.refused {
+        eprintln!(
+            "warning: {why}; working from the last good commit {}",
+            source.commit.as_deref().map_or("", |c| &c[..12])
+        );
+    }
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
-    // the work tree holds.
+    // the work tree holds. (A remote source was verified when it was synced.)
     if let Some(v) = repo
         .fleets
         .first()
         .and_then(|f| f.spec.verification.as_ref())
         && v.require_signed_commits
+        && !source.remote
     {
         match crate::source::verify_head(root, &v.allowed_signers.value) {
             Ok(ok) => say(
@@ -123,6 +191,15 @@ pub fn run(args: &Args) -> Exit {
                 return Exit::Error;
             }
         }
+    }
+    if let (true, Some(signer)) = (source.remote, &source.signer) {
+        say(
+            args,
+            &format!(
+                "desired state {} verified: signed by {signer}",
+                source.commit.as_deref().map_or("", |c| &c[..12])
+            ),
+        );
     }
     let all_targets = targets(
         repo,
@@ -206,6 +283,7 @@ pub fn run(args: &Args) -> Exit {
             &by_name,
             &scan_opts,
             store.clone(),
+            source.commit.as_deref(),
         ));
         exit = worst(exit, code);
         if let Some(run) = finished
@@ -240,6 +318,7 @@ pub fn run(args: &Args) -> Exit {
                     let now_plan = p.finish();
                     write_status(
                         args,
+                        &source,
                         repo,
                         &now_plan,
                         &scans,
@@ -258,8 +337,10 @@ pub fn run(args: &Args) -> Exit {
 
 /// Commits the group's host documents, the run and REPORT.md to the status
 /// branch, and pushes them to `origin` when there is one.
+#[allow(clippy::too_many_arguments)]
 fn write_status(
     args: &Args,
+    source: &Source,
     repo: &Repository,
     plan: &crate::plan::Plan,
     scans: &[crate::facts::HostScan],
@@ -268,7 +349,7 @@ fn write_status(
     store: &LocalState,
 ) -> Result<(), String> {
     use crate::source::{StatusOutcome, StatusWrite, default_remote};
-    let root = &args.repo.repo;
+    let root = source.git_dir.as_path();
     let plans: HashMap<&str, &HostPlan> = plan
         .groups
         .iter()
@@ -376,6 +457,7 @@ async fn apply_group(
     targets: &HashMap<&str, &ScanTarget>,
     scan_opts: &FleetScanOptions,
     store: Arc<LocalState>,
+    desired_commit: Option<&str>,
 ) -> (Exit, Option<RunRecord>) {
     let exit = |e: Exit| (e, None);
     let name = g.group.as_str();
@@ -510,7 +592,7 @@ async fn apply_group(
                 emergency_reason: None,
                 freeze_overridden: None,
             },
-            desired_commit: crate::source::head_commit(&args.repo.repo),
+            desired_commit: desired_commit.map(String::from),
             outcome: RunOutcome::Running,
             max_errors: 0,
             errors: 0,

@@ -2,10 +2,12 @@
 //! branch; clone/fetch, signature checks and the status branch come next.
 
 mod branch_commit;
+mod remote;
 mod status_branch;
 mod verify;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
+pub use remote::{RemoteSource, Synced, is_remote};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_commit, read_status_files, write_status,
 };

@@ -1,0 +1,193 @@
+//! The desired state from a remote repository: a bare mirror in run state,
+//! fetched on every sync, each accepted commit checked out on its own.
+//! Flux's rule holds: a new commit that is invalid or whose signature does
+//! not verify never replaces the last good one — patchwave keeps working
+//! from the last good commit and reports why the new one was refused.
+
+use std::path::{Path, PathBuf};
+
+use git2::{Oid, Repository};
+
+use super::GitError;
+use super::verify::verify_commit;
+
+/// A remote branch and where its mirror lives.
+#[derive(Debug, Clone)]
+pub struct RemoteSource {
+    pub url: String,
+    pub branch: String,
+    /// A directory of its own under run state.
+    pub cache: PathBuf,
+}
+
+/// What a sync settled on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    /// The commit to work from (the last good one).
+    pub commit: String,
+    /// Its files, checked out.
+    pub dir: PathBuf,
+    /// The bare mirror (status is committed and pushed from here).
+    pub git_dir: PathBuf,
+    /// Who signed it, when verification is on.
+    pub signer: Option<String>,
+    /// Why the remote's newest commit was not taken, if it was not.
+    pub refused: Option<String>,
+}
+
+/// Whether `--repo` names a remote rather than a directory.
+pub fn is_remote(repo: &str) -> bool {
+    repo.contains("://") || (repo.contains('@') && repo.contains(':') && !Path::new(repo).exists())
+}
+
+impl RemoteSource {
+    fn mirror(&self) -> PathBuf {
+        self.cache.join("mirror.git")
+    }
+
+    fn last_good_file(&self) -> PathBuf {
+        self.cache.join("last-good")
+    }
+
+    fn checkout_dir(&self, commit: &str) -> PathBuf {
+        self.cache.join("checkouts").join(commit)
+    }
+
+    /// Fetches the branch and settles on a commit: the newest if it is valid
+    /// (and verified where the Fleet requires it), else the last good one.
+    pub fn sync(&self) -> Result<Synced, GitError> {
+        std::fs::create_dir_all(&self.cache)
+            .map_err(|e| GitError(format!("cannot create {}: {e}", self.cache.display())))?;
+        let repo = match Repository::open_bare(self.mirror()) {
+            Ok(r) => r,
+            Err(_) => Repository::init_bare(self.mirror())?,
+        };
+        match repo.find_remote("origin") {
+            Ok(r) if r.url().ok() == Some(self.url.as_str()) => {}
+            Ok(_) => repo.remote_set_url("origin", &self.url)?,
+            Err(_) => {
+                repo.remote("origin", &self.url)?;
+            }
+        }
+        let tracking = format!("refs/remotes/origin/{}", self.branch);
+        repo.find_remote("origin")?
+            .fetch(
+                &[format!("+refs/heads/{}:{tracking}", self.branch)],
+                None,
+                None,
+            )
+            .map_err(|e| {
+                GitError(format!(
+                    "cannot fetch {} from {}: {}",
+                    self.branch,
+                    self.url,
+                    e.message()
+                ))
+            })?;
+        let newest = repo.find_reference(&tracking)?.peel_to_commit()?.id();
+        let last_good: Option<Oid> = std::fs::read_to_string(self.last_good_file())
+            .ok()
+            .and_then(|s| Oid::from_str(s.trim()).ok())
+            .filter(|id| repo.find_commit(*id).is_ok());
+        if Some(newest) == last_good {
+            return self.settled(&repo, newest, None, None);
+        }
+        match self.accept(&repo, newest, last_good) {
+            Ok(signer) => {
+                std::fs::write(self.last_good_file(), format!("{newest}\n"))
+                    .map_err(|e| GitError(format!("cannot record the last good commit: {e}")))?;
+                if let Some(old) = last_good {
+                    let _ = std::fs::remove_dir_all(self.checkout_dir(&old.to_string()));
+                }
+                self.settled(&repo, newest, signer, None)
+            }
+            Err(why) => {
+                let _ = std::fs::remove_dir_all(self.checkout_dir(&newest.to_string()));
+                let why = format!("commit {} refused: {why}", &newest.to_string()[..12]);
+                match last_good {
+                    Some(good) => self.settled(&repo, good, None, Some(why)),
+                    None => Err(GitError(format!(
+                        "{why}; there is no earlier good commit to work from"
+                    ))),
+                }
+            }
+        }
+    }
+
+    fn settled(
+        &self,
+        repo: &Repository,
+        commit: Oid,
+        signer: Option<String>,
+        refused: Option<String>,
+    ) -> Result<Synced, GitError> {
+        let dir = self.checkout(repo, commit)?;
+        Ok(Synced {
+            commit: commit.to_string(),
+            dir,
+            git_dir: self.mirror(),
+            signer,
+            refused,
+        })
+    }
+
+    /// The commit's files in a directory of their own (kept while it is the last good one).
+    fn checkout(&self, repo: &Repository, commit: Oid) -> Result<PathBuf, GitError> {
+        let dir = self.checkout_dir(&commit.to_string());
+        if dir.join(".patchwave-checkout-complete").exists() {
+            return Ok(dir);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| GitError(format!("cannot create {}: {e}", dir.display())))?;
+        let tree = repo.find_commit(commit)?.tree()?;
+        let mut co = git2::build::CheckoutBuilder::new();
+        co.target_dir(&dir).force().recreate_missing(true);
+        repo.checkout_tree(tree.as_object(), Some(&mut co))?;
+        std::fs::write(dir.join(".patchwave-checkout-complete"), "")
+            .map_err(|e| GitError(e.to_string()))?;
+        Ok(dir)
+    }
+
+    /// Validates the candidate and, where required, verifies its signature.
+    /// Verification is required when the candidate *or the last good commit*
+    /// asks for it: an unsigned commit cannot switch verification off.
+    fn accept(
+        &self,
+        repo: &Repository,
+        candidate: Oid,
+        last_good: Option<Oid>,
+    ) -> Result<Option<String>, String> {
+        let dir = self.checkout(repo, candidate).map_err(|e| e.0)?;
+        let checked = crate::spec::check(&dir).map_err(|e| format!("cannot read it: {e}"))?;
+        if checked.has_errors() {
+            let errors: Vec<String> = checked
+                .errors()
+                .take(5)
+                .map(|d| d.to_string().replace(&format!("{}/", dir.display()), ""))
+                .collect();
+            return Err(format!(
+                "it is not a valid fleet repository: {}",
+                errors.join("; ")
+            ));
+        }
+        let wants = |c: &crate::spec::Checked| {
+            c.repo
+                .fleets
+                .first()
+                .and_then(|f| f.spec.verification.as_ref())
+                .filter(|v| v.require_signed_commits)
+                .map(|v| v.allowed_signers.value.clone())
+        };
+        let previous = last_good.and_then(|g| {
+            let d = self.checkout(repo, g).ok()?;
+            crate::spec::check(&d).ok().and_then(|c| wants(&c))
+        });
+        match wants(&checked).or(previous) {
+            None => Ok(None),
+            Some(signers) => verify_commit(repo, candidate, Path::new(&signers))
+                .map(|v| Some(v.signer))
+                .map_err(|e| e.0),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! A remote desired state (a bare repository served over file://): each sync
+//! fetches the branch and settles on a commit. An invalid commit, an unsigned
+//! one, or one that switches verification off never replaces the last good
+//! commit; the reason names the file:line:col or the signature problem.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use patchwave::source::RemoteSource;
+
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn commit_and_push(work: &Path, message: &str, key: Option<&Path>) -> String {
+    run(work, "git", &["add", "-A"]);
+    let mut args = vec![
+        "-c",
+        "user.name=T",
+        "-c",
+        "user.email=t@example.com",
+        "-c",
+        "gpg.format=ssh",
+    ];
+    let opt;
+    if let Some(k) = key {
+        opt = format!("user.signingkey={}", k.display());
+        args.extend(["-c", opt.as_str(), "commit", "-q", "-S", "-m", message]);
+    } else {
+        args.extend(["commit", "-q", "-m", message]);
+    }
+    run(work, "git", &args);
+    run(work, "git", &["push", "-q", "origin", "main"]);
+    run(work, "git", &["rev-parse", "HEAD"]).trim().to_string()
+}
+
+/// A bare remote and a clone to push from; the source syncing from it.
+fn setup(tmp: &Path) -> (std::path::PathBuf, RemoteSource) {
+    let bare = tmp.join("fleet.git");
+    run(
+        tmp,
+        "git",
+        &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+    );
+    let work = tmp.join("work");
+    run(
+        tmp,
+        "git",
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", bare.display()),
+            work.to_str().unwrap(),
+        ],
+    );
+    run(&work, "git", &["checkout", "-q", "-b", "main"]);
+    let source = RemoteSource {
+        url: format!("file://{}", bare.display()),
+        branch: "main".into(),
+        cache: tmp.join("state/sources/fleet"),
+    };
+    (work, source)
+}
+
+#[test]
+fn an_invalid_commit_never_replaces_the_last_good_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, source) = setup(tmp.path());
+    run(
+        &work,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    // No signatures in this test.
+    let fleet = fs::read_to_string(work.join("fleet.yaml")).unwrap();
+    fs::write(
+        work.join("fleet.yaml"),
+        fleet.replace("requireSignedCommits: true", "requireSignedCommits: false"),
+    )
+    .unwrap();
+    let good = commit_and_push(&work, "good", None);
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, good);
+    assert!(s.refused.is_none());
+    assert!(s.dir.join("groups/web-prod.yaml").exists());
+
+    // A broken document: refused with its position; the last good commit stays.
+    let path = work.join("groups/web-prod.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("criticality: high", "criticality: extreme"),
+    )
+    .unwrap();
+    let bad = commit_and_push(&work, "typo", None);
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, good, "kept the last good commit");
+    let why = s.refused.unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "commit {} refused: it is not a valid fleet repository",
+            &bad[..12]
+        )),
+        "{why}"
+    );
+    assert!(
+        why.contains("groups/web-prod.yaml:") && why.contains("extreme"),
+        "{why}"
+    );
+    assert_eq!(
+        fs::read_to_string(s.dir.join("groups/web-prod.yaml")).unwrap(),
+        text
+    );
+
+    // Fixed: the new commit is taken.
+    fs::write(&path, &text).unwrap();
+    let fixed = commit_and_push(&work, "fix", None);
+    let s = source.sync().unwrap();
+    assert_eq!((s.commit.as_str(), s.refused), (fixed.as_str(), None));
+}
+
+#[test]
+fn unsigned_commits_are_refused_and_cannot_switch_verification_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, source) = setup(tmp.path());
+    let key = tmp.path().join("alice");
+    run(
+        tmp.path(),
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "alice",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    );
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    run(
+        &work,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    fs::write(
+        work.join(".patchwave/allowed_signers"),
+        format!("alice@example.com namespaces=\"git\" {}", public.trim()),
+    )
+    .unwrap();
+    let signed = commit_and_push(&work, "signed by alice", Some(&key));
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, signed);
+    assert_eq!(s.signer.as_deref(), Some("alice@example.com"));
+
+    fs::write(work.join("notes.yaml"), "# unsigned\n").unwrap();
+    commit_and_push(&work, "unsigned", None);
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, signed);
+    assert!(s.refused.unwrap().contains("is not signed"));
+
+    // Turning verification off in an unsigned commit does not work either.
+    let fleet = fs::read_to_string(work.join("fleet.yaml")).unwrap();
+    fs::write(
+        work.join("fleet.yaml"),
+        fleet.replace("requireSignedCommits: true", "requireSignedCommits: false"),
+    )
+    .unwrap();
+    commit_and_push(&work, "switch verification off", None);
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, signed);
+    assert!(s.refused.unwrap().contains("is not signed"));
+}
