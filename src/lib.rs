@@ -12,6 +12,7 @@
 //! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
 
 pub mod cli;
+pub mod daemon;
 pub mod exit;
 pub mod facts;
 pub mod os;

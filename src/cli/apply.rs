@@ -83,21 +83,21 @@ fn say(args: &Args, text: &str) {
 }
 
 /// Where the desired state comes from for this run.
-struct Source {
+pub(super) struct Source {
     /// The fleet repository's files.
-    policy_dir: std::path::PathBuf,
+    pub(super) policy_dir: std::path::PathBuf,
     /// The git repository status is committed to (and pushed from).
-    git_dir: std::path::PathBuf,
+    pub(super) git_dir: std::path::PathBuf,
     /// The desired-state commit, where there is one.
-    commit: Option<String>,
-    remote: bool,
-    signer: Option<String>,
+    pub(super) commit: Option<String>,
+    pub(super) remote: bool,
+    pub(super) signer: Option<String>,
     /// Why the remote's newest commit was refused (the last good one is used).
-    refused: Option<String>,
+    pub(super) refused: Option<String>,
 }
 
 /// A local work tree as it is, or a remote branch synced into run state.
-fn resolve_source(args: &Args) -> Result<Source, String> {
+pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
     let given = args.repo.repo.to_string_lossy().to_string();
     if !crate::source::is_remote(&given) {
         return Ok(Source {
@@ -134,6 +134,12 @@ fn resolve_source(args: &Args) -> Result<Source, String> {
 }
 
 pub fn run(args: &Args) -> Exit {
+    run_with(args, Arc::new(std::sync::atomic::AtomicBool::new(false)))
+}
+
+/// `apply`, with a flag that stops new hosts from starting (the daemon sets
+/// it on SIGTERM; hosts already running finish their steps).
+pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Exit {
     if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         eprintln!("error: --reason must say why this cannot wait for a window");
         return Exit::Error;
@@ -284,6 +290,7 @@ pub fn run(args: &Args) -> Exit {
             &scan_opts,
             store.clone(),
             source.commit.as_deref(),
+            shutdown.clone(),
         ));
         exit = worst(exit, code);
         if let Some(run) = finished
@@ -458,6 +465,7 @@ async fn apply_group(
     scan_opts: &FleetScanOptions,
     store: Arc<LocalState>,
     desired_commit: Option<&str>,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
 ) -> (Exit, Option<RunRecord>) {
     let exit = |e: Exit| (e, None);
     let name = g.group.as_str();
@@ -719,6 +727,7 @@ async fn apply_group(
         labels,
         start_until,
         budget,
+        shutdown,
     };
     say(
         args,

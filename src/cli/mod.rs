@@ -2,6 +2,7 @@
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
 mod apply;
+mod daemon;
 mod output;
 mod plan;
 mod propose;
@@ -49,6 +50,8 @@ pub enum Command {
     Rollback(rollback::Args),
     /// The compliance report from the status branch (text, markdown or html).
     Report(report::Args),
+    /// Reconcile by itself: poll and webhooks, /healthz, /readyz, /metrics.
+    Daemon(daemon::Args),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -157,5 +160,6 @@ pub fn run(cli: Cli) -> Exit {
         Command::Apply(args) => apply::run(&args),
         Command::Rollback(args) => rollback::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::Daemon(args) => daemon::run(&args),
     }
 }

@@ -79,6 +79,9 @@ pub struct GroupRollout {
     /// for an emergency run.
     pub start_until: Option<Timestamp>,
     pub budget: ErrorBudget,
+    /// Set when patchwave is shutting down: no new host starts, running
+    /// hosts finish their steps.
+    pub shutdown: Arc<AtomicBool>,
 }
 
 /// The record, saved on every change; a save that fails halts the rollout
@@ -210,6 +213,7 @@ pub async fn run(
                 .collect();
             let failed_here = failed_here.clone();
             let on_failure = rollout.on_failure;
+            let shutdown = rollout.shutdown.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
@@ -228,6 +232,11 @@ pub async fn run(
                 let host = job.target.host.clone();
                 let skip = halted_reason(&halted)
                     .map(|r| format!("not started: the rollout halted ({r})"))
+                    .or_else(|| {
+                        shutdown
+                            .load(Ordering::SeqCst)
+                            .then(|| "not started: patchwave is shutting down".to_string())
+                    })
                     .or_else(|| {
                         journal
                             .save_failed()
