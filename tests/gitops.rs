@@ -168,8 +168,20 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
         ])
         .arg("--state-dir")
         .arg(tmp.path().join("state"))
-        .stdout(fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
-        .stderr(fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+        .stdout(
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        )
+        .stderr(
+            fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        )
         .spawn()
         .unwrap();
     let _daemon = Daemon(child);
@@ -256,6 +268,20 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
             .unwrap()
             .contains("refused: it is not a valid fleet repository")
     });
+    // …and the status branch records the refusal.
+    eventually("the refusal on the status branch", 60, || {
+        Command::new("git")
+            .current_dir(&remote)
+            .args(["show", "patchwave/status:status/SOURCE.yaml"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("condition: InvalidSpec"))
+            .unwrap_or(false)
+    });
+    let source = git(&remote, &["show", "patchwave/status:status/SOURCE.yaml"]);
+    assert!(
+        source.contains(&format!("workingFrom: {approved}")),
+        "{source}"
+    );
     let said = fs::read_to_string(&log).unwrap();
     assert!(
         said.contains("refused: it is not a valid fleet repository: fleet.yaml:"),

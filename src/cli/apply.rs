@@ -173,6 +173,9 @@ pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Ex
             source.commit.as_deref().map_or("", |c| &c[..12])
         );
     }
+    if source.remote && !args.no_status {
+        write_source_condition(&source, repo);
+    }
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
     // the work tree holds. (A remote source was verified when it was synced.)
@@ -804,6 +807,51 @@ async fn apply_group(
         _ => Exit::Ok,
     };
     (code, Some(done))
+}
+
+/// `status/SOURCE.yaml`: which commit patchwave works from and, when the
+/// newest was refused, why (Flux's `SourceUnverified` / `InvalidSpec`). It
+/// changes only when that changes, so polling adds no commits.
+fn write_source_condition(source: &Source, repo: &Repository) {
+    use crate::source::{StatusWrite, default_remote};
+    let doc = match &source.refused {
+        Some(why) => serde_json::json!({
+            "condition": if why.contains("not a valid fleet repository") { "InvalidSpec" } else { "SourceUnverified" },
+            "workingFrom": source.commit,
+            "reason": why,
+        }),
+        None => serde_json::json!({"condition": "Ready", "workingFrom": source.commit}),
+    };
+    let Ok(text) = serde_saphyr::to_string(&doc) else {
+        return;
+    };
+    let branch = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.status_branch.as_ref())
+        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let files = [("status/SOURCE.yaml".to_string(), text)]
+        .into_iter()
+        .collect();
+    let message = match &source.refused {
+        Some(why) => format!("status: desired state refused\n\n{why}\n"),
+        None => format!(
+            "status: desired state {}\n",
+            source.commit.as_deref().unwrap_or("")
+        ),
+    };
+    let remote = default_remote(&source.git_dir);
+    if let Err(e) = crate::source::write_status(&StatusWrite {
+        repo_dir: &source.git_dir,
+        branch: &branch,
+        files: &files,
+        message,
+        remote: remote.as_deref(),
+        attempts: 5,
+        before_push: None,
+    }) {
+        eprintln!("warning: the source condition was not written to git: {e}");
+    }
 }
 
 /// How the group's hosts are changed: hooks, health checks, reboot policy, bounds.

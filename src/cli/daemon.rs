@@ -73,6 +73,7 @@ pub fn run(args: &Args) -> Exit {
             github_secret,
             gitlab_token,
             shutdown_grace: args.shutdown_grace,
+            json_logs: args.log_format == LogFormat::Json,
         },
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");

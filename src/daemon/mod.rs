@@ -33,6 +33,8 @@ pub struct Config {
     pub gitlab_token: Option<Vec<u8>>,
     /// How long running host steps may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// One JSON object per log line instead of text.
+    pub json_logs: bool,
 }
 
 /// What the HTTP side and the reconcile loop share.
@@ -48,11 +50,17 @@ pub struct Shared {
 /// One reconcile; returns a result word for the metrics (`ok`, `halted`, `error`).
 pub type Reconcile = Arc<dyn Fn(&Shared) -> &'static str + Send + Sync>;
 
-fn log(msg: &str) {
-    eprintln!(
-        "{} patchwave daemon: {msg}",
-        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
-    );
+fn log(json: bool, msg: &str) {
+    let ts = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    if json {
+        let line =
+            serde_json::json!({"ts": ts, "level": "info", "component": "daemon", "msg": msg});
+        eprintln!("{line}");
+    } else {
+        eprintln!("{ts} patchwave daemon: {msg}");
+    }
 }
 
 /// Runs until SIGTERM (or Ctrl-C).
@@ -83,10 +91,14 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
                 .await
         })
     };
-    log(&format!(
-        "listening on {}; reconciling every {:?}",
-        config.listen, config.interval
-    ));
+    let json = config.json_logs;
+    log(
+        json,
+        &format!(
+            "listening on {}; reconciling every {:?}",
+            config.listen, config.interval
+        ),
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     loop {
@@ -117,19 +129,25 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
         if finished.is_none() {
             // SIGTERM during a reconcile: start no new host, let running
             // steps finish within the grace period.
-            log("SIGTERM: starting no new host; waiting for running hosts to finish");
+            log(
+                json,
+                "SIGTERM: starting no new host; waiting for running hosts to finish",
+            );
             shared.shutdown.store(true, Ordering::SeqCst);
             if tokio::time::timeout(config.shutdown_grace, done_rx)
                 .await
                 .is_err()
             {
-                log("running hosts did not finish within the grace period; exiting anyway");
+                log(
+                    json,
+                    "running hosts did not finish within the grace period; exiting anyway",
+                );
             }
             break;
         }
         tokio::select! {
             _ = tokio::time::sleep(config.interval) => {}
-            _ = shared.trigger.notified() => log("webhook: reconciling now"),
+            _ = shared.trigger.notified() => log(json, "webhook: reconciling now"),
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -137,7 +155,7 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
     shared.shutdown.store(true, Ordering::SeqCst);
     stop.notify_one();
     let _ = server.await;
-    log("stopped");
+    log(json, "stopped");
     Ok(())
 }
 
