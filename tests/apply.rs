@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
+use support::git::git;
 use support::http::FileServer;
 use support::policy;
 
@@ -854,21 +855,6 @@ fn no_host_starts_after_the_windows_cutoff() {
             "1.0-1 ii"
         );
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

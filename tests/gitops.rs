@@ -9,34 +9,14 @@ mod support;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
 use support::fleet::{Base, Fleet};
+use support::git::git;
 use support::http::FileServer;
 use support::policy;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Reviewer",
-            "-c",
-            "user.email=reviewer@example.com",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn get(addr: &str, path: &str) -> String {
     let Ok(mut s) = TcpStream::connect(addr) else {

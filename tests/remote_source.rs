@@ -3,46 +3,18 @@
 //! one, or one that switches verification off never replaces the last good
 //! commit; the reason names the file:line:col or the signature problem.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use patchwave::source::RemoteSource;
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::git::{commit, git, run};
 
 fn commit_and_push(work: &Path, message: &str, key: Option<&Path>) -> String {
-    run(work, "git", &["add", "-A"]);
-    let mut args = vec![
-        "-c",
-        "user.name=T",
-        "-c",
-        "user.email=t@example.com",
-        "-c",
-        "gpg.format=ssh",
-    ];
-    let opt;
-    if let Some(k) = key {
-        opt = format!("user.signingkey={}", k.display());
-        args.extend(["-c", opt.as_str(), "commit", "-q", "-S", "-m", message]);
-    } else {
-        args.extend(["commit", "-q", "-m", message]);
-    }
-    run(work, "git", &args);
-    run(work, "git", &["push", "-q", "origin", "main"]);
-    run(work, "git", &["rev-parse", "HEAD"]).trim().to_string()
+    commit(work, message, key);
+    git(work, &["push", "-q", "origin", "main"]);
+    git(work, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
 /// A bare remote and a clone to push from; the source syncing from it.

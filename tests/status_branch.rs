@@ -4,32 +4,15 @@
 //! and a concurrent push is absorbed: our commit lands on top, nothing lost,
 //! never a force-push.
 
+mod support;
+
+use support::git::git;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use patchwave::source::{StatusOutcome, StatusWrite, write_status};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=Other",
-            "-c",
-            "user.email=other@example.com",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A bare remote with one desired-state commit on main, and two clones.
 fn setup() -> (

@@ -7,65 +7,9 @@ mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use patchwave::source::verify_head;
-
-fn run(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A new ed25519 key; its private key file and its public key line.
-fn key(dir: &Path, name: &str) -> (PathBuf, String) {
-    let path = dir.join(name);
-    run(
-        dir,
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            name,
-            "-f",
-            path.to_str().unwrap(),
-        ],
-    );
-    let public = fs::read_to_string(path.with_extension("pub")).unwrap();
-    (path, public.trim().to_string())
-}
-
-fn commit(repo: &Path, message: &str, signing_key: Option<&Path>) {
-    run(repo, "git", &["add", "-A"]);
-    let mut args = vec![
-        "-c",
-        "user.name=T",
-        "-c",
-        "user.email=t@example.com",
-        "-c",
-        "gpg.format=ssh",
-    ];
-    let key_opt;
-    if let Some(k) = signing_key {
-        key_opt = format!("user.signingkey={}", k.display());
-        args.extend(["-c", key_opt.as_str(), "commit", "-q", "-S", "-m", message]);
-    } else {
-        args.extend(["commit", "-q", "-m", message]);
-    }
-    run(repo, "git", &args);
-}
+use support::git::{commit, run, ssh_key as key};
 
 /// The example fleet in a git repository whose allowed signers hold `alice`.
 fn fleet_repo(tmp: &Path, alice: &str) -> PathBuf {

@@ -4,6 +4,7 @@
 
 pub mod aptrepo;
 pub mod fleet;
+pub mod git;
 pub mod http;
 pub mod policy;
 pub mod rpmrepo;
