@@ -131,6 +131,20 @@ fn apply(repo: &Path, state: &Path, extra: &[&str]) -> Applied {
     }
 }
 
+/// `apply --format json` started in the background, and its event stream.
+fn spawn_apply_json(repo: &Path, state: &Path) -> (std::process::Child, std::process::ChildStdout) {
+    let mut child = support::patchwave()
+        .args(["apply", "--format", "json", "--repo"])
+        .arg(repo)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (child, stdout)
+}
+
 /// The version dpkg has installed, and its status.
 fn installed(host: &str, package: &str) -> String {
     world()
@@ -490,15 +504,7 @@ fn a_host_that_goes_unreachable_mid_rollout_counts_as_an_error_and_blocks_no_one
         policy::ALWAYS_OPEN_WINDOW,
         "  hooks:\n    pre:\n      - command: [sh, -c, 'if [ \"$1\" = h1 ]; then sleep 3; fi', sh, '{{ host.name }}']\n",
     );
-    let mut child = support::patchwave()
-        .args(["apply", "--format", "json", "--repo"])
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let (mut child, stdout) = spawn_apply_json(dir.path(), state.path());
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -546,15 +552,7 @@ fn a_killed_apply_resumes_without_installing_anything_twice() {
         "{waves: [\"100%\"], maxConcurrency: 1}",
         policy::ALWAYS_OPEN_WINDOW,
     );
-    let mut child = support::patchwave()
-        .args(["apply", "--format", "json", "--repo"])
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let (mut child, stdout) = spawn_apply_json(dir.path(), state.path());
     let mut finished = 0;
     for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
         if line.unwrap().contains("\"hostFinished\"") {
@@ -724,15 +722,7 @@ fn a_run_killed_after_it_halted_stays_halted() {
         policy::ALWAYS_OPEN_WINDOW,
         "  hooks:\n    pre:\n      - command: [sh, -c, 'if [ \"$1\" != h1 ]; then sleep 30; fi', sh, '{{ host.name }}']\n",
     );
-    let mut child = support::patchwave()
-        .args(["apply", "--format", "json", "--repo"])
-        .arg(dir.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let (mut child, stdout) = spawn_apply_json(dir.path(), state.path());
     for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
         let line = line.unwrap();
         if line.contains("\"hostFinished\"") && line.contains("\"h1\"") {

@@ -220,15 +220,9 @@ pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Ex
         eprintln!("error: no host matches (--group/--host)");
         return Exit::Error;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
     let scan_opts = FleetScanOptions::from_repo(repo);
     let facts = runtime.block_on(crate::scan::scan_fleet(

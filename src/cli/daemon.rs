@@ -103,15 +103,9 @@ pub fn run(args: &Args) -> Exit {
         no_status: false,
     };
     let reconcile: Reconcile = Arc::new(move |shared: &Shared| reconcile_once(&apply_args, shared));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
     match runtime.block_on(crate::daemon::run(config, reconcile)) {
         Ok(()) => Exit::Ok,

@@ -139,14 +139,18 @@ fn scan_hosts(
     targets: Vec<crate::scan::ScanTarget>,
 ) -> Result<crate::facts::FleetFacts, Exit> {
     let opts = crate::scan::FleetScanOptions::from_repo(repo);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    Ok(runtime()?.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
+}
+
+/// The async runtime a command runs its I/O on, or the reason (printed).
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
             Exit::Error
-        })?;
-    Ok(rt.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
+        })
 }
 
 pub fn run(cli: Cli) -> Exit {

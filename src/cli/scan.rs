@@ -109,15 +109,9 @@ pub fn run(args: &Args) -> Exit {
             }
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Error;
-        }
+        Err(exit) => return exit,
     };
     let facts = runtime.block_on(scan_fleet(targets, &opts, progress));
     if tty {
