@@ -152,6 +152,22 @@ fn unsigned_commits_are_refused_and_cannot_switch_verification_off() {
     assert_eq!(s.commit, signed);
     assert!(s.refused.unwrap().contains("is not signed"));
 
+    // Mallory adds her key in an unsigned commit, then signs the next one
+    // with it: trust comes from the last good commit, so both are refused.
+    let (mallory_key, mallory) = support::git::ssh_key(tmp.path(), "mallory");
+    let signers = work.join(".patchwave/allowed_signers");
+    let mut text = fs::read_to_string(&signers).unwrap();
+    text.push_str(&format!(
+        "\nmallory@example.com namespaces=\"git\" {mallory}\n"
+    ));
+    fs::write(&signers, text).unwrap();
+    commit_and_push(&work, "add mallory", None);
+    fs::write(work.join("notes.yaml"), "# mallory\n").unwrap();
+    commit_and_push(&work, "signed by mallory", Some(&mallory_key));
+    let s = source.sync().unwrap();
+    assert_eq!(s.commit, signed);
+    assert!(s.refused.unwrap().contains("not in the allowed signers"));
+
     // Turning verification off in an unsigned commit does not work either.
     let fleet = fs::read_to_string(work.join("fleet.yaml")).unwrap();
     fs::write(

@@ -111,3 +111,41 @@ fn apply_refuses_an_unsigned_desired_state_before_touching_any_host() {
     assert!(!state.path().join("first-seen.json").exists());
     assert!(!state.path().join("runs").exists());
 }
+
+#[test]
+fn an_unsigned_commit_cannot_switch_verification_off_or_hide_an_ignored_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice_key, alice) = key(tmp.path(), "alice");
+    let repo = fleet_repo(tmp.path(), &alice);
+    commit(&repo, "fleet, signed", Some(&alice_key));
+    // An ignored policy file is read by the loader but not covered by the signature.
+    fs::write(repo.join(".git/info/exclude"), "local.yaml\n").unwrap();
+    fs::write(repo.join("local.yaml"), "# sneaky\n").unwrap();
+    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    assert!(e.0.contains("local.yaml"), "{e}");
+    fs::remove_file(repo.join("local.yaml")).unwrap();
+
+    let fleet = fs::read_to_string(repo.join("fleet.yaml")).unwrap();
+    fs::write(
+        repo.join("fleet.yaml"),
+        fleet.replace("requireSignedCommits: true", "requireSignedCommits: false"),
+    )
+    .unwrap();
+    commit(&repo, "verification off, unsigned", None);
+    let state = tempfile::tempdir().unwrap();
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(&repo)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to apply") && err.contains("is not signed"),
+        "{err}"
+    );
+    // Looking at the parent commit left the user's index and work tree alone.
+    assert_eq!(support::git::git(&repo, &["status", "--porcelain"]), "");
+}

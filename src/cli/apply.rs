@@ -113,10 +113,7 @@ pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
         Some(d) => d.clone(),
         None => crate::state::LocalState::default_dir("sources").map_err(|e| e.to_string())?,
     };
-    let key: String = given
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
+    let key = crate::source::cache_key(&given, &args.branch);
     let remote = crate::source::RemoteSource {
         url: given.clone(),
         branch: args.branch.clone(),
@@ -179,14 +176,20 @@ pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Ex
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
     // the work tree holds. (A remote source was verified when it was synced.)
-    if let Some(v) = repo
+    let required = repo
         .fleets
         .first()
         .and_then(|f| f.spec.verification.as_ref())
-        && v.require_signed_commits
-        && !source.remote
-    {
-        match crate::source::verify_head(root, &v.allowed_signers.value) {
+        .filter(|v| v.require_signed_commits)
+        .map(|v| v.allowed_signers.value.clone());
+    // Switching verification off takes a signed commit too.
+    let required = match (required, source.remote) {
+        (_, true) => None,
+        (Some(path), false) => Some(path),
+        (None, false) => crate::source::required_by_parent(root).ok().flatten(),
+    };
+    if let Some(signers) = required {
+        match crate::source::verify_head(root, &signers) {
             Ok(ok) => say(
                 args,
                 &format!(

@@ -7,11 +7,13 @@ mod status_branch;
 mod verify;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
-pub use remote::{RemoteSource, Synced, is_remote};
+pub use remote::{RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_commit, read_status_files, write_status,
 };
-pub use verify::{Verified, verify_commit, verify_head};
+pub use verify::{
+    Verified, required_by_parent, verify_commit, verify_commit_trusting, verify_head,
+};
 
 /// A git operation failed; the message says which and what to do.
 #[derive(Debug, thiserror::Error)]

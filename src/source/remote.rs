@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 
 use super::GitError;
-use super::verify::verify_commit;
+use super::verify::{verify_commit, verify_commit_trusting};
 
 /// A remote branch and where its mirror lives.
 #[derive(Debug, Clone)]
@@ -33,6 +33,24 @@ pub struct Synced {
     pub signer: Option<String>,
     /// Why the remote's newest commit was not taken, if it was not.
     pub refused: Option<String>,
+}
+
+/// A URL without its `user:password@` part: credentials never reach logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A directory name for a remote and branch: a hash, so no part of the URL
+/// (credentials included) ends up in a path.
+pub fn cache_key(url: &str, branch: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{url}\n{branch}").as_bytes());
+    hex::encode(&digest[..12])
 }
 
 /// Whether `--repo` names a remote rather than a directory.
@@ -80,7 +98,7 @@ impl RemoteSource {
                 GitError(format!(
                     "cannot fetch {} from {}: {}",
                     self.branch,
-                    self.url,
+                    redact(&self.url),
                     e.message()
                 ))
             })?;
@@ -142,7 +160,10 @@ impl RemoteSource {
             .map_err(|e| GitError(format!("cannot create {}: {e}", dir.display())))?;
         let tree = repo.find_commit(commit)?.tree()?;
         let mut co = git2::build::CheckoutBuilder::new();
-        co.target_dir(&dir).force().recreate_missing(true);
+        co.target_dir(&dir)
+            .force()
+            .recreate_missing(true)
+            .update_index(false);
         repo.checkout_tree(tree.as_object(), Some(&mut co))?;
         std::fs::write(dir.join(".patchwave-checkout-complete"), "")
             .map_err(|e| GitError(e.to_string()))?;
@@ -179,15 +200,61 @@ impl RemoteSource {
                 .filter(|v| v.require_signed_commits)
                 .map(|v| v.allowed_signers.value.clone())
         };
-        let previous = last_good.and_then(|g| {
-            let d = self.checkout(repo, g).ok()?;
-            crate::spec::check(&d).ok().and_then(|c| wants(&c))
-        });
-        match wants(&checked).or(previous) {
-            None => Ok(None),
-            Some(signers) => verify_commit(repo, candidate, Path::new(&signers))
-                .map(|v| Some(v.signer))
-                .map_err(|e| e.0),
+        let Some(good) = last_good else {
+            // First sync: nothing trusted yet; the candidate's own settings
+            // decide, and its parent's signers (trust on first use).
+            return match wants(&checked) {
+                None => Ok(None),
+                Some(signers) => verify_commit(repo, candidate, Path::new(&signers))
+                    .map(|v| Some(v.signer))
+                    .map_err(|e| e.0),
+            };
+        };
+        // The last good commit decides whether signatures are required and
+        // which keys are allowed; it fails closed: if it cannot be read,
+        // verification is required.
+        let previous = self
+            .checkout(repo, good)
+            .ok()
+            .and_then(|d| crate::spec::check(&d).ok())
+            .map(|c| wants(&c));
+        let signers = match previous {
+            Some(Some(path)) => Some(path),
+            Some(None) => wants(&checked),
+            None => Some(wants(&checked).unwrap_or_else(|| ".patchwave/allowed_signers".into())),
+        };
+        let Some(signers) = signers else {
+            return Ok(None);
+        };
+        // History is only ever added to: a rewritten branch is not trusted.
+        if !repo.graph_descendant_of(candidate, good).unwrap_or(false) {
+            return Err(format!(
+                "it does not descend from the last good commit {} (history was rewritten); signatures are required",
+                &good.to_string()[..12]
+            ));
         }
+        verify_commit_trusting(repo, candidate, good, Path::new(&signers))
+            .map(|v| Some(v.signer))
+            .map_err(|e| e.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_reach_messages_or_paths() {
+        assert_eq!(
+            redact("https://bot:t0ken@git.example.com/fleet.git"),
+            "https://git.example.com/fleet.git"
+        );
+        assert_eq!(redact("file:///srv/fleet.git"), "file:///srv/fleet.git");
+        let key = cache_key("https://bot:t0ken@git.example.com/fleet.git", "main");
+        assert!(!key.contains("t0ken") && key.len() == 24, "{key}");
+        assert_ne!(
+            key,
+            cache_key("https://bot:t0ken@git.example.com/fleet.git", "prod")
+        );
     }
 }

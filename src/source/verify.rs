@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use git2::{Oid, Repository, Status, StatusOptions};
+use git2::{Oid, Repository, StatusOptions};
 
 use super::GitError;
 
@@ -60,10 +60,34 @@ pub fn verify_head(repo_dir: &Path, allowed_signers: &str) -> Result<Verified, G
     verify_commit(&repo, head.id(), &prefix)
 }
 
-/// Verifies one commit; `signers_path` is the allowed-signers file's path in the tree.
+/// Verifies one commit against the allowed signers of its parent (of the
+/// commit itself only for a true root commit; a parent that is missing, as
+/// in a shallow clone, is refused rather than trusted).
 pub fn verify_commit(
     repo: &Repository,
     id: Oid,
+    signers_path: &Path,
+) -> Result<Verified, GitError> {
+    let commit = repo.find_commit(id)?;
+    let trusted_from = if commit.parent_count() == 0 {
+        commit.clone()
+    } else {
+        commit.parent(0).map_err(|_| {
+            err(format!(
+                "commit {}: its parent is not in this clone (shallow?), so the allowed signers cannot be read from before it; fetch the full history",
+                &id.to_string()[..12]
+            ))
+        })?
+    };
+    verify_commit_trusting(repo, id, trusted_from.id(), signers_path)
+}
+
+/// Verifies commit `id` against the allowed signers file as it is in commit
+/// `trusted` (the last good commit, for a remote source).
+pub fn verify_commit_trusting(
+    repo: &Repository,
+    id: Oid,
+    trusted: Oid,
     signers_path: &Path,
 ) -> Result<Verified, GitError> {
     let short = &id.to_string()[..12];
@@ -78,9 +102,7 @@ pub fn verify_commit(
             "commit {short} has an OpenPGP signature; this build verifies SSH signatures only"
         )));
     }
-    let commit = repo.find_commit(id)?;
-    // Trust comes from before the commit: its parent's allowed signers.
-    let trusted_from = commit.parent(0).unwrap_or_else(|_| commit.clone());
+    let trusted_from = repo.find_commit(trusted)?;
     let signers = trusted_from
         .tree()?
         .get_path(signers_path)
@@ -181,6 +203,11 @@ fn ssh_keygen(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Our temporary paths mean nothing to a reader (and would make every
+    // refusal text differ).
+    let text = text
+        .replace(&signers.display().to_string(), "allowed_signers")
+        .replace(&sig.display().to_string(), "signature");
     Ok(if out.status.success() {
         Ok(text)
     } else {
@@ -191,7 +218,11 @@ fn ssh_keygen(
 /// Refuses a work tree whose fleet files differ from the commit.
 fn refuse_uncommitted(repo: &Repository, fleet_dir: &Path) -> Result<(), GitError> {
     let mut opts = StatusOptions::new();
-    opts.include_untracked(true).recurse_untracked_dirs(true);
+    // Ignored files count too: the loader reads them, the signature does not cover them.
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(true)
+        .recurse_ignored_dirs(true);
     let workdir = repo
         .workdir()
         .ok_or_else(|| err("the repository is bare"))?;
@@ -201,7 +232,7 @@ fn refuse_uncommitted(repo: &Repository, fleet_dir: &Path) -> Result<(), GitErro
     let dirty: Vec<String> = repo
         .statuses(Some(&mut opts))?
         .iter()
-        .filter(|e| !e.status().is_empty() && e.status() != Status::IGNORED)
+        .filter(|e| !e.status().is_empty())
         .filter_map(|e| e.path().ok().map(String::from))
         .filter(|p| root.join(p).starts_with(&fleet))
         .collect();
@@ -213,4 +244,44 @@ fn refuse_uncommitted(repo: &Repository, fleet_dir: &Path) -> Result<(), GitErro
             dirty.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         )))
     }
+}
+
+/// Whether HEAD's parent required signed commits (and with which allowed
+/// signers file): an unsigned commit must not switch verification off by
+/// deleting the setting. `None` when there is no parent or it did not.
+pub fn required_by_parent(repo_dir: &Path) -> Result<Option<String>, GitError> {
+    let repo = Repository::discover(repo_dir).map_err(|e| err(e.message().to_string()))?;
+    let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
+        return Ok(None);
+    };
+    let Ok(parent) = head.parent(0) else {
+        return Ok(None);
+    };
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| err("the repository is bare"))?;
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let prefix = canonical(repo_dir)
+        .strip_prefix(canonical(workdir))
+        .map(Path::to_path_buf)
+        .map_err(|_| err("the fleet repository is outside the git work tree"))?;
+    let dir = tempfile::tempdir().map_err(|e| err(e.to_string()))?;
+    let mut co = git2::build::CheckoutBuilder::new();
+    // Never touch the repository's index: only the temporary directory.
+    co.target_dir(dir.path())
+        .force()
+        .recreate_missing(true)
+        .update_index(false);
+    repo.checkout_tree(parent.tree()?.as_object(), Some(&mut co))?;
+    // A parent that does not parse cannot say "no": fail closed.
+    let Ok(checked) = crate::spec::check(&dir.path().join(&prefix)) else {
+        return Ok(Some(".patchwave/allowed_signers".into()));
+    };
+    Ok(checked
+        .repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.verification.as_ref())
+        .filter(|v| v.require_signed_commits)
+        .map(|v| v.allowed_signers.value.clone()))
 }
