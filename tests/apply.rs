@@ -951,9 +951,7 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
     let md = render("markdown");
     assert!(md.contains("**1 of 1 hosts compliant**"), "{md}");
     assert!(
-        md.contains(&format!(
-            "| `{run_id}` | apt-hosts | succeeded | 1 | 0 | 0 |"
-        )),
+        md.contains(&format!("| {run_id} | apt-hosts | succeeded | 1 | 0 | 0 |")),
         "{md}"
     );
     let text = render("text");

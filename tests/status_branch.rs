@@ -69,6 +69,7 @@ fn write(
         remote: Some("origin"),
         attempts: 3,
         before_push,
+        desired_branch: Some("main"),
     })
     .unwrap()
 }
@@ -203,6 +204,7 @@ fn without_a_remote_status_is_committed_locally_and_a_checked_out_status_branch_
         remote: None,
         attempts: 1,
         before_push: None,
+        desired_branch: Some("main"),
     })
     .unwrap();
     assert!(
@@ -222,7 +224,22 @@ fn without_a_remote_status_is_committed_locally_and_a_checked_out_status_branch_
         remote: None,
         attempts: 1,
         before_push: None,
+        desired_branch: Some("main"),
     })
     .unwrap_err();
     assert!(err.0.contains("is checked out"), "{err}");
+    // Status never goes to the desired-state branch, checked out or not.
+    git(&ours, &["checkout", "-q", "--detach"]);
+    let err = write_status(&StatusWrite {
+        repo_dir: &ours,
+        branch: "main",
+        files: &f,
+        message: "status".into(),
+        remote: None,
+        attempts: 1,
+        before_push: None,
+        desired_branch: Some("main"),
+    })
+    .unwrap_err();
+    assert!(err.0.contains("is the desired-state branch"), "{err}");
 }

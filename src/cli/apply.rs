@@ -92,6 +92,8 @@ pub(super) struct Source {
     pub(super) commit: Option<String>,
     pub(super) remote: bool,
     pub(super) signer: Option<String>,
+    /// The desired-state branch (status never goes there).
+    pub(super) desired_branch: Option<String>,
     /// Why the remote's newest commit was refused (the last good one is used).
     pub(super) refused: Option<String>,
 }
@@ -104,6 +106,7 @@ pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
             policy_dir: args.repo.repo.clone(),
             git_dir: args.repo.repo.clone(),
             commit: crate::source::head_commit(&args.repo.repo),
+            desired_branch: crate::source::head_branch(&args.repo.repo),
             remote: false,
             signer: None,
             refused: None,
@@ -124,6 +127,7 @@ pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
         policy_dir: synced.dir,
         git_dir: synced.git_dir,
         commit: Some(synced.commit),
+        desired_branch: Some(args.branch.clone()),
         remote: true,
         signer: synced.signer,
         refused: synced.refused,
@@ -426,6 +430,7 @@ fn write_status(
         remote: remote.as_deref(),
         attempts: 5,
         before_push: None,
+        desired_branch: source.desired_branch.as_deref(),
     })
     .map_err(|e| e.to_string())?;
     if let StatusOutcome::Committed { commit, pushed, .. } = out {
@@ -846,6 +851,7 @@ fn write_source_condition(source: &Source, repo: &Repository) {
         remote: remote.as_deref(),
         attempts: 5,
         before_push: None,
+        desired_branch: source.desired_branch.as_deref(),
     }) {
         eprintln!("warning: the source condition was not written to git: {e}");
     }

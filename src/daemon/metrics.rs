@@ -21,6 +21,13 @@ pub struct Metrics {
     pub desired_commit: Option<String>,
 }
 
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 impl Metrics {
     /// Host and patch counts from the status documents.
     pub fn set_hosts(&mut self, hosts: &[HostStatus]) {
@@ -56,7 +63,7 @@ impl Metrics {
             "Hosts by compliance state.",
         );
         for (state, n) in &self.hosts_by_compliance {
-            let _ = writeln!(out, "patchwave_hosts{{state=\"{state}\"}} {n}");
+            let _ = writeln!(out, "patchwave_hosts{{state=\"{}\"}} {n}", label(state));
         }
         family(
             &mut out,
@@ -65,7 +72,11 @@ impl Metrics {
             "Approved patches not installed, by severity.",
         );
         for (sev, n) in &self.missing_by_severity {
-            let _ = writeln!(out, "patchwave_missing_patches{{severity=\"{sev}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "patchwave_missing_patches{{severity=\"{}\"}} {n}",
+                label(sev)
+            );
         }
         family(
             &mut out,
@@ -74,7 +85,7 @@ impl Metrics {
             "Recent runs by outcome.",
         );
         for (o, n) in &self.runs_by_outcome {
-            let _ = writeln!(out, "patchwave_runs{{outcome=\"{o}\"}} {n}");
+            let _ = writeln!(out, "patchwave_runs{{outcome=\"{}\"}} {n}", label(o));
         }
         family(
             &mut out,
@@ -125,7 +136,11 @@ impl Metrics {
                 "gauge",
                 "The desired-state commit patchwave works from.",
             );
-            let _ = writeln!(out, "patchwave_desired_commit_info{{commit=\"{c}\"}} 1");
+            let _ = writeln!(
+                out,
+                "patchwave_desired_commit_info{{commit=\"{}\"}} 1",
+                label(c)
+            );
         }
         out
     }

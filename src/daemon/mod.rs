@@ -81,6 +81,8 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
         .route("/metrics", get(metrics_text))
         .route("/hooks/github", post(github_hook))
         .route("/hooks/gitlab", post(gitlab_hook))
+        // Bodies over the cap are refused before they are read.
+        .layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY))
         .with_state(shared.clone());
     let stop = Arc::new(Notify::new());
     let server = {
@@ -121,8 +123,15 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
             });
         }
         let mut done_rx = done_rx;
+        // Some(result) when the reconcile ended (a crashed one counts as an
+        // error and the loop goes on); None on SIGTERM or Ctrl-C.
         let finished = tokio::select! {
-            r = &mut done_rx => r.ok(),
+            r = &mut done_rx => Some(r.unwrap_or_else(|_| {
+                log(json, "the reconcile crashed; please report this as a bug");
+                let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
+                *m.reconciles_by_result.entry("error".into()).or_default() += 1;
+                "error"
+            })),
             _ = term.recv() => None,
             _ = tokio::signal::ctrl_c() => None,
         };
@@ -154,7 +163,16 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
     }
     shared.shutdown.store(true, Ordering::SeqCst);
     stop.notify_one();
-    let _ = server.await;
+    // A slow client must not hold the exit forever.
+    if tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .is_err()
+    {
+        log(
+            json,
+            "the HTTP server did not stop within 10s; exiting anyway",
+        );
+    }
     log(json, "stopped");
     Ok(())
 }

@@ -9,7 +9,8 @@ mod verify;
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
 pub use remote::{RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
-    StatusOutcome, StatusWrite, default_remote, head_commit, read_status_files, write_status,
+    StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_files,
+    write_status,
 };
 pub use verify::{
     Verified, required_by_parent, verify_commit, verify_commit_trusting, verify_head,

@@ -28,6 +28,8 @@ pub struct StatusWrite<'a> {
     /// Runs after each commit is built, before it is pushed (a seam for
     /// tests that race another writer).
     pub before_push: Option<&'a dyn Fn()>,
+    /// The desired-state branch: status is never written to it.
+    pub desired_branch: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,15 @@ pub fn default_remote(repo_dir: &Path) -> Option<String> {
     repo.find_remote("origin")
         .ok()
         .map(|_| "origin".to_string())
+}
+
+/// The branch the work tree has checked out, if any (not on a detached HEAD).
+pub fn head_branch(repo_dir: &Path) -> Option<String> {
+    let repo = Repository::discover(repo_dir).ok()?;
+    let head = repo.head().ok()?;
+    head.is_branch()
+        .then(|| head.shorthand().ok().map(String::from))
+        .flatten()
 }
 
 /// The desired-state commit the work tree is on (HEAD), if any.
@@ -92,6 +103,12 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
     {
         return Err(GitError(format!(
             "the status branch `{}` is checked out; status never writes to the work tree",
+            w.branch
+        )));
+    }
+    if w.desired_branch == Some(w.branch) {
+        return Err(GitError(format!(
+            "the status branch `{}` is the desired-state branch; set Fleet spec.statusBranch to a branch of its own",
             w.branch
         )));
     }

@@ -230,11 +230,23 @@ pub fn render_as(
     });
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // Text from hosts and the status branch: no Markdown may come through
+    // (tables, code spans, links, images, HTML), no control characters.
     env.add_filter("md", |s: String| {
-        s.replace('|', "\\\\|")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace(['\n', '\r'], " ")
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                '|' | '`' | '[' | ']' | '!' | '*' | '_' | '\\' | '#' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                c if c.is_control() => out.push(' '),
+                c => out.push(c),
+            }
+        }
+        out
     });
     let (name, source) = format.template();
     env.add_template(name, source).map_err(|e| e.to_string())?;
@@ -341,14 +353,12 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains(
-                "`postgresql-15:amd64` 15.14 on **db-1**, offered since 2026-11-01 (DSA-2)."
-            ),
+            md.contains("postgresql-15:amd64 15.14 on **db-1**, offered since 2026-11-01 (DSA-2)."),
             "the longest-offered critical patch: {md}"
         );
         assert!(md.contains("- web-2\n"), "{md}");
         assert!(
-            md.contains("| db-3 | — | `—` | UNREACHABLE | db-3: cannot connect |"),
+            md.contains("| db-3 | — | — | UNREACHABLE | db-3: cannot connect |"),
             "{md}"
         );
         let html = render_as(
