@@ -193,6 +193,71 @@ fn status_lands_on_its_branch_and_survives_a_concurrent_push() {
 }
 
 #[test]
+fn an_unreachable_remote_keeps_status_locally_and_the_next_push_carries_it() {
+    let (_tmp, remote, ours, _theirs) = setup();
+    let url = git(&ours, &["remote", "get-url", "origin"])
+        .trim()
+        .to_string();
+    git(
+        &ours,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "file:///nonexistent/fleet.git",
+        ],
+    );
+    let first = files(&[
+        ("status/runs/r9.yaml", "id: r9\n"),
+        ("status/REPORT.md", "# a\n"),
+    ]);
+    let err = write_status(&StatusWrite {
+        repo_dir: &ours,
+        branch: "patchwave/status",
+        files: &first,
+        message: "status r9".into(),
+        remote: Some("origin"),
+        attempts: 2,
+        before_push: None,
+        desired_branch: Some("main"),
+    })
+    .unwrap_err();
+    assert!(err.0.contains("status committed locally"), "{err}");
+    assert_eq!(
+        git(&ours, &["show", "patchwave/status:status/runs/r9.yaml"]),
+        "id: r9\n"
+    );
+
+    // The remote is back; another writer pushed meanwhile. Our next write
+    // carries the unpushed run record over onto the remote's tip.
+    git(&ours, &["remote", "set-url", "origin", &url]);
+    let other = tempfile::tempdir().unwrap();
+    git(other.path(), &["clone", "-q", &url, "c"]);
+    let c = other.path().join("c");
+    git(&c, &["checkout", "-q", "--orphan", "patchwave/status"]);
+    git(&c, &["rm", "-rq", "--cached", "."]);
+    fs::create_dir_all(c.join("status/hosts")).unwrap();
+    fs::write(c.join("status/hosts/x.yaml"), "host: x\n").unwrap();
+    git(&c, &["add", "status"]);
+    git(&c, &["commit", "-q", "-m", "their status"]);
+    git(&c, &["push", "-q", "origin", "patchwave/status"]);
+    let second = files(&[("status/REPORT.md", "# b\n")]);
+    let out = write(&ours, &second, None);
+    assert!(
+        matches!(out, StatusOutcome::Committed { pushed: true, .. }),
+        "{out:?}"
+    );
+    let tree = git(
+        &remote,
+        &["ls-tree", "-r", "--name-only", "patchwave/status"],
+    );
+    assert_eq!(
+        tree,
+        "status/REPORT.md\nstatus/hosts/x.yaml\nstatus/runs/r9.yaml\n"
+    );
+}
+
+#[test]
 fn without_a_remote_status_is_committed_locally_and_a_checked_out_status_branch_is_refused() {
     let (_tmp, _remote, ours, _theirs) = setup();
     let f = files(&[("status/REPORT.md", "# r\n")]);

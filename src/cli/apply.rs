@@ -99,7 +99,7 @@ pub(super) struct Source {
 }
 
 /// A local work tree as it is, or a remote branch synced into run state.
-pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
+fn resolve_source(args: &Args) -> Result<Source, String> {
     let given = args.repo.repo.to_string_lossy().to_string();
     if !crate::source::is_remote(&given) {
         return Ok(Source {
@@ -135,23 +135,37 @@ pub(super) fn resolve_source(args: &Args) -> Result<Source, String> {
 }
 
 pub fn run(args: &Args) -> Exit {
-    run_with(args, Arc::new(std::sync::atomic::AtomicBool::new(false)))
+    run_with(args, Arc::new(std::sync::atomic::AtomicBool::new(false))).0
 }
 
 /// `apply`, with a flag that stops new hosts from starting (the daemon sets
 /// it on SIGTERM; hosts already running finish their steps).
-pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Exit {
+/// Also returns the desired state it worked from (the daemon's metrics
+/// report exactly that, without syncing again).
+pub fn run_with(
+    args: &Args,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
+) -> (Exit, Option<Source>) {
     if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         eprintln!("error: --reason must say why this cannot wait for a window");
-        return Exit::Error;
+        return (Exit::Error, None);
     }
     let source = match resolve_source(args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return Exit::Error;
+            return (Exit::Error, None);
         }
     };
+    let exit = apply_source(args, shutdown, &source);
+    (exit, Some(source))
+}
+
+fn apply_source(
+    args: &Args,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
+    source: &Source,
+) -> Exit {
     let root = source.policy_dir.as_path();
     let checked = match super::load_valid_repo(root) {
         Ok(c) => c,
@@ -175,7 +189,7 @@ pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Ex
         );
     }
     if source.remote && !args.no_status {
-        write_source_condition(&source, repo);
+        write_source_condition(source, repo);
     }
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
@@ -329,7 +343,7 @@ pub fn run_with(args: &Args, shutdown: Arc<std::sync::atomic::AtomicBool>) -> Ex
                     let now_plan = p.finish();
                     write_status(
                         args,
-                        &source,
+                        source,
                         repo,
                         &now_plan,
                         &scans,

@@ -119,10 +119,15 @@ pub fn run(args: &Args) -> Exit {
 /// One reconcile: apply (which syncs, verifies, plans and patches what is
 /// due), then the metrics from the status branch and run state.
 fn reconcile_once(args: &apply::Args, shared: &Shared) -> &'static str {
-    let exit = apply::run_with(args, shared.shutdown.clone());
-    let source = apply::resolve_source(args);
-    let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
-    if let Ok(src) = &source {
+    let (exit, source) = apply::run_with(args, shared.shutdown.clone());
+    // Read everything first; hold the metrics lock only to store it.
+    let mut next = shared
+        .metrics
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(src) = &source {
+        let m = &mut next;
         m.last_successful_sync = Some(jiff::Timestamp::now().as_second());
         m.source_refused = src.refused.is_some();
         m.desired_commit = src.commit.clone();
@@ -156,6 +161,11 @@ fn reconcile_once(args: &apply::Args, shared: &Shared) -> &'static str {
             }
         }
     }
+    let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
+    next.reconciles_by_result = m.reconciles_by_result.clone();
+    next.last_reconcile_seconds = m.last_reconcile_seconds;
+    *m = next;
+    drop(m);
     match exit {
         Exit::Ok | Exit::Changes => "ok",
         Exit::Halted => "halted",

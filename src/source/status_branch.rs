@@ -115,7 +115,26 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
     let attempts = w.attempts.max(1);
     for attempt in 1..=attempts {
         let remote_tip = match w.remote {
-            Some(r) => fetch_branch(&repo, r, w.branch)?,
+            Some(r) => match fetch_branch(&repo, r, w.branch) {
+                Ok(tip) => tip,
+                // Unreachable remote: the status is committed locally all
+                // the same (and carried over by the next write that can push).
+                Err(e) => {
+                    let local_only = StatusWrite {
+                        remote: None,
+                        message: w.message.clone(),
+                        ..*w
+                    };
+                    let kept = write_status(&local_only)?;
+                    let id = match kept {
+                        StatusOutcome::Committed { commit, .. } => commit,
+                        StatusOutcome::Unchanged => "(no change)".into(),
+                    };
+                    return Err(GitError(format!(
+                        "status committed locally ({id}) but not pushed: {e}; it is pushed with the next status write"
+                    )));
+                }
+            },
             None => None,
         };
         let local_tip = repo
@@ -125,15 +144,15 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
             .map(|c| c.id());
         let base = remote_tip.or(local_tip);
         let base_commit = base.map(|id| repo.find_commit(id)).transpose()?;
-        // Path → blob: run records only this clone has (a push that failed
-        // earlier) are carried over, never lost to a newer remote tip; then
-        // this write's files.
+        // Path → blob: status files only this clone has (from a push that
+        // failed earlier) are carried over, never lost to a newer remote
+        // tip; then this write's files.
         let mut blobs: BTreeMap<String, Oid> = BTreeMap::new();
         if let (Some(remote), Some(local)) = (remote_tip, local_tip)
             && remote != local
             && !repo.graph_descendant_of(remote, local)?
         {
-            for (path, blob) in run_files(&repo, local)? {
+            for (path, blob) in status_files(&repo, local)? {
                 let known = base_commit
                     .as_ref()
                     .and_then(|c| c.tree().ok())
@@ -260,17 +279,20 @@ fn push_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<S
     Ok(rejected.into_inner())
 }
 
-/// `status/runs/*` files of a commit, path → blob.
-fn run_files(repo: &Repository, commit: Oid) -> Result<Vec<(String, Oid)>, GitError> {
+/// Every file under `status/` in a commit, path → blob.
+fn status_files(repo: &Repository, commit: Oid) -> Result<Vec<(String, Oid)>, GitError> {
     let tree = repo.find_commit(commit)?.tree()?;
-    let Ok(entry) = tree.get_path(Path::new("status/runs")) else {
-        return Ok(Vec::new());
-    };
-    let runs = repo.find_tree(entry.id())?;
-    Ok(runs
-        .iter()
-        .filter_map(|e| e.name().ok().map(|n| (format!("status/runs/{n}"), e.id())))
-        .collect())
+    let mut out = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob)
+            && let Ok(name) = entry.name()
+            && dir.starts_with("status/")
+        {
+            out.push((format!("{dir}{name}"), entry.id()));
+        }
+        git2::TreeWalkResult::Ok
+    })?;
+    Ok(out)
 }
 
 /// The files under `prefix` on the status branch (the local branch, or the
