@@ -915,7 +915,26 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
     let run = git(&remote, &["show", &format!("patchwave/status:{run_file}")]);
     assert!(run.contains(&format!("desiredCommit: {desired}")), "{run}");
     assert!(run.contains("state: patched"), "{run}");
-    let message = git(&remote, &["log", "-1", "--format=%B", "patchwave/status"]);
+    let message = git(
+        &remote,
+        &[
+            "log",
+            "-1",
+            "--format=%B",
+            "patchwave/status",
+            "--",
+            "status/runs",
+        ],
+    );
+    // The group's condition is there too.
+    let condition = git(
+        &remote,
+        &["show", "patchwave/status:status/groups/apt-hosts.yaml"],
+    );
+    assert!(
+        condition.contains("state: Ready") && condition.contains("reason: Applied"),
+        "{condition}"
+    );
     assert!(
         message.contains(&format!("Desired state: {desired}")) && message.contains("succeeded"),
         "{message}"

@@ -297,6 +297,7 @@ fn apply_source(
         all_targets.iter().map(|t| (t.host.as_str(), t)).collect();
 
     let mut exit = Exit::Ok;
+    let mut conditions = Vec::new();
     for g in &plan.groups {
         let (code, finished) = runtime.block_on(apply_group(
             args,
@@ -311,6 +312,12 @@ fn apply_source(
             shutdown.clone(),
         ));
         exit = worst(exit, code);
+        conditions.push(crate::status::condition::of_group(
+            g,
+            code == Exit::Error,
+            code == Exit::Halted,
+            finished.as_ref(),
+        ));
         if let Some(run) = finished
             && !args.no_status
         {
@@ -357,7 +364,54 @@ fn apply_source(
             }
         }
     }
+    if !args.no_status
+        && let Err(e) = write_conditions(source, repo, &conditions)
+    {
+        eprintln!("warning: group conditions were not written to git: {e}");
+    }
     exit
+}
+
+/// `status/groups/<group>.yaml`: each group's condition (Flux-style). No
+/// timestamps, so an apply that changes nothing commits nothing.
+fn write_conditions(
+    source: &Source,
+    repo: &Repository,
+    conditions: &[crate::status::condition::GroupCondition],
+) -> Result<(), String> {
+    use crate::source::{StatusWrite, default_remote};
+    let mut files = std::collections::BTreeMap::new();
+    for c in conditions {
+        files.insert(
+            format!("status/groups/{}.yaml", c.group),
+            serde_saphyr::to_string(c).map_err(|e| e.to_string())?,
+        );
+    }
+    if files.is_empty() || crate::source::head_commit(&source.git_dir).is_none() && !source.remote {
+        return Ok(());
+    }
+    let branch = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.status_branch.as_ref())
+        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let summary: Vec<String> = conditions
+        .iter()
+        .map(|c| format!("{}: {} ({})", c.group, c.state, c.reason))
+        .collect();
+    let remote = default_remote(&source.git_dir);
+    crate::source::write_status(&StatusWrite {
+        repo_dir: &source.git_dir,
+        branch: &branch,
+        files: &files,
+        message: format!("status: group conditions\n\n{}\n", summary.join("\n")),
+        remote: remote.as_deref(),
+        attempts: 5,
+        before_push: None,
+        desired_branch: source.desired_branch.as_deref(),
+    })
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 /// Commits the group's host documents, the run and REPORT.md to the status

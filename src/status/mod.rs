@@ -2,6 +2,7 @@
 //! compliance report, as files of the status branch (`status/…`). Building
 //! them is pure; `source` commits them.
 
+pub mod condition;
 pub mod host;
 pub mod report;
 
