@@ -926,6 +926,15 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
             "status/runs",
         ],
     );
+    // First sightings travel with the status, for runners without run state.
+    let seen = git(
+        &remote,
+        &["show", "patchwave/status:status/first-seen.yaml"],
+    );
+    assert!(
+        seen.contains("package: pw-status\n  version: 1.1-1"),
+        "{seen}"
+    );
     // The group's condition is there too.
     let condition = git(
         &remote,

@@ -261,3 +261,80 @@ fn errors_after_many_batches_name_their_line() {
         assert!(err.contains(what), "{err}");
     }
 }
+
+/// A machine with no run state of its own (a CI runner) reads the first
+/// sightings other runs recorded on the status branch.
+#[test]
+fn first_sightings_come_from_the_status_branch_too() {
+    use support::git::{commit, git};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet");
+    std::fs::create_dir(&repo).unwrap();
+    support::git::run(
+        &repo,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit(&repo, "fleet", None);
+    let tzdata = |doc: &serde_json::Value| -> String {
+        doc["groups"][0]["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["hosts"].as_array().unwrap())
+            .chain(doc["groups"][0]["unchanged"].as_array().unwrap())
+            .flat_map(|h| {
+                h["install"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .chain(h["withheld"].as_array().unwrap())
+            })
+            .find(|p| p["name"] == "tzdata")
+            .map(|p| p["decision"]["state"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let plan = || {
+        let out = support::patchwave()
+            .args([
+                "plan",
+                "--format",
+                "json",
+                "--group",
+                "staging",
+                "--now",
+                "2026-12-02T09:30:00Z",
+                "--facts",
+            ])
+            .arg(root().join("examples/facts.json"))
+            .arg("--repo")
+            .arg(&repo)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // staging approves `other` updates 3 days after they were first seen:
+    // seen "today" (no history), tzdata waits.
+    assert_eq!(tzdata(&plan()), "PENDING_APPROVAL");
+    git(&repo, &["checkout", "-q", "--orphan", "patchwave/status"]);
+    git(&repo, &["rm", "-rqf", "--cached", "."]);
+    std::fs::create_dir_all(repo.join("status")).unwrap();
+    std::fs::write(
+        repo.join("status/first-seen.yaml"),
+        "- package: tzdata\n  version: 2025b-0+deb12u2\n  firstSeen: 2026-11-20T08:00:00Z\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "status"]);
+    git(&repo, &["commit", "-q", "-m", "status"]);
+    git(&repo, &["checkout", "-q", "-f", "main"]);
+    assert_eq!(
+        tzdata(&plan()),
+        "APPROVED",
+        "first seen 2026-11-20, per the status branch"
+    );
+}

@@ -255,13 +255,14 @@ fn apply_source(
         eprintln!("error: the scan was not recorded: {e}");
         return Exit::Error;
     }
-    let history = match load_history(store.as_ref(), repo) {
+    let mut history = match load_history(store.as_ref(), repo) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Error;
         }
     };
+    super::merge_status_first_seen(&mut history, repo, &source.git_dir);
     let calendar = Calendar::build(repo);
     let tz = repo.approval_timezone();
     let now = Timestamp::now();
@@ -468,7 +469,11 @@ fn write_status(
         .into_iter()
         .filter(|h| h.group == run.group)
         .collect();
-    let files = crate::status::files(&group_hosts, &[run], &report)?;
+    let mut files = crate::status::files(&group_hosts, &[run], &report)?;
+    files.insert(
+        crate::status::first_seen::PATH.to_string(),
+        crate::status::first_seen::render(&history.first_seen)?,
+    );
     let branch = repo
         .fleets
         .first()

@@ -142,6 +142,31 @@ fn scan_hosts(
     Ok(runtime()?.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
 }
 
+/// Adds the first sightings recorded on the status branch (when the fleet
+/// repository is a git checkout that has one): the earlier date wins, so a
+/// CI runner or a second replica counts patch age like the first did.
+fn merge_status_first_seen(
+    history: &mut crate::plan::History,
+    repo: &crate::spec::Repository,
+    git_dir: &std::path::Path,
+) {
+    let branch = repo
+        .fleets
+        .first()
+        .and_then(|f| f.spec.status_branch.as_ref())
+        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let Ok(files) = crate::source::read_status_files(git_dir, &branch, "status") else {
+        return;
+    };
+    for (path, text) in files {
+        if path == crate::status::first_seen::PATH
+            && let Err(e) = crate::status::first_seen::merge(&text, &mut history.first_seen)
+        {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
 /// The async runtime a command runs its I/O on, or the reason (printed).
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()

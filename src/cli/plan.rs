@@ -174,13 +174,14 @@ pub fn run(args: &Args) -> Exit {
             Err(exit) => return exit,
         },
     };
-    let history = match load_history(&store, repo) {
+    let mut history = match load_history(&store, repo) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Error;
         }
     };
+    super::merge_status_first_seen(&mut history, repo, root);
     let tz = repo.approval_timezone();
     let context = PlanContext {
         repo,

@@ -142,7 +142,8 @@ fn propose(args: &Args) -> Result<Exit, String> {
             Some(facts)
         }
     };
-    let history = load_history(&store, repo).map_err(|e| e.to_string())?;
+    let mut history = load_history(&store, repo).map_err(|e| e.to_string())?;
+    super::merge_status_first_seen(&mut history, repo, root);
     let mut collector = Collector::new(
         repo,
         &history,

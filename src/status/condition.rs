@@ -201,11 +201,17 @@ mod tests {
     fn conditions_name_the_reason() {
         let closed = || WindowStatus::Closed { next_start: None };
         let c = of_group(&group(true, closed(), 0), false, false, None);
-        assert_eq!((c.state.as_str(), c.reason.as_str()), ("Stalled", "Suspended"));
+        assert_eq!(
+            (c.state.as_str(), c.reason.as_str()),
+            ("Stalled", "Suspended")
+        );
         let c = of_group(&group(false, closed(), 0), false, true, None);
         assert_eq!((c.state.as_str(), c.reason.as_str()), ("Stalled", "Halted"));
         let c = of_group(&group(false, closed(), 2), false, false, None);
-        assert_eq!((c.state.as_str(), c.reason.as_str()), ("Reconciling", "HostsUnreachable"));
+        assert_eq!(
+            (c.state.as_str(), c.reason.as_str()),
+            ("Reconciling", "HostsUnreachable")
+        );
         let c = of_group(&group(false, closed(), 0), false, false, None);
         assert_eq!((c.state.as_str(), c.reason.as_str()), ("Ready", "UpToDate"));
         let c = of_group(&group(false, closed(), 0), true, false, None);

@@ -34,3 +34,51 @@ pub fn files(
     out.insert("status/REPORT.md".into(), report.to_string());
     Ok(out)
 }
+
+/// `status/first-seen.yaml`: when each version was first seen offered, so a
+/// machine with no run state of its own (a CI runner, another replica)
+/// counts `approveAfterDays` from the same dates.
+pub mod first_seen {
+    use std::collections::BTreeMap;
+
+    use jiff::Timestamp;
+    use serde::{Deserialize, Serialize};
+
+    pub const PATH: &str = "status/first-seen.yaml";
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Row {
+        package: String,
+        version: String,
+        first_seen: Timestamp,
+    }
+
+    pub fn render(seen: &BTreeMap<(String, String), Timestamp>) -> Result<String, String> {
+        let rows: Vec<Row> = seen
+            .iter()
+            .map(|((package, version), t)| Row {
+                package: package.clone(),
+                version: version.clone(),
+                first_seen: *t,
+            })
+            .collect();
+        serde_saphyr::to_string(&rows).map_err(|e| e.to_string())
+    }
+
+    /// Merges the file into `seen`: the earlier date wins.
+    pub fn merge(
+        text: &str,
+        seen: &mut BTreeMap<(String, String), Timestamp>,
+    ) -> Result<(), String> {
+        let rows: Vec<Row> = serde_saphyr::from_str(text)
+            .map_err(|e| format!("{PATH} on the status branch: {e}"))?;
+        for r in rows {
+            let slot = seen.entry((r.package, r.version)).or_insert(r.first_seen);
+            if r.first_seen < *slot {
+                *slot = r.first_seen;
+            }
+        }
+        Ok(())
+    }
+}
