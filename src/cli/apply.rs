@@ -172,11 +172,8 @@ fn apply_source(
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    if let Some(g) = &args.select.group
-        && repo.group(g).is_none()
-    {
-        eprintln!("error: no HostGroup named `{g}`");
-        return Exit::Error;
+    if let Err(exit) = super::check_group(repo, args.select.group.as_deref()) {
+        return exit;
     }
     let store = match args.state.open(repo) {
         Ok(s) => Arc::new(s),
@@ -391,11 +388,7 @@ fn write_conditions(
     if files.is_empty() || crate::source::head_commit(&source.git_dir).is_none() && !source.remote {
         return Ok(());
     }
-    let branch = repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.status_branch.as_ref())
-        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let branch = repo.status_branch();
     let summary: Vec<String> = conditions
         .iter()
         .map(|c| format!("{}: {} ({})", c.group, c.state, c.reason))
@@ -474,11 +467,7 @@ fn write_status(
         crate::status::first_seen::PATH.to_string(),
         crate::status::first_seen::render(&history.first_seen)?,
     );
-    let branch = repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.status_branch.as_ref())
-        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let branch = repo.status_branch();
     let message = format!(
         "status: {} run {}: {}\n\nDesired state: {}\nTriggered by: {}{}\n",
         run.group,
@@ -900,11 +889,7 @@ fn write_source_condition(source: &Source, repo: &Repository) {
     let Ok(text) = serde_saphyr::to_string(&doc) else {
         return;
     };
-    let branch = repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.status_branch.as_ref())
-        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let branch = repo.status_branch();
     let files = [("status/SOURCE.yaml".to_string(), text)]
         .into_iter()
         .collect();

@@ -133,11 +133,7 @@ fn reconcile_once(args: &apply::Args, shared: &Shared) -> &'static str {
         m.desired_commit = src.commit.clone();
         if let Ok(checked) = crate::spec::check(&src.policy_dir) {
             let repo = &checked.repo;
-            let branch = repo
-                .fleets
-                .first()
-                .and_then(|f| f.spec.status_branch.as_ref())
-                .map_or("patchwave/status".to_string(), |b| b.value.clone());
+            let branch = repo.status_branch();
             if let Ok(files) =
                 crate::source::read_status_files(&src.git_dir, &branch, "status/hosts")
             {

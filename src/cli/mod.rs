@@ -110,6 +110,17 @@ pub enum Format {
     Github,
 }
 
+/// Refuses `--group G` when the repository has no such group (printed).
+fn check_group(repo: &crate::spec::Repository, group: Option<&str>) -> Result<(), Exit> {
+    match group {
+        Some(g) if repo.group(g).is_none() => {
+            eprintln!("error: no HostGroup named `{g}`");
+            Err(Exit::Error)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The repository, valid, or the reason (already printed) as an exit code:
 /// every command that acts on the fleet refuses an invalid policy.
 fn load_valid_repo(root: &std::path::Path) -> Result<crate::spec::Checked, Exit> {
@@ -150,11 +161,7 @@ fn merge_status_first_seen(
     repo: &crate::spec::Repository,
     git_dir: &std::path::Path,
 ) {
-    let branch = repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.status_branch.as_ref())
-        .map_or("patchwave/status".to_string(), |b| b.value.clone());
+    let branch = repo.status_branch();
     let Ok(files) = crate::source::read_status_files(git_dir, &branch, "status") else {
         return;
     };

@@ -140,11 +140,8 @@ pub fn run(args: &Args) -> Exit {
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    if let Some(g) = &args.select.group
-        && repo.group(g).is_none()
-    {
-        eprintln!("error: no HostGroup named `{g}`");
-        return Exit::Error;
+    if let Err(exit) = super::check_group(repo, args.select.group.as_deref()) {
+        return exit;
     }
     let calendar = Calendar::build(repo);
     let store = match args.state.open(repo) {

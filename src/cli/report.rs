@@ -59,12 +59,7 @@ fn report(args: &Args) -> Result<String, String> {
     let checked =
         super::load_valid_repo(root).map_err(|_| "the repository is invalid".to_string())?;
     let repo = &checked.repo;
-    let branch = args.branch.clone().unwrap_or_else(|| {
-        repo.fleets
-            .first()
-            .and_then(|f| f.spec.status_branch.as_ref())
-            .map_or("patchwave/status".into(), |b| b.value.clone())
-    });
+    let branch = args.branch.clone().unwrap_or_else(|| repo.status_branch());
     let hosts: Vec<HostStatus> = read_status_files(root, &branch, "status/hosts")
         .map_err(|e| e.to_string())?
         .iter()

@@ -93,6 +93,14 @@ impl Repository {
     }
 
     /// The zone in which approval days are counted: the Fleet's, else UTC.
+    /// The branch status is written to: the Fleet's `statusBranch`, else `patchwave/status`.
+    pub fn status_branch(&self) -> String {
+        self.fleets
+            .first()
+            .and_then(|f| f.spec.status_branch.as_ref())
+            .map_or_else(|| "patchwave/status".to_string(), |b| b.value.clone())
+    }
+
     pub fn approval_timezone(&self) -> jiff::tz::TimeZone {
         self.fleets
             .first()
