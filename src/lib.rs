@@ -7,7 +7,10 @@
 //! `spec` (load + validate the desired state) → `schedule` (when windows are
 //! open) → `transport` + `os` + `scan` (facts from hosts, into `facts`) →
 //! `plan` (pure: baselines, versions via `version`, waves; history from
-//! `state`) → rollout and status in later modules.
+//! `state`) → `rollout` (waves, budget, health, rollback; run records in
+//! `state`) → `status` (host documents, report) committed by `source`, which
+//! also fetches and verifies the desired state. `daemon` runs it all on its
+//! own; `propose` turns offered versions into a reviewable lockfile.
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
 

@@ -1,5 +1,6 @@
-//! The fleet repository as git: today, committing `propose`'s lockfiles on a
-//! branch; clone/fetch, signature checks and the status branch come next.
+//! The fleet repository as git: the desired state from a remote (a mirror
+//! that keeps the last good commit), signature checks, `propose`'s branch
+//! commits, and status written back to the status branch.
 
 mod branch_commit;
 mod remote;
