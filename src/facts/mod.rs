@@ -201,3 +201,70 @@ pub struct FleetFacts {
 }
 
 pub const FACTS_VERSION: u32 = 1;
+
+/// Scans for unit tests: one apt host's facts, built from a few rows.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use super::*;
+
+    /// Host `host` scanned at `at`, with `installed` (name, version) packages
+    /// and `offered` (name, candidate) security updates of them.
+    pub fn scan(
+        host: &str,
+        at: &str,
+        installed: &[(&str, &str)],
+        offered: &[(&str, &str)],
+    ) -> HostScan {
+        let version_of = |n: &str| {
+            installed
+                .iter()
+                .find(|(name, _)| *name == n)
+                .map_or("0", |(_, v)| v)
+                .to_string()
+        };
+        HostScan {
+            host: host.into(),
+            group: "g".into(),
+            address: "127.0.0.1".into(),
+            transport: "ssh".into(),
+            scanned_at: at.parse().unwrap(),
+            duration_ms: 1,
+            state: ScanState::Scanned {
+                facts: Box::new(HostFacts {
+                    os: OsInfo::default(),
+                    package_manager: PackageManager::Apt,
+                    kernel: String::new(),
+                    boot_id: String::new(),
+                    installed: installed
+                        .iter()
+                        .map(|(n, v)| InstalledPackage {
+                            name: n.to_string(),
+                            arch: "amd64".into(),
+                            version: v.to_string(),
+                            held: false,
+                        })
+                        .collect(),
+                    updates: offered
+                        .iter()
+                        .map(|(n, v)| AvailableUpdate {
+                            name: n.to_string(),
+                            arch: "amd64".into(),
+                            installed_version: version_of(n),
+                            candidate_version: v.to_string(),
+                            repository: String::new(),
+                            classification: Classification::Security,
+                            severity: Severity::Important,
+                            advisory: None,
+                            cves: vec![],
+                            release_date: None,
+                            held_back: false,
+                        })
+                        .collect(),
+                    reboot_required: false,
+                    reboot_required_by: vec![],
+                    rejected_lines: vec![],
+                }),
+            },
+        }
+    }
+}

@@ -383,51 +383,7 @@ impl RunState for LocalState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{
-        AvailableUpdate, HostFacts, InstalledPackage, OsInfo, PackageManager, ScanState,
-    };
-    use crate::spec::baseline::{Classification, Severity};
-
-    fn scan(host: &str, at: &str, pkg: &str, installed: &str, offered: &str) -> HostScan {
-        HostScan {
-            host: host.into(),
-            group: "g".into(),
-            address: "127.0.0.1".into(),
-            transport: "ssh".into(),
-            scanned_at: at.parse().unwrap(),
-            duration_ms: 1,
-            state: ScanState::Scanned {
-                facts: Box::new(HostFacts {
-                    os: OsInfo::default(),
-                    package_manager: PackageManager::Apt,
-                    kernel: String::new(),
-                    boot_id: String::new(),
-                    installed: vec![InstalledPackage {
-                        name: pkg.into(),
-                        arch: "amd64".into(),
-                        version: installed.into(),
-                        held: false,
-                    }],
-                    updates: vec![AvailableUpdate {
-                        name: pkg.into(),
-                        arch: "amd64".into(),
-                        installed_version: installed.into(),
-                        candidate_version: offered.into(),
-                        repository: String::new(),
-                        classification: Classification::Security,
-                        severity: Severity::Important,
-                        advisory: None,
-                        cves: vec![],
-                        release_date: None,
-                        held_back: false,
-                    }],
-                    reboot_required: false,
-                    reboot_required_by: vec![],
-                    rejected_lines: vec![],
-                }),
-            },
-        }
-    }
+    use crate::facts::fixture::scan;
 
     #[test]
     fn records_survive_a_reload_and_an_empty_store_reads_empty() {
@@ -440,7 +396,12 @@ mod tests {
             "reading creates nothing"
         );
         store
-            .record_scan(&[scan("h1", "2026-11-01T10:00:00Z", "vim", "1", "2")])
+            .record_scan(&[scan(
+                "h1",
+                "2026-11-01T10:00:00Z",
+                &[("vim", "1")],
+                &[("vim", "2")],
+            )])
             .unwrap();
         store
             .record_health("h1", "2026-11-01T11:00:00Z".parse().unwrap(), true)
@@ -488,7 +449,10 @@ mod tests {
                         let host = format!("h{w}");
                         let at = format!("2026-11-01T10:{i:02}:00Z");
                         store
-                            .record_scan(&[scan(&host, &at, &format!("p{w}-{i}"), "1", "2")])
+                            .record_scan(&[{
+                                let pkg = format!("p{w}-{i}");
+                                scan(&host, &at, &[(pkg.as_str(), "1")], &[(pkg.as_str(), "2")])
+                            }])
                             .unwrap();
                     }
                 });

@@ -154,36 +154,7 @@ pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{HostFacts, InstalledPackage, OsInfo, PackageManager, ScanState};
-
-    fn scanned(host: &str, at: &str, openssl: &str) -> HostScan {
-        HostScan {
-            host: host.into(),
-            group: "staging".into(),
-            address: "10.0.0.1".into(),
-            transport: "ssh".into(),
-            scanned_at: at.parse().unwrap(),
-            duration_ms: 1,
-            state: ScanState::Scanned {
-                facts: Box::new(HostFacts {
-                    os: OsInfo::default(),
-                    package_manager: PackageManager::Apt,
-                    kernel: String::new(),
-                    boot_id: String::new(),
-                    installed: vec![InstalledPackage {
-                        name: "openssl".into(),
-                        arch: "amd64".into(),
-                        version: openssl.into(),
-                        held: false,
-                    }],
-                    updates: vec![],
-                    reboot_required: false,
-                    reboot_required_by: vec![],
-                    rejected_lines: vec![],
-                }),
-            },
-        }
-    }
+    use crate::facts::fixture::scan;
 
     /// The example fleet's production baseline promotes from stage `staging`
     /// (hosts stg-web-1 and stg-db-1): its record comes from both hosts' files.
@@ -196,8 +167,18 @@ mod tests {
         let store = LocalState::new(dir.path());
         store
             .record_scan(&[
-                scanned("stg-web-1", "2026-11-01T08:00:00Z", "3.0.15-1"),
-                scanned("stg-db-1", "2026-11-02T08:00:00Z", "3.0.15-1"),
+                scan(
+                    "stg-web-1",
+                    "2026-11-01T08:00:00Z",
+                    &[("openssl", "3.0.15-1")],
+                    &[],
+                ),
+                scan(
+                    "stg-db-1",
+                    "2026-11-02T08:00:00Z",
+                    &[("openssl", "3.0.15-1")],
+                    &[],
+                ),
             ])
             .unwrap();
         let h = load_history(&store, &checked.repo).unwrap();

@@ -137,55 +137,7 @@ impl HostRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{AvailableUpdate, HostFacts, InstalledPackage, OsInfo, PackageManager};
-    use crate::spec::baseline::{Classification, Severity};
-
-    fn scan(at: &str, installed: &[(&str, &str)], offered: &[(&str, &str)]) -> HostScan {
-        HostScan {
-            host: "h1".into(),
-            group: "g".into(),
-            address: "127.0.0.1".into(),
-            transport: "ssh".into(),
-            scanned_at: at.parse().unwrap(),
-            duration_ms: 1,
-            state: ScanState::Scanned {
-                facts: Box::new(HostFacts {
-                    os: OsInfo::default(),
-                    package_manager: PackageManager::Apt,
-                    kernel: String::new(),
-                    boot_id: String::new(),
-                    installed: installed
-                        .iter()
-                        .map(|(n, v)| InstalledPackage {
-                            name: n.to_string(),
-                            arch: "amd64".into(),
-                            version: v.to_string(),
-                            held: false,
-                        })
-                        .collect(),
-                    updates: offered
-                        .iter()
-                        .map(|(n, v)| AvailableUpdate {
-                            name: n.to_string(),
-                            arch: "amd64".into(),
-                            installed_version: "0".into(),
-                            candidate_version: v.to_string(),
-                            repository: String::new(),
-                            classification: Classification::Security,
-                            severity: Severity::Important,
-                            advisory: None,
-                            cves: vec![],
-                            release_date: None,
-                            held_back: false,
-                        })
-                        .collect(),
-                    reboot_required: false,
-                    reboot_required_by: vec![],
-                    rejected_lines: vec![],
-                }),
-            },
-        }
-    }
+    use crate::facts::fixture::scan;
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -194,26 +146,29 @@ mod tests {
     #[test]
     fn first_seen_only_moves_earlier() {
         let mut fs = FirstSeen::default();
-        assert!(fs.observe(&scan("2026-11-02T00:00:00Z", &[], &[("vim", "2")])));
-        assert!(!fs.observe(&scan("2026-11-05T00:00:00Z", &[], &[("vim", "2")])));
+        assert!(fs.observe(&scan("h1", "2026-11-02T00:00:00Z", &[], &[("vim", "2")])));
+        assert!(!fs.observe(&scan("h1", "2026-11-05T00:00:00Z", &[], &[("vim", "2")])));
         assert_eq!(fs.0[&("vim".into(), "2".into())], t("2026-11-02T00:00:00Z"));
         // An older facts file replayed later: the earlier sighting wins.
-        assert!(fs.observe(&scan("2026-11-01T00:00:00Z", &[], &[("vim", "2")])));
+        assert!(fs.observe(&scan("h1", "2026-11-01T00:00:00Z", &[], &[("vim", "2")])));
         assert_eq!(fs.0[&("vim".into(), "2".into())], t("2026-11-01T00:00:00Z"));
         let unreachable = HostScan {
             state: ScanState::Unreachable { error: "x".into() },
-            ..scan("2026-10-01T00:00:00Z", &[], &[])
+            ..scan("h1", "2026-10-01T00:00:00Z", &[], &[])
         };
         assert!(!fs.observe(&unreachable));
     }
 
     #[test]
     fn installed_since_survives_rescans_and_resets_on_change() {
-        let r1 = HostRecord::after_scan(None, &scan("2026-11-01T00:00:00Z", &[("vim", "1")], &[]))
-            .unwrap();
+        let r1 = HostRecord::after_scan(
+            None,
+            &scan("h1", "2026-11-01T00:00:00Z", &[("vim", "1")], &[]),
+        )
+        .unwrap();
         let r2 = HostRecord::after_scan(
             Some(&r1),
-            &scan("2026-11-03T00:00:00Z", &[("vim", "1")], &[]),
+            &scan("h1", "2026-11-03T00:00:00Z", &[("vim", "1")], &[]),
         )
         .unwrap();
         assert_eq!(
@@ -222,7 +177,7 @@ mod tests {
         );
         let r3 = HostRecord::after_scan(
             Some(&r2),
-            &scan("2026-11-04T00:00:00Z", &[("vim", "2")], &[]),
+            &scan("h1", "2026-11-04T00:00:00Z", &[("vim", "2")], &[]),
         )
         .unwrap();
         assert_eq!(
@@ -235,7 +190,7 @@ mod tests {
         assert!(
             HostRecord::after_scan(
                 Some(&r3),
-                &scan("2026-11-02T00:00:00Z", &[("vim", "9")], &[])
+                &scan("h1", "2026-11-02T00:00:00Z", &[("vim", "9")], &[])
             )
             .is_none()
         );
@@ -243,7 +198,8 @@ mod tests {
 
     #[test]
     fn health_keeps_its_since_while_unchanged() {
-        let r = HostRecord::after_scan(None, &scan("2026-11-01T00:00:00Z", &[], &[])).unwrap();
+        let r =
+            HostRecord::after_scan(None, &scan("h1", "2026-11-01T00:00:00Z", &[], &[])).unwrap();
         let r = r.after_health(t("2026-11-01T01:00:00Z"), true);
         let r = r.after_health(t("2026-11-02T01:00:00Z"), true);
         assert_eq!(
@@ -256,7 +212,8 @@ mod tests {
         let r = r.after_health(t("2026-11-03T01:00:00Z"), false);
         assert_eq!(r.health.unwrap().since, t("2026-11-03T01:00:00Z"));
         // A scan keeps the health record.
-        let r = HostRecord::after_scan(Some(&r), &scan("2026-11-04T00:00:00Z", &[], &[])).unwrap();
+        let r = HostRecord::after_scan(Some(&r), &scan("h1", "2026-11-04T00:00:00Z", &[], &[]))
+            .unwrap();
         assert!(!r.health.unwrap().healthy);
     }
 }
