@@ -98,6 +98,30 @@ pub(super) struct Source {
     pub(super) refused: Option<String>,
 }
 
+impl Source {
+    /// Commits `files` to the status branch of this source's git repository
+    /// and pushes them to its `origin` (when it has one), with retries.
+    fn commit_status(
+        &self,
+        repo: &Repository,
+        files: &std::collections::BTreeMap<String, String>,
+        message: String,
+    ) -> Result<crate::source::StatusOutcome, String> {
+        let remote = crate::source::default_remote(&self.git_dir);
+        crate::source::write_status(&crate::source::StatusWrite {
+            repo_dir: &self.git_dir,
+            branch: &repo.status_branch(),
+            files,
+            message,
+            remote: remote.as_deref(),
+            attempts: 5,
+            before_push: None,
+            desired_branch: self.desired_branch.as_deref(),
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
 /// A local work tree as it is, or a remote branch synced into run state.
 fn resolve_source(args: &Args) -> Result<Source, String> {
     let given = args.repo.repo.to_string_lossy().to_string();
@@ -377,7 +401,6 @@ fn write_conditions(
     repo: &Repository,
     conditions: &[crate::status::condition::GroupCondition],
 ) -> Result<(), String> {
-    use crate::source::{StatusWrite, default_remote};
     let mut files = std::collections::BTreeMap::new();
     for c in conditions {
         files.insert(
@@ -388,24 +411,17 @@ fn write_conditions(
     if files.is_empty() || crate::source::head_commit(&source.git_dir).is_none() && !source.remote {
         return Ok(());
     }
-    let branch = repo.status_branch();
     let summary: Vec<String> = conditions
         .iter()
         .map(|c| format!("{}: {} ({})", c.group, c.state, c.reason))
         .collect();
-    let remote = default_remote(&source.git_dir);
-    crate::source::write_status(&StatusWrite {
-        repo_dir: &source.git_dir,
-        branch: &branch,
-        files: &files,
-        message: format!("status: group conditions\n\n{}\n", summary.join("\n")),
-        remote: remote.as_deref(),
-        attempts: 5,
-        before_push: None,
-        desired_branch: source.desired_branch.as_deref(),
-    })
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    source
+        .commit_status(
+            repo,
+            &files,
+            format!("status: group conditions\n\n{}\n", summary.join("\n")),
+        )
+        .map(|_| ())
 }
 
 /// Commits the group's host documents, the run and REPORT.md to the status
@@ -421,8 +437,7 @@ fn write_status(
     run: &RunRecord,
     store: &LocalState,
 ) -> Result<(), String> {
-    use crate::source::{StatusOutcome, StatusWrite, default_remote};
-    let root = source.git_dir.as_path();
+    use crate::source::StatusOutcome;
     let plans: HashMap<&str, &HostPlan> = plan
         .groups
         .iter()
@@ -483,18 +498,7 @@ fn write_status(
             .map(|r| format!("\nEmergency: {r}"))
             .unwrap_or_default(),
     );
-    let remote = default_remote(root);
-    let out = crate::source::write_status(&StatusWrite {
-        repo_dir: root,
-        branch: &branch,
-        files: &files,
-        message,
-        remote: remote.as_deref(),
-        attempts: 5,
-        before_push: None,
-        desired_branch: source.desired_branch.as_deref(),
-    })
-    .map_err(|e| e.to_string())?;
+    let out = source.commit_status(repo, &files, message)?;
     if let StatusOutcome::Committed { commit, pushed, .. } = out {
         say(
             args,
@@ -877,7 +881,6 @@ async fn apply_group(
 /// newest was refused, why (Flux's `SourceUnverified` / `InvalidSpec`). It
 /// changes only when that changes, so polling adds no commits.
 fn write_source_condition(source: &Source, repo: &Repository) {
-    use crate::source::{StatusWrite, default_remote};
     let doc = match &source.refused {
         Some(why) => serde_json::json!({
             "condition": if why.contains("not a valid fleet repository") { "InvalidSpec" } else { "SourceUnverified" },
@@ -889,7 +892,6 @@ fn write_source_condition(source: &Source, repo: &Repository) {
     let Ok(text) = serde_saphyr::to_string(&doc) else {
         return;
     };
-    let branch = repo.status_branch();
     let files = [("status/SOURCE.yaml".to_string(), text)]
         .into_iter()
         .collect();
@@ -900,17 +902,7 @@ fn write_source_condition(source: &Source, repo: &Repository) {
             source.commit.as_deref().unwrap_or("")
         ),
     };
-    let remote = default_remote(&source.git_dir);
-    if let Err(e) = crate::source::write_status(&StatusWrite {
-        repo_dir: &source.git_dir,
-        branch: &branch,
-        files: &files,
-        message,
-        remote: remote.as_deref(),
-        attempts: 5,
-        before_push: None,
-        desired_branch: source.desired_branch.as_deref(),
-    }) {
+    if let Err(e) = source.commit_status(repo, &files, message) {
         eprintln!("warning: the source condition was not written to git: {e}");
     }
 }
