@@ -1,15 +1,20 @@
-//! The GitOps loop end to end, by the daemon alone: a merged commit that
-//! approves a security update ends with the fleet patched and a status
-//! commit on `patchwave/status` (host files with the new versions, a run
-//! file naming the desired-state commit); a broken commit afterwards is
-//! refused, the daemon keeps the last good one and says so in /metrics.
+//! The GitOps loop end to end, by the daemon alone, with the fleet
+//! repository served over SSH by a test host (h1 runs sshd and git): a merged
+//! commit that approves a security update ends with the fleet patched and a
+//! status commit pushed to `patchwave/status` (host files with the new
+//! versions, a run file naming the desired-state commit); a broken commit
+//! afterwards is refused, the daemon keeps the last good one and says so in
+//! /metrics. An unknown host key or a key the host does not accept is a
+//! clear error, never a prompt.
 
 mod support;
 
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
@@ -42,6 +47,27 @@ fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+static FLEET: OnceLock<Fleet> = OnceLock::new();
+
+fn fleet() -> &'static Fleet {
+    Fleet::shared(&FLEET, Base::Apt, 9, 2)
+}
+
+/// A bare repository on h1, and its SSH URL.
+fn bare_on_h1(fleet: &Fleet, name: &str) -> String {
+    let path = format!("/srv/{name}.git");
+    fleet.ssh_ok("h1", &["git", "init", "-q", "--bare", "-b", "main", &path]);
+    format!("ssh://root@{}{path}", fleet.host("h1").address)
+}
+
+/// git in `dir` reaching the test hosts with the fleet's ssh_config.
+fn git_over_ssh(fleet: &Fleet, dir: &Path, args: &[&str]) -> String {
+    let ssh = format!("core.sshCommand=ssh -F {}", fleet.ssh_config().display());
+    let mut all = vec!["-c", ssh.as_str()];
+    all.extend_from_slice(args);
+    git(dir, &all)
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -53,7 +79,7 @@ impl Drop for Daemon {
 
 #[test]
 fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
-    let fleet = Fleet::start(Base::Apt, 9, 2);
+    let fleet = fleet();
     let apt_dir = tempfile::tempdir().unwrap();
     let apt = AptRepo::new(apt_dir.path());
     apt.publish(MAIN, &[Deb::new("pw-gitops", "1.0-1")]);
@@ -80,21 +106,20 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
     }
     apt.publish(SECURITY, &[Deb::new("pw-gitops", "1.1-1")]);
 
-    // The fleet repository: a bare remote, and a clone reviewers merge into.
+    // The fleet repository: a bare remote on h1, and a clone reviewers merge into.
     let tmp = tempfile::tempdir().unwrap();
-    let remote = tmp.path().join("fleet.git");
+    let url = bare_on_h1(fleet, "fleet");
+    let remote = |args: &[&str]| {
+        let mut all = vec!["git", "--git-dir=/srv/fleet.git"];
+        all.extend_from_slice(args);
+        fleet.ssh(fleet.host("h1").name.as_str(), &all)
+    };
+    let remote_ok = |args: &[&str]| {
+        let out = remote(args);
+        assert!(out.status.success(), "git {args:?} on h1: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     let work = tmp.path().join("work");
-    git(
-        tmp.path(),
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            remote.to_str().unwrap(),
-        ],
-    );
     fs::create_dir(&work).unwrap();
     git(&work, &["init", "-q", "-b", "main"]);
     let baseline = |rules: &str| {
@@ -107,7 +132,7 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
             work.join("fleet.yaml"),
             policy::stream(&[
                 "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: gitops}\nspec: {scan: {refreshAfter: 0s}}\n",
-                &policy::fleet_group("apt-hosts", &fleet),
+                &policy::fleet_group("apt-hosts", fleet),
                 &baseline(rules),
                 "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [1, \"100%\"]}\n",
                 policy::ALWAYS_OPEN_WINDOW,
@@ -121,9 +146,8 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
         &work,
         &["commit", "-q", "-m", "fleet: nothing approved yet"],
     );
-    let url = format!("file://{}", remote.display());
     git(&work, &["remote", "add", "origin", &url]);
-    git(&work, &["push", "-q", "origin", "main"]);
+    git_over_ssh(fleet, &work, &["push", "-q", "origin", "main"]);
 
     let addr = format!(
         "127.0.0.1:{}",
@@ -148,6 +172,10 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
         ])
         .arg("--state-dir")
         .arg(tmp.path().join("state"))
+        // The daemon's own key and known hosts, not the fleet's ssh_config:
+        // these two are all a git-over-SSH source needs.
+        .env("PATCHWAVE_GIT_SSH_KEY", fleet.identity())
+        .env("PATCHWAVE_GIT_KNOWN_HOSTS", fleet.known_hosts())
         .stdout(
             fs::OpenOptions::new()
                 .create(true)
@@ -179,15 +207,12 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
     // A reviewer merges the approval.
     write_repo("  approvalRules:\n    - {name: security, classifications: [security]}\n");
     git(&work, &["commit", "-q", "-am", "approve security updates"]);
-    git(&work, &["push", "-q", "origin", "main"]);
+    git_over_ssh(fleet, &work, &["push", "-q", "origin", "main"]);
     let approved = git(&work, &["rev-parse", "HEAD"]).trim().to_string();
     eventually("a status commit for the rollout", 120, || {
-        Command::new("git")
-            .current_dir(&remote)
-            .args(["ls-tree", "--name-only", "patchwave/status", "status/runs/"])
-            .output()
-            .map(|o| !o.stdout.is_empty())
-            .unwrap_or(false)
+        !remote(&["ls-tree", "--name-only", "patchwave/status", "status/runs/"])
+            .stdout
+            .is_empty()
     });
     for h in ["h1", "h2"] {
         assert_eq!(
@@ -195,27 +220,18 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
             "1.1-1",
             "{h}"
         );
-        let status = git(
-            &remote,
-            &["show", &format!("patchwave/status:status/hosts/{h}.yaml")],
-        );
+        let status = remote_ok(&["show", &format!("patchwave/status:status/hosts/{h}.yaml")]);
         assert!(status.contains("\"pw-gitops:all\": 1.1-1"), "{status}");
     }
-    let run_file = git(
-        &remote,
-        &["ls-tree", "--name-only", "patchwave/status", "status/runs/"],
-    );
-    let run = git(
-        &remote,
-        &[
-            "show",
-            &format!("patchwave/status:{}", run_file.lines().next().unwrap()),
-        ],
-    );
+    let run_file = remote_ok(&["ls-tree", "--name-only", "patchwave/status", "status/runs/"]);
+    let run = remote_ok(&[
+        "show",
+        &format!("patchwave/status:{}", run_file.lines().next().unwrap()),
+    ]);
     assert!(run.contains(&format!("desiredCommit: {approved}")), "{run}");
     assert!(run.contains("state: succeeded"), "{run}");
     assert_eq!(
-        git(&remote, &["rev-parse", "main"]).trim(),
+        remote_ok(&["rev-parse", "main"]).trim(),
         approved,
         "main is never written"
     );
@@ -227,7 +243,7 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
     )
     .unwrap();
     git(&work, &["commit", "-q", "-am", "broken"]);
-    git(&work, &["push", "-q", "origin", "main"]);
+    git_over_ssh(fleet, &work, &["push", "-q", "origin", "main"]);
     eventually("the refusal in /metrics", 60, || {
         get(&addr, "/metrics").contains("patchwave_source_refused 1")
     });
@@ -250,14 +266,10 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
     });
     // …and the status branch records the refusal.
     eventually("the refusal on the status branch", 60, || {
-        Command::new("git")
-            .current_dir(&remote)
-            .args(["show", "patchwave/status:status/SOURCE.yaml"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("condition: InvalidSpec"))
-            .unwrap_or(false)
+        String::from_utf8_lossy(&remote(&["show", "patchwave/status:status/SOURCE.yaml"]).stdout)
+            .contains("condition: InvalidSpec")
     });
-    let source = git(&remote, &["show", "patchwave/status:status/SOURCE.yaml"]);
+    let source = remote_ok(&["show", "patchwave/status:status/SOURCE.yaml"]);
     assert!(
         source.contains(&format!("workingFrom: {approved}")),
         "{source}"
@@ -268,4 +280,36 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
         "{said}"
     );
     drop(server);
+}
+
+/// Host keys are checked and keys must be accepted: both failures name the
+/// host and say what to do; nothing is fetched, nothing prompts.
+#[test]
+fn an_unknown_host_key_or_a_refused_key_is_a_clear_error() {
+    let fleet = fleet();
+    let url = bare_on_h1(fleet, "keys");
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("known_hosts");
+    fs::write(&empty, "").unwrap();
+    let (stranger, _) = support::git::ssh_key(tmp.path(), "stranger");
+    let addr = &fleet.host("h1").address;
+    for (known, key, says) in [
+        (&empty, fleet.identity(), "not in the known_hosts file"),
+        (&fleet.known_hosts(), stranger, "no key was accepted"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+            .args(["apply", "--repo", &url, "--branch", "main"])
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .env("PATCHWAVE_GIT_SSH_KEY", &key)
+            .env("PATCHWAVE_GIT_KNOWN_HOSTS", known)
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains(&format!("ssh to {addr} failed")), "{said}");
+        assert!(said.contains(says), "{said}");
+        assert!(!said.contains("PRIVATE KEY"), "{said}");
+    }
 }

@@ -180,3 +180,100 @@ fn unsigned_commits_are_refused_and_cannot_switch_verification_off() {
     assert_eq!(s.commit, signed);
     assert!(s.refused.unwrap().contains("is not signed"));
 }
+
+/// HTTPS with a token: `apply` fetches the desired state and pushes its
+/// status back over git's smart HTTP protocol (TLS checked against the
+/// test CA). A wrong token, a missing one, or an untrusted certificate is a
+/// clear error naming the URL, never the token.
+#[test]
+fn desired_state_and_status_travel_over_https_with_a_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, _) = setup(tmp.path());
+    // One host on a loopback port nothing listens on: apply reaches its end
+    // (the host is unreachable) and writes status, touching no machine.
+    fs::write(
+        work.join("fleet.yaml"),
+        support::policy::stream(&[
+            "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: https}\nspec: {}\n",
+            "apiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {name: g}\nspec:\n  baseline: b\n  rollout: r\n  windows: [w]\n  connection: {user: root, port: 1}\n  hosts:\n    - {name: nowhere, address: 127.0.0.1}\n",
+            support::policy::BASELINE_AND_ROLLOUT,
+            support::policy::ALWAYS_OPEN_WINDOW,
+        ]),
+    )
+    .unwrap();
+    let desired = commit_and_push(&work, "fleet", None);
+    let tls = tmp.path().join("tls");
+    fs::create_dir(&tls).unwrap();
+    let server = support::githttp::GitHttpServer::start(tmp.path(), &tls, Some("s3cret-token"));
+    let url = server.url("fleet.git");
+    let apply = |token: Option<&str>, ca: Option<&Path>| {
+        let mut c = support::patchwave();
+        c.args(["apply", "--repo", &url, "--branch", "main"])
+            .arg("--state-dir")
+            .arg(tmp.path().join("state"))
+            .env_remove("PATCHWAVE_GIT_TOKEN")
+            .env_remove("PATCHWAVE_GIT_CA_BUNDLE");
+        if let Some(t) = token {
+            c.env("PATCHWAVE_GIT_TOKEN", t);
+        }
+        if let Some(ca) = ca {
+            c.env("PATCHWAVE_GIT_CA_BUNDLE", ca);
+        }
+        let out = c.output().unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), said)
+    };
+
+    let (code, said) = apply(Some("s3cret-token"), None);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("cannot fetch main from {url}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("UnknownIssuer"),
+        "untrusted certificate: {said}"
+    );
+
+    let (code, said) = apply(None, Some(&server.ca));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("set PATCHWAVE_GIT_TOKEN"), "{said}");
+
+    let (code, said) = apply(Some("wrong-token"), Some(&server.ca));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("refused the credentials"), "{said}");
+    assert!(!said.contains("wrong-token"), "{said}");
+
+    let (code, said) = apply(Some("s3cret-token"), Some(&server.ca));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!said.contains("s3cret-token"), "{said}");
+    let bare = tmp.path().join("fleet.git");
+    assert!(
+        said.contains("host nowhere: unreachable, not patched"),
+        "{said}"
+    );
+    let group = run(
+        &bare,
+        "git",
+        &["show", "patchwave/status:status/groups/g.yaml"],
+    );
+    assert!(group.contains("HostsUnreachable"), "{group}");
+    assert_eq!(run(&bare, "git", &["rev-parse", "main"]).trim(), desired);
+    let requests = server.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|(m, t, authorized)| m == "POST"
+            && t == "/fleet.git/git-receive-pack"
+            && *authorized),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|(m, t, _)| m == "GET" && t == "/fleet.git/info/refs?service=git-upload-pack"),
+        "{requests:?}"
+    );
+}

@@ -276,6 +276,22 @@ fn apply_source(
         eprintln!("error: the scan was not recorded: {e}");
         return Exit::Error;
     }
+    // Hosts that could not be scanned cannot be patched: say so before any
+    // group reports "nothing to do" (their group's status says
+    // HostsUnreachable).
+    for h in &facts.hosts {
+        match &h.state {
+            ScanState::Unreachable { error } => say(
+                args,
+                &format!("host {}: unreachable, not patched: {error}", h.host),
+            ),
+            ScanState::Failed { error } => say(
+                args,
+                &format!("host {}: scan failed, not patched: {error}", h.host),
+            ),
+            ScanState::Scanned { .. } => {}
+        }
+    }
     let mut history = match load_history(store.as_ref(), repo) {
         Ok(h) => h,
         Err(e) => {

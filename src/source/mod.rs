@@ -3,11 +3,14 @@
 //! commits, and status written back to the status branch.
 
 mod branch_commit;
+mod git_http;
+mod git_ssh;
 mod remote;
 mod status_branch;
 mod verify;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
+pub use git_ssh::{SshOptions, SshUrl};
 pub use remote::{RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_files,
@@ -26,4 +29,11 @@ impl From<git2::Error> for GitError {
     fn from(e: git2::Error) -> GitError {
         GitError(format!("git: {}", e.message()))
     }
+}
+
+/// Makes every remote spelling patchwave supports reachable; called before
+/// each fetch or push (cheap after the first call).
+fn remote_transports() {
+    git_ssh::register();
+    git_http::register();
 }

@@ -74,6 +74,7 @@ impl RemoteSource {
     /// Fetches the branch and settles on a commit: the newest if it is valid
     /// (and verified where the Fleet requires it), else the last good one.
     pub fn sync(&self) -> Result<Synced, GitError> {
+        super::remote_transports();
         std::fs::create_dir_all(&self.cache)
             .map_err(|e| GitError(format!("cannot create {}: {e}", self.cache.display())))?;
         let repo = match Repository::open_bare(self.mirror()) {

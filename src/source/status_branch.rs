@@ -227,6 +227,7 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
 
 /// Fetches the remote's status branch; its tip, or `None` if it has none yet.
 fn fetch_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<Oid>, GitError> {
+    super::remote_transports();
     let mut r = repo.find_remote(remote)?;
     let tracking = format!("refs/remotes/{remote}/{branch}");
     // The whole heads namespace: fetching one missing branch is an error,
@@ -247,6 +248,7 @@ fn fetch_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<
 /// Pushes the branch (never forced). `Some(reason)` when the remote refused
 /// it because it moved on (a non-fast-forward).
 fn push_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
+    super::remote_transports();
     let mut r = repo.find_remote(remote)?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
     let mut callbacks = git2::RemoteCallbacks::new();

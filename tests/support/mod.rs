@@ -5,6 +5,7 @@
 pub mod aptrepo;
 pub mod fleet;
 pub mod git;
+pub mod githttp;
 pub mod http;
 pub mod policy;
 pub mod rpmrepo;
