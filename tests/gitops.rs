@@ -132,8 +132,12 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
             work.join("fleet.yaml"),
             policy::stream(&[
                 "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: gitops}\nspec: {scan: {refreshAfter: 0s}}\n",
-                &policy::fleet_group("apt-hosts", fleet),
+                // A stage that a (so far unused) production baseline
+                // promotes from: its hosts' records go to the status branch.
+                &policy::fleet_group("apt-hosts", fleet)
+                    .replace("  baseline: b\n", "  baseline: b\n  stage: canary\n"),
                 &baseline(rules),
+                "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: prod}\nspec:\n  promotion: {from: canary, after: 1d}\n",
                 "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [1, \"100%\"]}\n",
                 policy::ALWAYS_OPEN_WINDOW,
             ]),
@@ -223,6 +227,11 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
         let status = remote_ok(&["show", &format!("patchwave/status:status/hosts/{h}.yaml")]);
         assert!(status.contains("\"pw-gitops:all\": 1.1-1"), "{status}");
     }
+    let history = remote_ok(&["show", "patchwave/status:status/history/h1.yaml"]);
+    assert!(
+        history.contains("pw-gitops:all") && history.contains("version: 1.1-1"),
+        "{history}"
+    );
     let run_file = remote_ok(&["ls-tree", "--name-only", "patchwave/status", "status/runs/"]);
     let run = remote_ok(&[
         "show",
@@ -278,6 +287,30 @@ fn a_merged_approval_is_rolled_out_by_the_daemon_and_recorded_in_git() {
     assert!(
         said.contains("refused: it is not a valid fleet repository: fleet.yaml:"),
         "{said}"
+    );
+    // Polls that find nothing new commit nothing (scan times alone are not news).
+    let commits = || remote_ok(&["rev-list", "--count", "patchwave/status"]);
+    let reconciles = || -> f64 {
+        get(&addr, "/metrics")
+            .lines()
+            .filter(|l| l.starts_with("patchwave_reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // After the run's "Applied", the group settles on "UpToDate" (one commit).
+    eventually("the group to settle", 60, || {
+        String::from_utf8_lossy(
+            &remote(&["show", "patchwave/status:status/groups/apt-hosts.yaml"]).stdout,
+        )
+        .contains("reason: UpToDate")
+    });
+    let (before, polls) = (commits(), reconciles());
+    eventually("two more reconciles", 60, || reconciles() >= polls + 2.0);
+    assert_eq!(
+        commits(),
+        before,
+        "polls that found nothing new committed: {}",
+        remote_ok(&["log", "-p", "-2", "patchwave/status"])
     );
     drop(server);
 }

@@ -338,3 +338,89 @@ fn first_sightings_come_from_the_status_branch_too() {
         "first seen 2026-11-20, per the status branch"
     );
 }
+
+/// A machine with no run state of its own judges `promotion` from the stage
+/// hosts' records on the status branch (installed-since and health), the
+/// way the machine that patched the stage would.
+#[test]
+fn stage_history_comes_from_the_status_branch_too() {
+    use support::git::{commit, git};
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet");
+    std::fs::create_dir(&repo).unwrap();
+    support::git::run(
+        &repo,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    git(&repo, &["init", "-q", "-b", "main"]);
+    commit(&repo, "fleet", None);
+    let openssl_on_web_1 = || {
+        let out = support::patchwave()
+            .args(["plan", "--format", "json", "--group", "web-prod"])
+            .args(["--now", "2026-12-02T09:30:00Z", "--facts"])
+            .arg(root().join("examples/facts.json"))
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--state-dir")
+            .arg(tmp.path().join("empty-state"))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let g = &doc["groups"][0];
+        g["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["hosts"].as_array().unwrap())
+            .chain(g["unchanged"].as_array().unwrap())
+            .filter(|h| h["host"] == "web-1")
+            .flat_map(|h| {
+                h["install"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .chain(h["withheld"].as_array().unwrap())
+            })
+            .find(|p| p["name"] == "openssl")
+            .map(|p| p["decision"]["state"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    // Production promotes from staging after 2 days installed and healthy.
+    assert_eq!(openssl_on_web_1(), "PENDING_APPROVAL");
+    git(&repo, &["checkout", "-q", "--orphan", "patchwave/status"]);
+    git(&repo, &["rm", "-rqf", "--cached", "."]);
+    std::fs::create_dir_all(repo.join("status/history")).unwrap();
+    let record = |host: &str, healthy: bool| {
+        format!(
+            "version: 1\nhost: {host}\nlastScan: 2026-12-01T08:00:00Z\ninstalled:\n  openssl:amd64:\n    version: 3.0.17-1~deb12u2\n    since: 2026-11-20T08:00:00Z\nhealth:\n  healthy: {healthy}\n  since: 2026-11-20T09:00:00Z\n"
+        )
+    };
+    let write = |db_healthy: bool| {
+        for (host, healthy) in [("stg-web-1", true), ("stg-db-1", db_healthy)] {
+            std::fs::write(
+                repo.join(format!("status/history/{host}.yaml")),
+                record(host, healthy),
+            )
+            .unwrap();
+        }
+        git(&repo, &["add", "status"]);
+        git(&repo, &["commit", "-q", "-m", "status"]);
+    };
+    // One stage host unhealthy: still waiting.
+    write(false);
+    git(&repo, &["checkout", "-q", "-f", "main"]);
+    assert_eq!(openssl_on_web_1(), "PENDING_APPROVAL");
+    git(&repo, &["checkout", "-q", "-f", "patchwave/status"]);
+    write(true);
+    git(&repo, &["checkout", "-q", "-f", "main"]);
+    assert_eq!(
+        openssl_on_web_1(),
+        "EXPLICIT_APPROVED",
+        "installed and healthy on every staging host since 2026-11-20, per the status branch"
+    );
+}

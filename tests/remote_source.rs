@@ -256,6 +256,12 @@ fn desired_state_and_status_travel_over_https_with_a_token() {
         said.contains("host nowhere: unreachable, not patched"),
         "{said}"
     );
+    let host = run(
+        &bare,
+        "git",
+        &["show", "patchwave/status:status/hosts/nowhere.yaml"],
+    );
+    assert!(host.contains("scan: unreachable"), "{host}");
     let group = run(
         &bare,
         "git",

@@ -25,7 +25,7 @@ use crate::schedule::{Calendar, WindowStatus};
 use crate::spec::Repository;
 use crate::spec::baseline::RebootPolicy;
 use crate::spec::values;
-use crate::state::{InstallAttempt, LocalState, RunState, load_history};
+use crate::state::{InstallAttempt, LocalState, RunState};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -292,14 +292,13 @@ fn apply_source(
             ScanState::Scanned { .. } => {}
         }
     }
-    let mut history = match load_history(store.as_ref(), repo) {
+    let history = match super::history_with_status(store.as_ref(), repo, &source.git_dir) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Error;
         }
     };
-    super::merge_status_first_seen(&mut history, repo, &source.git_dir);
     let calendar = Calendar::build(repo);
     let tz = repo.approval_timezone();
     let now = Timestamp::now();
@@ -336,6 +335,7 @@ fn apply_source(
 
     let mut exit = Exit::Ok;
     let mut conditions = Vec::new();
+    let mut groups_with_runs = std::collections::HashSet::new();
     for g in &plan.groups {
         let (code, finished) = runtime.block_on(apply_group(
             args,
@@ -356,6 +356,9 @@ fn apply_source(
             code == Exit::Halted,
             finished.as_ref(),
         ));
+        if let Some(run) = &finished {
+            groups_with_runs.insert(run.group.clone());
+        }
         if let Some(run) = finished
             && !args.no_status
         {
@@ -403,11 +406,121 @@ fn apply_source(
         }
     }
     if !args.no_status
+        && let Err(e) = write_scan_status(
+            args,
+            source,
+            repo,
+            &plan,
+            &facts.hosts,
+            &history,
+            &groups_with_runs,
+            store.as_ref(),
+        )
+    {
+        eprintln!("warning: scan status was not written to git: {e}");
+    }
+    if !args.no_status
         && let Err(e) = write_conditions(source, repo, &conditions)
     {
         eprintln!("warning: group conditions were not written to git: {e}");
     }
     exit
+}
+
+/// The hosts' plans by name.
+fn plans_by_host(plan: &crate::plan::Plan) -> HashMap<&str, &HostPlan> {
+    plan.groups
+        .iter()
+        .flat_map(|g| g.waves.iter().flat_map(|w| &w.hosts).chain(&g.unchanged))
+        .map(|h| (h.host.as_str(), h))
+        .collect()
+}
+
+/// A host document without its scan time: two scans that found the same
+/// thing compare equal.
+fn without_scan_time(doc: &str) -> String {
+    doc.lines()
+        .filter(|l| !l.starts_with("lastScan:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Host documents of groups that had no run, committed (with REPORT.md)
+/// only when something besides the scan time changed: an update newly
+/// offered, a version changed by hand, a host gone unreachable. Each host
+/// keeps the `lastRun` its last run wrote.
+#[allow(clippy::too_many_arguments)]
+fn write_scan_status(
+    args: &Args,
+    source: &Source,
+    repo: &Repository,
+    plan: &crate::plan::Plan,
+    scans: &[crate::facts::HostScan],
+    history: &crate::plan::History,
+    groups_with_runs: &std::collections::HashSet<String>,
+    store: &LocalState,
+) -> Result<(), String> {
+    if crate::source::head_commit(&source.git_dir).is_none() && !source.remote {
+        return Ok(());
+    }
+    let branch = repo.status_branch();
+    let previous: HashMap<String, String> =
+        crate::source::read_status_files(&source.git_dir, &branch, "status/hosts")
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    let plans = plans_by_host(plan);
+    let mut statuses = Vec::new();
+    let mut files = std::collections::BTreeMap::new();
+    for scan in scans {
+        let path = format!("status/hosts/{}.yaml", scan.host);
+        let before = previous.get(&path);
+        let last_run = before
+            .and_then(|t| serde_saphyr::from_str::<crate::status::HostStatus>(t).ok())
+            .and_then(|h| h.last_run);
+        let status =
+            crate::status::host_status(scan, plans.get(scan.host.as_str()).copied(), last_run);
+        if !groups_with_runs.contains(&scan.group) {
+            let text =
+                serde_saphyr::to_string(&status).map_err(|e| format!("host {}: {e}", scan.host))?;
+            if before.is_none_or(|b| without_scan_time(b) != without_scan_time(&text)) {
+                files.insert(path, text);
+            }
+        }
+        statuses.push(status);
+    }
+    if files.is_empty() {
+        return Ok(());
+    }
+    let changed = files.len();
+    let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
+    let desired = source.commit.as_deref();
+    files.insert(
+        "status/REPORT.md".into(),
+        crate::status::report::render(&statuses, &runs, Timestamp::now(), desired, &|p, v| {
+            history.first_seen(p, v)
+        })?,
+    );
+    files.insert(
+        crate::status::first_seen::PATH.to_string(),
+        crate::status::first_seen::render(&history.first_seen)?,
+    );
+    let message = format!(
+        "status: scan: {changed} host(s) changed\n\nDesired state: {}\n",
+        desired.unwrap_or("(not a git checkout)")
+    );
+    if let crate::source::StatusOutcome::Committed { commit, .. } =
+        source.commit_status(repo, &files, message)?
+    {
+        say(
+            args,
+            &format!(
+                "status: {changed} host(s) changed since the last status; committed {} on {branch}",
+                &commit[..commit.len().min(12)]
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// `status/groups/<group>.yaml`: each group's condition (Flux-style). No
@@ -454,12 +567,7 @@ fn write_status(
     store: &LocalState,
 ) -> Result<(), String> {
     use crate::source::StatusOutcome;
-    let plans: HashMap<&str, &HostPlan> = plan
-        .groups
-        .iter()
-        .flat_map(|g| g.waves.iter().flat_map(|w| &w.hosts).chain(&g.unchanged))
-        .map(|h| (h.host.as_str(), h))
-        .collect();
+    let plans = plans_by_host(plan);
     let statuses: Vec<crate::status::HostStatus> = scans
         .iter()
         .map(|s| {
@@ -498,6 +606,7 @@ fn write_status(
         crate::status::first_seen::PATH.to_string(),
         crate::status::first_seen::render(&history.first_seen)?,
     );
+    files.extend(stage_history_files(repo, &run.group, store)?);
     let branch = repo.status_branch();
     let message = format!(
         "status: {} run {}: {}\n\nDesired state: {}\nTriggered by: {}{}\n",
@@ -530,6 +639,33 @@ fn write_status(
         );
     }
     Ok(())
+}
+
+/// `status/history/<host>.yaml` for the group's hosts when the group is a
+/// stage some baseline promotes from (other machines read them back).
+fn stage_history_files(
+    repo: &Repository,
+    group: &str,
+    store: &LocalState,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let stage_hosts = crate::state::promotion_stage_hosts(repo);
+    let mut files = std::collections::BTreeMap::new();
+    let Some(g) = repo.group(group) else {
+        return Ok(files);
+    };
+    for h in &g.spec.hosts {
+        let name = h.name.value.as_str();
+        if !stage_hosts.contains(&name) {
+            continue;
+        }
+        if let Some(record) = store.host(name).map_err(|e| e.to_string())? {
+            files.insert(
+                crate::status::host_history::path(name),
+                crate::status::host_history::render(&record)?,
+            );
+        }
+    }
+    Ok(files)
 }
 
 fn worst(a: Exit, b: Exit) -> Exit {

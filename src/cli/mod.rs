@@ -153,25 +153,45 @@ fn scan_hosts(
     Ok(runtime()?.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
 }
 
-/// Adds the first sightings recorded on the status branch (when the fleet
-/// repository is a git checkout that has one): the earlier date wins, so a
-/// CI runner or a second replica counts patch age like the first did.
-fn merge_status_first_seen(
-    history: &mut crate::plan::History,
+/// The planner's history: run state, plus what the status branch shares
+/// (when the fleet repository is a git checkout that has one): first
+/// sightings (the earlier date wins) and the records of promotion-stage hosts
+/// (the later scan wins). A CI runner or a second replica then counts
+/// `approveAfterDays` and judges `promotion` like the machine that scanned
+/// and patched.
+fn history_with_status(
+    store: &dyn crate::state::RunState,
     repo: &crate::spec::Repository,
     git_dir: &std::path::Path,
-) {
+) -> Result<crate::plan::History, String> {
+    use crate::status::{first_seen, host_history};
     let branch = repo.status_branch();
-    let Ok(files) = crate::source::read_status_files(git_dir, &branch, "status") else {
-        return;
-    };
-    for (path, text) in files {
-        if path == crate::status::first_seen::PATH
-            && let Err(e) = crate::status::first_seen::merge(&text, &mut history.first_seen)
+    let read = |dir: &str| crate::source::read_status_files(git_dir, &branch, dir).ok();
+    let stage_hosts = crate::state::promotion_stage_hosts(repo);
+    let mut shared = std::collections::HashMap::new();
+    if !stage_hosts.is_empty() {
+        for (path, text) in read(host_history::DIR).unwrap_or_default() {
+            if !stage_hosts.iter().any(|h| path == host_history::path(h)) {
+                continue;
+            }
+            match host_history::parse(&path, &text) {
+                Ok(r) => {
+                    shared.insert(r.host.clone(), r);
+                }
+                Err(e) => eprintln!("warning: {e}"),
+            }
+        }
+    }
+    let mut history =
+        crate::state::load_history_with(store, repo, &shared).map_err(|e| e.to_string())?;
+    for (path, text) in read("status").unwrap_or_default() {
+        if path == first_seen::PATH
+            && let Err(e) = first_seen::merge(&text, &mut history.first_seen)
         {
             eprintln!("warning: {e}");
         }
     }
+    Ok(history)
 }
 
 /// The async runtime a command runs its I/O on, or the reason (printed).

@@ -14,7 +14,7 @@ use crate::plan::render::{self, Paint, Plain};
 use crate::plan::{PlanContext, Planner};
 use crate::scan::targets;
 use crate::schedule::Calendar;
-use crate::state::{RunState, load_history};
+use crate::state::RunState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -171,14 +171,13 @@ pub fn run(args: &Args) -> Exit {
             Err(exit) => return exit,
         },
     };
-    let mut history = match load_history(&store, repo) {
+    let history = match super::history_with_status(&store, repo, root) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Error;
         }
     };
-    super::merge_status_first_seen(&mut history, repo, root);
     let tz = repo.approval_timezone();
     let context = PlanContext {
         repo,

@@ -19,7 +19,7 @@ use crate::scan::targets;
 use crate::source::{BranchCommit, CommitOutcome, commit_on_branch};
 use crate::spec::Repository;
 use crate::spec::resource::Metadata;
-use crate::state::{RunState, load_history};
+use crate::state::RunState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -142,8 +142,7 @@ fn propose(args: &Args) -> Result<Exit, String> {
             Some(facts)
         }
     };
-    let mut history = load_history(&store, repo).map_err(|e| e.to_string())?;
-    super::merge_status_first_seen(&mut history, repo, root);
+    let history = super::history_with_status(&store, repo, root)?;
     let mut collector = Collector::new(
         repo,
         &history,

@@ -120,6 +120,36 @@ impl InstallAttempt<'_> {
 /// The history the planner needs: first sightings, and the record of every
 /// stage that some baseline promotes from (only those hosts are read).
 pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, StateError> {
+    load_history_with(state, repo, &std::collections::HashMap::new())
+}
+
+/// The hosts of every group whose stage some baseline promotes from: the
+/// hosts whose records the planner needs.
+pub fn promotion_stage_hosts(repo: &Repository) -> Vec<&str> {
+    let stages: Vec<&str> = repo
+        .baselines
+        .iter()
+        .filter_map(|b| b.spec.promotion.as_ref().map(|p| p.from.value.as_str()))
+        .collect();
+    repo.groups
+        .iter()
+        .filter(|g| {
+            g.spec
+                .stage
+                .as_ref()
+                .is_some_and(|s| stages.contains(&s.value.as_str()))
+        })
+        .flat_map(|g| g.spec.hosts.iter().map(|h| h.name.value.as_str()))
+        .collect()
+}
+
+/// [`load_history`], with host records shared by another machine (read
+/// from the status branch): for each stage host the record scanned last wins.
+pub fn load_history_with(
+    state: &dyn RunState,
+    repo: &Repository,
+    shared: &std::collections::HashMap<String, HostRecord>,
+) -> Result<History, StateError> {
     let mut stages: Vec<&str> = repo
         .baselines
         .iter()
@@ -136,7 +166,13 @@ pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, 
             .filter(|g| g.spec.stage.as_ref().is_some_and(|s| s.value == stage))
         {
             for h in &g.spec.hosts {
-                hosts.push(state.host(&h.name.value)?);
+                let local = state.host(&h.name.value)?;
+                let record = match (local, shared.get(&h.name.value)) {
+                    (Some(l), Some(s)) if s.last_scan > l.last_scan => Some(s.clone()),
+                    (None, Some(s)) => Some(s.clone()),
+                    (local, _) => local,
+                };
+                hosts.push(record);
             }
         }
         records.push((stage, hosts));

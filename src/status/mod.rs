@@ -82,3 +82,61 @@ pub mod first_seen {
         Ok(())
     }
 }
+
+/// `status/history/<host>.yaml`: a stage host's record (installed-since
+/// dates and health), so a machine with no run state of its own judges
+/// `promotion` (soak time, health) as the machine that patched the stage did.
+pub mod host_history {
+    use crate::state::HostRecord;
+
+    pub const DIR: &str = "status/history";
+
+    pub fn path(host: &str) -> String {
+        format!("{DIR}/{host}.yaml")
+    }
+
+    pub fn render(record: &HostRecord) -> Result<String, String> {
+        let body =
+            serde_saphyr::to_string(record).map_err(|e| format!("host {}: {e}", record.host))?;
+        Ok(format!(
+            "# patchwave run state for {}: when each version was installed, and health.\n{body}",
+            record.host
+        ))
+    }
+
+    /// The record in `text` (read from `path` on the status branch).
+    pub fn parse(path: &str, text: &str) -> Result<HostRecord, String> {
+        serde_saphyr::from_str(text).map_err(|e| format!("{path} on the status branch: {e}"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::facts::fixture::scan;
+
+        #[test]
+        fn a_record_survives_the_status_branch() {
+            let record = HostRecord::after_scan(
+                None,
+                &scan(
+                    "stg-web-1",
+                    "2026-11-20T08:00:00Z",
+                    &[("openssl", "3.0.17-1~deb12u2")],
+                    &[],
+                ),
+            )
+            .unwrap();
+            let text = render(&record).unwrap();
+            assert!(
+                text.starts_with("# patchwave run state for stg-web-1"),
+                "{text}"
+            );
+            assert_eq!(parse(&path("stg-web-1"), &text).unwrap(), record);
+            let err = parse(&path("x"), "version: 1\nhost: [\n").unwrap_err();
+            assert!(
+                err.starts_with("status/history/x.yaml on the status branch:"),
+                "{err}"
+            );
+        }
+    }
+}
