@@ -7,6 +7,7 @@
 mod command;
 mod local;
 mod ssh;
+pub mod winrm;
 
 use std::time::Duration;
 
