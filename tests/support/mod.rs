@@ -9,6 +9,8 @@ pub mod githttp;
 pub mod http;
 pub mod policy;
 pub mod rpmrepo;
+pub mod tls;
+pub mod winrm_replay;
 
 /// The patchwave binary, with run state kept in a directory private to this
 /// test binary (never the user's ~/.local/state).

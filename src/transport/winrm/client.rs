@@ -1,0 +1,265 @@
+//! A WinRS client: a shell per session, commands in it, stdin sent in
+//! pieces that fit MaxEnvelopeSize, output received until the command is
+//! done (a TimedOut fault only means "ask again"), then Signal and Delete.
+//! Blocking: the transport runs it on a blocking thread.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+use super::envelope::{self, Session, ShellOptions};
+use super::http::{Connection, Endpoint, HttpError};
+use super::response::{self, Fault};
+
+/// How the client proves who it is. The password never leaves this value
+/// except inside the authentication exchange.
+#[derive(Clone)]
+pub enum Auth {
+    /// HTTP Basic: only over HTTPS.
+    Basic { user: String, password: String },
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Basic { user, .. } => write!(f, "Basic({user}, password hidden)"),
+        }
+    }
+}
+
+impl Auth {
+    fn user(&self) -> &str {
+        match self {
+            Auth::Basic { user, .. } => user,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WinrmError {
+    #[error("{host}: cannot connect: {message}")]
+    Connect { host: String, message: String },
+    #[error(
+        "{host}: authentication failed for user `{user}` ({message}); check the password the credentialRef names"
+    )]
+    Auth {
+        host: String,
+        user: String,
+        message: String,
+    },
+    #[error("{host}: {fault}")]
+    Fault { host: String, fault: Fault },
+    #[error("{host}: {message}")]
+    Protocol { host: String, message: String },
+    #[error("{host}: the command did not finish within {after:?}")]
+    Timeout { host: String, after: Duration },
+    #[error("{host}: refusing: {message}")]
+    Refused { host: String, message: String },
+}
+
+/// What a finished command left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: Option<i32>,
+}
+
+pub struct WinrmClient {
+    host: String,
+    conn: Connection,
+    auth: Auth,
+    session: Session,
+}
+
+const SOAP_TYPE: &str = "application/soap+xml;charset=UTF-8";
+
+impl WinrmClient {
+    /// `host` names the host in messages (the endpoint may be an address).
+    pub fn new(host: &str, endpoint: Endpoint, auth: Auth) -> Result<WinrmClient, WinrmError> {
+        let refused = |message: String| WinrmError::Refused {
+            host: host.to_string(),
+            message,
+        };
+        if matches!(auth, Auth::Basic { .. }) && endpoint.tls.is_none() {
+            return Err(refused(
+                "Basic authentication over plain HTTP would send the password in the clear; use scheme https (or auth ntlm, which seals messages)".into(),
+            ));
+        }
+        let session = Session::new(&endpoint.url());
+        let conn = Connection::new(endpoint).map_err(refused)?;
+        Ok(WinrmClient {
+            host: host.to_string(),
+            conn,
+            auth,
+            session,
+        })
+    }
+
+    /// The session's settings (tests pin the envelope size and timeout).
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    fn protocol(&self, message: impl Into<String>) -> WinrmError {
+        WinrmError::Protocol {
+            host: self.host.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// One request and its answer; faults and HTTP errors as errors.
+    fn call(&mut self, envelope: &str) -> Result<String, WinrmError> {
+        let mut headers = Vec::new();
+        match &self.auth {
+            Auth::Basic { user, password } => {
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                headers.push(("Authorization", format!("Basic {token}")));
+            }
+        }
+        let (answer, _) = self
+            .conn
+            .post(SOAP_TYPE, &headers, envelope.as_bytes())
+            .map_err(|e| match e {
+                HttpError::Connect(message) => WinrmError::Connect {
+                    host: self.host.clone(),
+                    message,
+                },
+                HttpError::Io(message) => self.protocol(format!("the connection broke: {message}")),
+            })?;
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        match answer.status {
+            200 => Ok(body),
+            401 => Err(WinrmError::Auth {
+                host: self.host.clone(),
+                user: self.auth.user().to_string(),
+                message: "HTTP 401: the host refused the credentials".into(),
+            }),
+            status => match response::fault(&body) {
+                Some(fault) => Err(WinrmError::Fault {
+                    host: self.host.clone(),
+                    fault,
+                }),
+                None => Err(self.protocol(format!(
+                    "HTTP {status} from {}: {}",
+                    self.conn.endpoint().url(),
+                    body.chars().take(200).collect::<String>()
+                ))),
+            },
+        }
+    }
+
+    pub fn open_shell(&mut self, options: &ShellOptions) -> Result<String, WinrmError> {
+        let xml = self.call(&envelope::create_shell(&self.session, options))?;
+        response::shell_id(&xml).map_err(|e| self.protocol(e))
+    }
+
+    /// Starts `program` with `arguments` (each sent as given) in the shell.
+    pub fn start(
+        &mut self,
+        shell: &str,
+        program: &str,
+        arguments: &[String],
+    ) -> Result<String, WinrmError> {
+        let xml = self.call(&envelope::command(&self.session, shell, program, arguments))?;
+        response::command_id(&xml).map_err(|e| self.protocol(e))
+    }
+
+    /// Sends one piece of stdin; `end` closes stdin.
+    pub fn send(
+        &mut self,
+        shell: &str,
+        command: &str,
+        data: &[u8],
+        end: bool,
+    ) -> Result<(), WinrmError> {
+        self.call(&envelope::send(&self.session, shell, command, data, end))
+            .map(|_| ())
+    }
+
+    /// The most stdin one Send can carry inside MaxEnvelopeSize.
+    pub fn stdin_piece(&self) -> usize {
+        let room = (self.session.max_envelope_size as usize)
+            .saturating_sub(envelope::send_overhead(&self.session) + 512);
+        (room / 4 * 3).max(1024)
+    }
+
+    /// Sends all of `data` in pieces that fit, closing stdin with the last.
+    pub fn send_all(&mut self, shell: &str, command: &str, data: &[u8]) -> Result<(), WinrmError> {
+        let piece = self.stdin_piece();
+        if data.is_empty() {
+            return self.send(shell, command, &[], true);
+        }
+        let mut chunks = data.chunks(piece).peekable();
+        while let Some(c) = chunks.next() {
+            self.send(shell, command, c, chunks.peek().is_none())?;
+        }
+        Ok(())
+    }
+
+    /// Receives until the command is done or `deadline` passes (then the
+    /// command is terminated).
+    pub fn receive_all(
+        &mut self,
+        shell: &str,
+        command: &str,
+        deadline: Instant,
+    ) -> Result<Output, WinrmError> {
+        let started = Instant::now();
+        let mut out = Output::default();
+        loop {
+            if Instant::now() >= deadline {
+                let _ = self.signal(shell, command, "terminate");
+                return Err(WinrmError::Timeout {
+                    host: self.host.clone(),
+                    after: deadline.saturating_duration_since(started),
+                });
+            }
+            match self.call(&envelope::receive(&self.session, shell, command)) {
+                Ok(xml) => {
+                    let got = response::received(&xml).map_err(|e| self.protocol(e))?;
+                    out.stdout.extend_from_slice(&got.stdout);
+                    out.stderr.extend_from_slice(&got.stderr);
+                    if got.done {
+                        out.exit_code = got.exit_code;
+                        return Ok(out);
+                    }
+                }
+                // Nothing within OperationTimeout: the command still runs.
+                Err(WinrmError::Fault { fault, .. }) if fault.is_timeout() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn signal(&mut self, shell: &str, command: &str, code: &str) -> Result<(), WinrmError> {
+        self.call(&envelope::signal(&self.session, shell, command, code))
+            .map(|_| ())
+    }
+
+    pub fn close_shell(&mut self, shell: &str) -> Result<(), WinrmError> {
+        self.call(&envelope::delete(&self.session, shell))
+            .map(|_| ())
+    }
+
+    /// One command start to finish in an open shell: start, stdin, receive,
+    /// then `ctrl_c` so the service frees it.
+    pub fn run(
+        &mut self,
+        shell: &str,
+        program: &str,
+        arguments: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, WinrmError> {
+        let deadline = Instant::now() + timeout;
+        let command = self.start(shell, program, arguments)?;
+        if let Some(data) = stdin {
+            self.send_all(shell, &command, data)?;
+        }
+        let out = self.receive_all(shell, &command, deadline)?;
+        self.signal(shell, &command, "ctrl_c")?;
+        Ok(out)
+    }
+}
