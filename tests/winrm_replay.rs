@@ -237,3 +237,90 @@ fn certificates_are_checked_by_ca_or_pin() {
         .to_string();
     assert!(err.contains("invalid peer certificate"), "{err}");
 }
+
+fn ntlm_client(replay: &Replay, password: &str) -> WinrmClient {
+    WinrmClient::new(
+        "win-1",
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port: replay.port,
+            tls: None,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+        },
+        Auth::ntlm(USER, password),
+    )
+    .unwrap()
+}
+
+/// NTLM over plain HTTP: the handshake, then every request and answer
+/// sealed; the replaying server only understands sealed bodies and checks
+/// the client's proof and MIC.
+#[test]
+fn ntlm_sealed_sessions_replay_the_same_transcripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Replay::start_with(
+        transcript("test_winrs_operation_timeout"),
+        dir.path(),
+        support::winrm_replay::Mode::HttpNtlm,
+    );
+    let mut c = ntlm_client(&r, PASSWORD);
+    c.session_mut().operation_timeout_secs = 10;
+    let shell = c.open_shell(&ShellOptions::default()).unwrap();
+    let out = c
+        .run(
+            &shell,
+            "powershell.exe",
+            &["Write-Host hi; Start-Sleep 30; Write-Host hi again".into()],
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", r.deviations.lock().unwrap().join("\n")));
+    c.close_shell(&shell).unwrap();
+    r.assert_complete();
+    assert_eq!(out.stdout, b"hi\nhi again\n");
+}
+
+#[test]
+fn a_wrong_ntlm_password_is_an_authentication_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Replay::start_with(
+        transcript("test_winrs_standard"),
+        dir.path(),
+        support::winrm_replay::Mode::HttpNtlm,
+    );
+    let err = ntlm_client(&r, "Wr0ng-passw0rd")
+        .open_shell(&ShellOptions::default())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, WinrmError::Auth { .. }), "{text}");
+    assert!(
+        text.starts_with(
+            "win-1: authentication failed for user `vagrant` (HTTP 401 after NTLM authentication"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Wr0ng"), "{text}");
+}
+
+#[test]
+fn basic_over_plain_http_is_refused_before_anything_is_sent() {
+    let err = WinrmClient::new(
+        "win-1",
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port: 9,
+            tls: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+        },
+        Auth::Basic {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("in the clear"), "{err}");
+}

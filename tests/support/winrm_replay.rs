@@ -4,8 +4,8 @@
 //! not prefix, attributes unordered, header elements unordered, UUIDs and
 //! `wsa:To` normalised), and the recorded answer goes back. A request that
 //! deviates is answered with HTTP 500 and its XML diff is kept for the test
-//! to show. HTTPS with Basic authentication (user `vagrant`, password
-//! `vagrant`, as recorded).
+//! to show. Clients authenticate as user `vagrant`, password `vagrant` (as
+//! recorded): HTTPS with Basic, or plain HTTP with NTLM and sealing.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -16,6 +16,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine;
+use patchwave::transport::winrm::ntlm::{self, Sealer, Side};
+use patchwave::transport::winrm::ntlm_auth::{self, parse_authenticate};
+use patchwave::transport::winrm::sealed::{unwrap, wrap};
 
 pub const USER: &str = "vagrant";
 pub const PASSWORD: &str = "vagrant";
@@ -181,9 +184,57 @@ pub struct Replay {
     thread: Option<JoinHandle<()>>,
 }
 
+/// How clients authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// HTTPS (a test CA in the replay's directory) with HTTP Basic.
+    TlsBasic,
+    /// Plain HTTP, NTLM, every message sealed (`multipart/encrypted`).
+    HttpNtlm,
+}
+
+/// The transcript's position and what went wrong, shared by connections.
+struct Script {
+    messages: Vec<Message>,
+    next: usize,
+    deviations: Arc<Mutex<Vec<String>>>,
+    answered: Arc<Mutex<usize>>,
+}
+
+impl Script {
+    /// The recorded answer to `soap`, or HTTP 500 (and a kept diff).
+    fn answer(&mut self, soap: &str) -> (u16, String) {
+        let Some(m) = self.messages.get(self.next) else {
+            self.deviations
+                .lock()
+                .unwrap()
+                .push(format!("a request after the transcript ended:\n{soap}"));
+            return (500, String::new());
+        };
+        self.next += 1;
+        match xml_diff(&m.request, soap) {
+            None => {
+                *self.answered.lock().unwrap() += 1;
+                (m.status, m.response.clone())
+            }
+            Some(diff) => {
+                self.deviations.lock().unwrap().push(diff);
+                (500, String::new())
+            }
+        }
+    }
+}
+
+trait Duplex: std::io::Read + Write {}
+impl<T: std::io::Read + Write> Duplex for T {}
+
 impl Replay {
-    /// Serves `messages` in order on 127.0.0.1 over TLS; certificates in `dir`.
+    /// Serves `messages` in order on 127.0.0.1 (HTTPS + Basic); certificates in `dir`.
     pub fn start(messages: Vec<Message>, dir: &Path) -> Replay {
+        Replay::start_with(messages, dir, Mode::TlsBasic)
+    }
+
+    pub fn start_with(messages: Vec<Message>, dir: &Path, mode: Mode) -> Replay {
         let config = super::tls::server_config(dir);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -192,14 +243,15 @@ impl Replay {
         let deviations = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(Mutex::new(0));
         let total = messages.len();
-        let expected_auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-        );
+        let mut script = Script {
+            messages,
+            next: 0,
+            deviations: deviations.clone(),
+            answered: answered.clone(),
+        };
         let thread = {
-            let (stop, deviations, answered) = (stop.clone(), deviations.clone(), answered.clone());
+            let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut next = 0usize;
                 // Bounded: the server gives up after 60 s without a client.
                 for _ in 0..6000 {
                     if stop.load(Ordering::Relaxed) {
@@ -211,49 +263,14 @@ impl Replay {
                     };
                     tcp.set_nonblocking(false).unwrap();
                     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-                    // One client connection, many requests (keep-alive).
-                    while let Some((auth, body)) = read_request(&mut tls) {
-                        let (status, answer) = if auth.as_deref() != Some(expected_auth.as_str()) {
-                            (401, String::new())
-                        } else if next >= messages.len() {
-                            deviations
-                                .lock()
-                                .unwrap()
-                                .push(format!("a request after the transcript ended:\n{body}"));
-                            (500, String::new())
-                        } else {
-                            let m = &messages[next];
-                            next += 1;
-                            match xml_diff(&m.request, &body) {
-                                None => {
-                                    *answered.lock().unwrap() += 1;
-                                    (m.status, m.response.clone())
-                                }
-                                Some(diff) => {
-                                    deviations.lock().unwrap().push(diff);
-                                    (500, String::new())
-                                }
-                            }
-                        };
-                        let w = tls.get_mut();
-                        let head = format!(
-                            "HTTP/1.1 {status} X\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n{}\r\n",
-                            answer.len(),
-                            if status == 401 {
-                                "WWW-Authenticate: Basic realm=\"WSMAN\"\r\n"
-                            } else {
-                                ""
-                            }
-                        );
-                        if w.write_all(head.as_bytes()).is_err()
-                            || w.write_all(answer.as_bytes()).is_err()
-                            || w.flush().is_err()
-                        {
-                            break;
-                        }
-                    }
+                    let stream: Box<dyn Duplex> = match mode {
+                        Mode::TlsBasic => Box::new(rustls::StreamOwned::new(
+                            rustls::ServerConnection::new(config.clone()).unwrap(),
+                            tcp,
+                        )),
+                        Mode::HttpNtlm => Box::new(tcp),
+                    };
+                    serve(BufReader::new(stream), mode, &mut script);
                 }
             })
         };
@@ -289,8 +306,185 @@ impl Drop for Replay {
     }
 }
 
+/// One client connection, many requests (keep-alive).
+fn serve(mut conn: BufReader<Box<dyn Duplex>>, mode: Mode, script: &mut Script) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let basic = format!("Basic {}", b64.encode(format!("{USER}:{PASSWORD}")));
+    let mut ntlm = NtlmServer::default();
+    while let Some((auth, body)) = read_request(&mut conn) {
+        let reply: (u16, Vec<(&str, String)>, Vec<u8>) = match mode {
+            Mode::TlsBasic if auth.as_deref() != Some(basic.as_str()) => (
+                401,
+                vec![("WWW-Authenticate", "Basic realm=\"WSMAN\"".into())],
+                Vec::new(),
+            ),
+            Mode::TlsBasic => {
+                let (status, answer) = script.answer(&String::from_utf8_lossy(&body));
+                (
+                    status,
+                    vec![("Content-Type", "application/soap+xml;charset=UTF-8".into())],
+                    answer.into_bytes(),
+                )
+            }
+            Mode::HttpNtlm => ntlm.handle(auth.as_deref(), &body, script),
+        };
+        let (status, headers, answer) = reply;
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n",
+            answer.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let w = conn.get_mut();
+        if w.write_all(head.as_bytes()).is_err()
+            || w.write_all(&answer).is_err()
+            || w.flush().is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The server side of NTLM for one connection: challenge, check the
+/// client's proof (password `vagrant`) and MIC, then seal.
+#[derive(Default)]
+struct NtlmServer {
+    negotiate: Vec<u8>,
+    challenge: Vec<u8>,
+    server_challenge: [u8; 8],
+    sealers: Option<(Sealer, Sealer)>,
+}
+
+const SEALED: &str = "multipart/encrypted;protocol=\"application/HTTP-SPNEGO-session-encrypted\";boundary=\"Encrypted Boundary\"";
+
+impl NtlmServer {
+    fn handle(
+        &mut self,
+        auth: Option<&str>,
+        body: &[u8],
+        script: &mut Script,
+    ) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let refuse = || (401, vec![], Vec::new());
+        if let Some(token) = auth.and_then(|a| a.strip_prefix("Negotiate ")) {
+            let Ok(token) = b64.decode(token) else {
+                return refuse();
+            };
+            match token.get(8) {
+                Some(1) => {
+                    self.negotiate = token;
+                    self.server_challenge = *b"\x01\x23\x45\x67\x89\xab\xcd\xef";
+                    self.challenge = challenge_message(&self.server_challenge);
+                    self.sealers = None;
+                    return (
+                        401,
+                        vec![(
+                            "WWW-Authenticate",
+                            format!("Negotiate {}", b64.encode(&self.challenge)),
+                        )],
+                        Vec::new(),
+                    );
+                }
+                Some(3) => match self.verify(&token) {
+                    Some(s) => self.sealers = Some(s),
+                    None => return refuse(),
+                },
+                _ => return refuse(),
+            }
+        }
+        let Some((incoming, outgoing)) = self.sealers.as_mut() else {
+            return refuse();
+        };
+        let soap = match unwrap(incoming, body) {
+            Ok(s) => s,
+            Err(e) => {
+                script
+                    .deviations
+                    .lock()
+                    .unwrap()
+                    .push(format!("unsealing failed: {e}"));
+                return (500, vec![], Vec::new());
+            }
+        };
+        let (status, answer) = script.answer(&String::from_utf8_lossy(&soap));
+        (
+            status,
+            vec![("Content-Type", SEALED.into())],
+            wrap(outgoing, answer.as_bytes()),
+        )
+    }
+
+    /// The sealers (client→server, server→client) when the proof and MIC hold.
+    fn verify(&self, authenticate: &[u8]) -> Option<(Sealer, Sealer)> {
+        let f = parse_authenticate(authenticate).ok()?;
+        let blob = f.nt_response.get(16..)?;
+        let time = u64::from_le_bytes(blob.get(8..16)?.try_into().ok()?);
+        let client_challenge: [u8; 8] = blob.get(16..24)?.try_into().ok()?;
+        let target_info = blob.get(28..blob.len().checked_sub(4)?)?;
+        let key = ntlm::ntowf_v2(PASSWORD, &f.user, &f.domain);
+        let expected = ntlm::ntlmv2_response(
+            &key,
+            &self.server_challenge,
+            &client_challenge,
+            time,
+            target_info,
+        );
+        if expected.nt_response != f.nt_response {
+            return None;
+        }
+        let encrypted: [u8; 16] = f.encrypted_session_key.as_slice().try_into().ok()?;
+        // RC4 is its own inverse: the same call unwraps the key.
+        let exported = ntlm::encrypt_session_key(&expected.session_base_key, &encrypted);
+        let mut zeroed = authenticate.to_vec();
+        zeroed[72..88].fill(0);
+        if ntlm::mic(&exported, &[&self.negotiate, &self.challenge, &zeroed]) != f.mic {
+            return None;
+        }
+        Some((
+            Sealer::new(&exported, Side::Client),
+            Sealer::new(&exported, Side::Server),
+        ))
+    }
+}
+
+/// A CHALLENGE granting everything patchwave asks for, with the target
+/// info a Windows server sends (names and a timestamp).
+fn challenge_message(server_challenge: &[u8; 8]) -> Vec<u8> {
+    let utf16 = |s: &str| {
+        s.encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>()
+    };
+    let mut info = Vec::new();
+    for (id, value) in [
+        (2u16, utf16("VAGRANT")),
+        (1, utf16("SERVER2016")),
+        (7, ntlm_auth::filetime_now().to_le_bytes().to_vec()),
+    ] {
+        info.extend_from_slice(&id.to_le_bytes());
+        info.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        info.extend_from_slice(&value);
+    }
+    info.extend_from_slice(&[0; 4]);
+    let mut m = Vec::new();
+    m.extend_from_slice(b"NTLMSSP\0");
+    m.extend_from_slice(&2u32.to_le_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0, 56, 0, 0, 0]); // empty target name
+    m.extend_from_slice(&ntlm_auth::CLIENT_FLAGS.to_le_bytes());
+    m.extend_from_slice(server_challenge);
+    m.extend_from_slice(&[0; 8]);
+    m.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    m.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    m.extend_from_slice(&56u32.to_le_bytes());
+    m.extend_from_slice(&[10, 0, 0x39, 0x38, 0, 0, 0, 15]);
+    m.extend_from_slice(&info);
+    m
+}
+
 /// A POST's Authorization header and body; `None` when the client left.
-fn read_request(r: &mut impl BufRead) -> Option<(Option<String>, String)> {
+fn read_request(r: &mut impl BufRead) -> Option<(Option<String>, Vec<u8>)> {
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
@@ -315,6 +509,6 @@ fn read_request(r: &mut impl BufRead) -> Option<(Option<String>, String)> {
     };
     let length: usize = header("content-length")?.parse().ok()?;
     let mut body = vec![0; length];
-    r.read_exact(&mut body).ok()?;
-    Some((header("authorization"), String::from_utf8(body).ok()?))
+    std::io::Read::read_exact(r, &mut body).ok()?;
+    Some((header("authorization"), body))
 }

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use super::envelope::{self, Session, ShellOptions};
-use super::http::{Connection, Endpoint, HttpError};
+use super::http::{Connection, Endpoint, HttpError, Response};
+use super::ntlm::Sealer;
+use super::ntlm_auth::{self, Credentials};
 use super::response::{self, Fault};
+use super::sealed;
 
 /// How the client proves who it is. The password never leaves this value
 /// except inside the authentication exchange.
@@ -17,22 +20,54 @@ use super::response::{self, Fault};
 pub enum Auth {
     /// HTTP Basic: only over HTTPS.
     Basic { user: String, password: String },
+    /// NTLMv2; over plain HTTP every message is sealed.
+    Ntlm {
+        user: String,
+        domain: String,
+        password: String,
+    },
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Auth::Basic { user, .. } => write!(f, "Basic({user}, password hidden)"),
+            Auth::Ntlm { user, domain, .. } => {
+                write!(f, "Ntlm({domain}\\{user}, password hidden)")
+            }
         }
     }
 }
 
 impl Auth {
-    fn user(&self) -> &str {
-        match self {
-            Auth::Basic { user, .. } => user,
+    /// `user` or `DOMAIN\user` as given: a user written `DOMAIN\name`
+    /// or `name@domain` is split for NTLM.
+    pub fn ntlm(user: &str, password: &str) -> Auth {
+        let (domain, name) = match (user.split_once('\\'), user.split_once('@')) {
+            (Some((d, u)), _) => (d, u),
+            (None, Some((u, d))) => (d, u),
+            _ => ("", user),
+        };
+        Auth::Ntlm {
+            user: name.to_string(),
+            domain: domain.to_string(),
+            password: password.to_string(),
         }
     }
+
+    fn user(&self) -> String {
+        match self {
+            Auth::Basic { user, .. } => user.clone(),
+            Auth::Ntlm { user, domain, .. } if domain.is_empty() => user.clone(),
+            Auth::Ntlm { user, domain, .. } => format!("{domain}\\{user}"),
+        }
+    }
+}
+
+/// An established NTLM context: one sealer per direction.
+struct NtlmContext {
+    outgoing: Sealer,
+    incoming: Sealer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,9 +105,22 @@ pub struct WinrmClient {
     conn: Connection,
     auth: Auth,
     session: Session,
+    ntlm: Option<NtlmContext>,
 }
 
 const SOAP_TYPE: &str = "application/soap+xml;charset=UTF-8";
+
+/// The base64 NTLM token in a 401's `WWW-Authenticate: Negotiate …`.
+fn challenge_token(answer: &Response) -> Option<&str> {
+    if answer.status != 401 {
+        return None;
+    }
+    answer.headers_named("www-authenticate").find_map(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        (scheme.eq_ignore_ascii_case("Negotiate") || scheme.eq_ignore_ascii_case("NTLM"))
+            .then(|| token.trim())
+    })
+}
 
 impl WinrmClient {
     /// `host` names the host in messages (the endpoint may be an address).
@@ -93,6 +141,7 @@ impl WinrmClient {
             conn,
             auth,
             session,
+            ntlm: None,
         })
     }
 
@@ -108,34 +157,47 @@ impl WinrmClient {
         }
     }
 
+    fn http_error(&self, e: HttpError) -> WinrmError {
+        match e {
+            HttpError::Connect(message) => WinrmError::Connect {
+                host: self.host.clone(),
+                message,
+            },
+            HttpError::Io(message) => self.protocol(format!("the connection broke: {message}")),
+        }
+    }
+
+    fn auth_failed(&self, message: &str) -> WinrmError {
+        WinrmError::Auth {
+            host: self.host.clone(),
+            user: self.auth.user(),
+            message: message.to_string(),
+        }
+    }
+
     /// One request and its answer; faults and HTTP errors as errors.
     fn call(&mut self, envelope: &str) -> Result<String, WinrmError> {
-        let mut headers = Vec::new();
-        match &self.auth {
+        let (status, body) = match &self.auth {
             Auth::Basic { user, password } => {
                 let token =
                     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-                headers.push(("Authorization", format!("Basic {token}")));
+                let headers = [("Authorization", format!("Basic {token}"))];
+                let (answer, _) = self
+                    .conn
+                    .post(SOAP_TYPE, &headers, envelope.as_bytes())
+                    .map_err(|e| self.http_error(e))?;
+                if answer.status == 401 {
+                    return Err(self.auth_failed("HTTP 401: the host refused the credentials"));
+                }
+                (
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body).into_owned(),
+                )
             }
-        }
-        let (answer, _) = self
-            .conn
-            .post(SOAP_TYPE, &headers, envelope.as_bytes())
-            .map_err(|e| match e {
-                HttpError::Connect(message) => WinrmError::Connect {
-                    host: self.host.clone(),
-                    message,
-                },
-                HttpError::Io(message) => self.protocol(format!("the connection broke: {message}")),
-            })?;
-        let body = String::from_utf8_lossy(&answer.body).into_owned();
-        match answer.status {
+            Auth::Ntlm { .. } => self.call_sealed(envelope)?,
+        };
+        match status {
             200 => Ok(body),
-            401 => Err(WinrmError::Auth {
-                host: self.host.clone(),
-                user: self.auth.user().to_string(),
-                message: "HTTP 401: the host refused the credentials".into(),
-            }),
             status => match response::fault(&body) {
                 Some(fault) => Err(WinrmError::Fault {
                     host: self.host.clone(),
@@ -148,6 +210,121 @@ impl WinrmClient {
                 ))),
             },
         }
+    }
+
+    /// NEGOTIATE (on an empty request) and the server's CHALLENGE; the
+    /// AUTHENTICATE message to send with the next request, and the keys.
+    fn ntlm_handshake(&mut self) -> Result<(Vec<u8>, NtlmContext), WinrmError> {
+        let Auth::Ntlm {
+            user,
+            domain,
+            password,
+        } = &self.auth
+        else {
+            unreachable!("only NTLM shakes hands");
+        };
+        let (user, domain, password) = (user.clone(), domain.clone(), password.clone());
+        let negotiate = ntlm_auth::negotiate();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let headers = [(
+            "Authorization",
+            format!("Negotiate {}", b64.encode(&negotiate)),
+        )];
+        self.conn.close();
+        let (answer, _) = self
+            .conn
+            .post(sealed::CONTENT_TYPE, &headers, &[])
+            .map_err(|e| self.http_error(e))?;
+        let token = challenge_token(&answer).ok_or_else(|| {
+            self.auth_failed(&format!(
+                "HTTP {} without an NTLM challenge; is NTLM (Negotiate) enabled on the listener?",
+                answer.status
+            ))
+        })?;
+        let challenge_bytes = b64
+            .decode(token)
+            .map_err(|_| self.protocol("the NTLM challenge is not base64"))?;
+        let challenge =
+            ntlm_auth::parse_challenge(&challenge_bytes).map_err(|e| self.protocol(e))?;
+        let mut random = [0u8; 24];
+        getrandom::fill(&mut random)
+            .map_err(|e| self.protocol(format!("no randomness for NTLM: {e}")))?;
+        let done = ntlm_auth::authenticate(
+            &negotiate,
+            &challenge_bytes,
+            &challenge,
+            &Credentials {
+                user: &user,
+                domain: &domain,
+                password: &password,
+                client_challenge: random[..8].try_into().expect("8 bytes"),
+                exported_session_key: random[8..].try_into().expect("16 bytes"),
+            },
+        )
+        .map_err(|e| self.protocol(e))?;
+        Ok((
+            done.message,
+            NtlmContext {
+                outgoing: done.outgoing,
+                incoming: done.incoming,
+            },
+        ))
+    }
+
+    /// A sealed request and its unsealed answer. Authenticates first when
+    /// there is no context (or the connection it belonged to closed).
+    fn call_sealed(&mut self, envelope: &str) -> Result<(u16, String), WinrmError> {
+        for _ in 0..2 {
+            let mut headers = Vec::new();
+            let fresh = self.ntlm.is_none() || !self.conn.is_open();
+            if fresh {
+                let (message, context) = self.ntlm_handshake()?;
+                let b64 = base64::engine::general_purpose::STANDARD;
+                headers.push((
+                    "Authorization",
+                    format!("Negotiate {}", b64.encode(message)),
+                ));
+                self.ntlm = Some(context);
+            }
+            let context = self.ntlm.as_mut().expect("set above");
+            let body = sealed::wrap(&mut context.outgoing, envelope.as_bytes());
+            let (answer, reopened) = self
+                .conn
+                .post(sealed::CONTENT_TYPE, &headers, &body)
+                .map_err(|e| self.http_error(e))?;
+            if answer.status == 401 {
+                self.ntlm = None;
+                if fresh {
+                    return Err(self.auth_failed(
+                        "HTTP 401 after NTLM authentication: wrong user, domain or password",
+                    ));
+                }
+                // The context ended with its connection: authenticate again.
+                continue;
+            }
+            if reopened && !fresh {
+                self.ntlm = None;
+                continue;
+            }
+            let sealed_answer = answer
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("multipart/encrypted"));
+            let text = if sealed_answer {
+                let context = self.ntlm.as_mut().expect("set above");
+                let plain = sealed::unwrap(&mut context.incoming, &answer.body)
+                    .map_err(|e| self.protocol(e))?;
+                String::from_utf8_lossy(&plain).into_owned()
+            } else if answer.body.is_empty() {
+                String::new()
+            } else {
+                return Err(self.protocol(format!(
+                    "HTTP {}: an answer that was not sealed, over a sealed session",
+                    answer.status
+                )));
+            };
+            return Ok((answer.status, text));
+        }
+        Err(self.auth_failed("the host ended the NTLM session twice in a row"))
     }
 
     pub fn open_shell(&mut self, options: &ShellOptions) -> Result<String, WinrmError> {

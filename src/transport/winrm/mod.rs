@@ -8,4 +8,6 @@ pub mod client;
 pub mod envelope;
 pub mod http;
 pub mod ntlm;
+pub mod ntlm_auth;
 pub mod response;
+pub mod sealed;

@@ -72,6 +72,12 @@ pub fn ntlmv2_response(
     }
 }
 
+/// The MIC over the three handshake messages (AUTHENTICATE with its MIC
+/// field zeroed), keyed with the exported session key.
+pub fn mic(exported: &[u8; 16], messages: &[&[u8]]) -> [u8; 16] {
+    hmac_md5(exported, messages)
+}
+
 /// RC4, the stream cipher NTLM seals with (its state carries across
 /// messages of one direction).
 #[derive(Clone)]
