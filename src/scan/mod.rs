@@ -13,6 +13,7 @@ use crate::facts::{FACTS_VERSION, FleetFacts, HostScan, ScanState};
 use crate::os::{self, ScanError, ScanOptions};
 use crate::spec::host_group::TransportKind;
 use crate::spec::{Repository, values};
+use crate::transport::winrm::{AuthKind, PasswordSource, WinrmSettings, WinrmTransport};
 use crate::transport::{LocalTransport, SshSettings, SshTransport, Transport};
 
 /// Default number of hosts scanned at once.
@@ -28,6 +29,9 @@ pub struct ScanTarget {
     pub address: String,
     pub transport: TransportKind,
     pub ssh: SshSettings,
+    /// For `transport: winrm`: the settings, or why the repository's
+    /// don't make a usable set (reported when the host is reached).
+    pub winrm: Option<Result<WinrmSettings, String>>,
 }
 
 /// The hosts of the repository, optionally narrowed to a group or a host.
@@ -57,12 +61,17 @@ pub fn targets(
             ssh.user = h.user.as_ref().or(c.user.as_ref()).map(|u| u.value.clone());
             ssh.identity_file = c.identity_file.as_ref().map(|p| expand_home(&p.value));
             ssh.jump_host = c.jump_host.as_ref().map(|j| j.value.clone());
-            ssh.known_hosts_file = c.known_hosts_file.as_ref().map(|k| {
-                if k.value.starts_with('~') || Path::new(&k.value).is_absolute() {
-                    expand_home(&k.value)
-                } else {
-                    root.join(&k.value)
-                }
+            ssh.known_hosts_file = c
+                .known_hosts_file
+                .as_ref()
+                .map(|k| repo_path(&k.value, root));
+            let winrm = (g.spec.transport.value == TransportKind::Winrm).then(|| {
+                winrm_settings(
+                    c,
+                    &address,
+                    h.port.as_ref().and_then(|p| u16::try_from(p.value).ok()),
+                    root,
+                )
             });
             ScanTarget {
                 host: h.name.value.clone(),
@@ -70,9 +79,84 @@ pub fn targets(
                 address,
                 transport: g.spec.transport.value,
                 ssh,
+                winrm,
             }
         })
         .collect()
+}
+
+/// A path from the repository: relative ones are inside it, `~` is home.
+fn repo_path(p: &str, root: &Path) -> PathBuf {
+    if p.starts_with('~') || Path::new(p).is_absolute() {
+        expand_home(p)
+    } else {
+        root.join(p)
+    }
+}
+
+/// WinRM settings from a group's connection (validated by `validate`; what
+/// still cannot work is an error for the host).
+fn winrm_settings(
+    c: &crate::spec::host_group::ConnectionSpec,
+    address: &str,
+    host_port: Option<u16>,
+    root: &Path,
+) -> Result<WinrmSettings, String> {
+    use crate::spec::host_group::{WinrmAuth, WinrmScheme};
+    use crate::transport::winrm::http::Trust;
+    let w = &c
+        .winrm
+        .as_ref()
+        .ok_or("transport `winrm` needs connection.winrm")?
+        .value;
+    let tls = match w.scheme {
+        WinrmScheme::Http => None,
+        WinrmScheme::Https => Some(match (&w.cert_fingerprint, &w.ca_bundle) {
+            (Some(fp), _) => {
+                let hex: String = fp.value.chars().filter(|c| *c != ':').collect();
+                let bytes = hex::decode(&hex)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "certFingerprint `{}` is not a SHA-256 fingerprint",
+                            fp.value
+                        )
+                    })?;
+                Trust::Pinned(bytes)
+            }
+            (None, Some(ca)) => Trust::CaBundle(repo_path(&ca.value, root)),
+            (None, None) => Trust::System,
+        }),
+    };
+    let auth = match w.auth {
+        WinrmAuth::Ntlm => AuthKind::Ntlm,
+        WinrmAuth::Basic => AuthKind::Basic,
+        WinrmAuth::Kerberos => {
+            return Err("WinRM Kerberos authentication is not supported by this build; use ntlm (sealed over http, or over https) or basic over https".into());
+        }
+    };
+    let cr = &w.credential_ref.value;
+    let password = match (&cr.env, &cr.file) {
+        (Some(e), _) => PasswordSource::Env(e.clone()),
+        (None, Some(f)) => PasswordSource::File(repo_path(f, root)),
+        (None, None) => return Err("credentialRef names neither `env` nor `file`".into()),
+    };
+    let default_port = match w.scheme {
+        WinrmScheme::Https => 5986,
+        WinrmScheme::Http => 5985,
+    };
+    Ok(WinrmSettings {
+        address: address.to_string(),
+        port: host_port
+            .or_else(|| c.port.as_ref().and_then(|p| u16::try_from(p.value).ok()))
+            .unwrap_or(default_port),
+        tls,
+        auth,
+        user: cr.username.clone(),
+        password,
+        connect_timeout: Duration::from_secs(10),
+    })
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -210,10 +294,15 @@ pub async fn connect(
         }
         TransportKind::Local => Box::new(LocalTransport::new(&t.host)),
         TransportKind::Winrm => {
-            return Err(ScanError::Failed(format!(
-                "{}: the winrm transport is not in this build yet",
-                t.host
-            )));
+            let mut s = match &t.winrm {
+                Some(Ok(s)) => s.clone(),
+                Some(Err(e)) => return Err(ScanError::Failed(format!("{}: {e}", t.host))),
+                None => {
+                    return Err(ScanError::Failed(format!("{}: no WinRM settings", t.host)));
+                }
+            };
+            s.connect_timeout = opts.connect_timeout;
+            Box::new(WinrmTransport::connect(&t.host, &s).await?)
         }
     })
 }

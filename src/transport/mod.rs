@@ -99,12 +99,26 @@ impl RemoteCommand {
     }
 }
 
+/// What kind of system is at the other end: which commands make sense there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    /// Linux and friends: POSIX shell, coreutils.
+    Unix,
+    /// Windows: PowerShell.
+    Windows,
+}
+
 /// A way to run commands on one host. Implementations reuse one connection
 /// for every command to their host and are safe to share between tasks.
 #[async_trait]
 pub trait Transport: Send + Sync {
     /// The host's name, for messages.
     fn host(&self) -> &str;
+
+    /// The kind of system this transport reaches.
+    fn platform(&self) -> Platform {
+        Platform::Unix
+    }
 
     /// Runs a command to completion (or its timeout) and returns its output;
     /// a non-zero exit status is an `Ok` output, not an error.

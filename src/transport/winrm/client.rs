@@ -106,6 +106,9 @@ pub struct WinrmClient {
     auth: Auth,
     session: Session,
     ntlm: Option<NtlmContext>,
+    /// Start commands directly rather than under `cmd.exe /c` (what the
+    /// transport does; off by default, as in the recorded sessions).
+    pub skip_cmd_shell: bool,
 }
 
 const SOAP_TYPE: &str = "application/soap+xml;charset=UTF-8";
@@ -142,6 +145,7 @@ impl WinrmClient {
             auth,
             session,
             ntlm: None,
+            skip_cmd_shell: false,
         })
     }
 
@@ -339,7 +343,13 @@ impl WinrmClient {
         program: &str,
         arguments: &[String],
     ) -> Result<String, WinrmError> {
-        let xml = self.call(&envelope::command(&self.session, shell, program, arguments))?;
+        let xml = self.call(&envelope::command(
+            &self.session,
+            shell,
+            program,
+            arguments,
+            self.skip_cmd_shell,
+        ))?;
         response::command_id(&xml).map_err(|e| self.protocol(e))
     }
 

@@ -162,8 +162,16 @@ pub fn create_shell(s: &Session, o: &ShellOptions) -> String {
 }
 
 /// Runs `program` with `arguments`, each sent as given (WinRS joins them
-/// with spaces into the command line; quoting is the caller's).
-pub fn command(s: &Session, shell_id: &str, program: &str, arguments: &[String]) -> String {
+/// with spaces into the command line; quoting is the caller's). With
+/// `skip_cmd_shell` the process starts directly, not under `cmd.exe /c`,
+/// so no cmd metacharacter (`&`, `|`, `>`…) in an argument means anything.
+pub fn command(
+    s: &Session,
+    shell_id: &str,
+    program: &str,
+    arguments: &[String],
+    skip_cmd_shell: bool,
+) -> String {
     let mut body = format!(
         "<rsp:CommandLine><rsp:Command>{}</rsp:Command>",
         escape(program)
@@ -176,7 +184,11 @@ pub fn command(s: &Session, shell_id: &str, program: &str, arguments: &[String])
         s,
         &format!("{SHELL_NS}/Command"),
         Some(shell_id),
-        &[Opt("WINRS_SKIP_CMD_SHELL", "False", false)],
+        &[Opt(
+            "WINRS_SKIP_CMD_SHELL",
+            if skip_cmd_shell { "True" } else { "False" },
+            false,
+        )],
         &body,
     )
 }
@@ -250,7 +262,13 @@ mod tests {
     #[test]
     fn values_are_escaped_and_parse() {
         let s = Session::new("http://h:5985/wsman");
-        let xml = command(&s, "S", "cmd.exe", &["/c echo a&b <c> \"d\" 'e'".into()]);
+        let xml = command(
+            &s,
+            "S",
+            "cmd.exe",
+            &["/c echo a&b <c> \"d\" 'e'".into()],
+            true,
+        );
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let arg = doc
             .descendants()
