@@ -20,6 +20,9 @@ pub enum PackageManager {
     Dnf,
     Zypper,
     Apk,
+    /// Windows Update (through the Windows Update Agent).
+    #[serde(rename = "windows-update")]
+    WindowsUpdate,
 }
 
 impl PackageManager {
@@ -29,6 +32,7 @@ impl PackageManager {
             PackageManager::Dnf => "dnf",
             PackageManager::Zypper => "zypper",
             PackageManager::Apk => "apk",
+            PackageManager::WindowsUpdate => "windows-update",
         }
     }
 }

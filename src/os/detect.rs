@@ -129,6 +129,8 @@ pub fn package_manager(p: &Probe) -> Result<PackageManager, String> {
         PackageManager::Dnf => has("dnf"),
         PackageManager::Zypper => has("zypper"),
         PackageManager::Apk => has("apk"),
+        // Never detected from a Unix probe.
+        PackageManager::WindowsUpdate => false,
     };
     if present {
         Ok(pm)

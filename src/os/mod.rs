@@ -7,6 +7,7 @@ pub mod apt;
 pub mod detect;
 pub mod dnf;
 pub mod names;
+pub mod windows;
 pub mod zypper;
 
 use std::time::Duration;
@@ -79,6 +80,9 @@ pub(crate) async fn run_ok(t: &dyn Transport, cmd: &RemoteCommand) -> Result<Str
 
 /// Scans one host over an open transport.
 pub async fn scan_host(t: &dyn Transport, opts: &ScanOptions) -> Result<HostFacts, ScanError> {
+    if t.platform() == crate::transport::Platform::Windows {
+        return windows::scan_host(t, opts).await;
+    }
     let probe = detect::parse_probe(
         &run_ok(t, &detect::probe_command().timeout(opts.command_timeout)).await?,
     )

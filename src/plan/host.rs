@@ -286,12 +286,17 @@ pub(crate) fn upgrades(
         .map(|p| ((p.name.as_str(), p.arch.as_str()), p.version.as_str()))
         .collect();
     facts.updates.iter().filter(move |u| {
-        installed
-            .get(&(u.name.as_str(), u.arch.as_str()))
-            .is_some_and(|v| {
+        match installed.get(&(u.name.as_str(), u.arch.as_str())) {
+            Some(v) => {
                 *v == u.installed_version
                     && version::compare(pm, &u.candidate_version, v) == Ordering::Greater
-            })
+            }
+            // A Windows update is a KB not installed yet: installing it is
+            // the patch (never so for a package manager's new package).
+            None => {
+                pm == crate::facts::PackageManager::WindowsUpdate && u.installed_version.is_empty()
+            }
+        }
     })
 }
 

@@ -160,10 +160,20 @@ fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<S
         .collect()
 }
 
-/// Which planned packages are not at their planned version.
-fn mismatches(after: &BTreeMap<String, String>, want: &BTreeMap<String, String>) -> Vec<String> {
+/// Which planned packages are not at their planned version. A Windows
+/// update is where it should be once its KB is installed at all (Windows
+/// reports installed updates without their revision).
+fn mismatches(
+    pm: crate::facts::PackageManager,
+    after: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let reached = |k: &String, v: &String| match pm {
+        crate::facts::PackageManager::WindowsUpdate => after.contains_key(k) != v.is_empty(),
+        _ => after.get(k) == Some(v),
+    };
     want.iter()
-        .filter(|(k, v)| after.get(*k) != Some(*v))
+        .filter(|(k, v)| !reached(k, v))
         .map(|(k, v)| {
             format!(
                 "{k} is at {}, planned {v}",
@@ -180,13 +190,23 @@ async fn reboot_and_wait(
     old_boot: &str,
     settings: &HostSettings,
 ) -> Result<(Box<dyn Transport>, String), String> {
+    let windows = t.platform() == crate::transport::Platform::Windows;
     // systemd hosts reboot through systemd; anything else through reboot(2).
-    let cmd = RemoteCommand::new("sh")
-        .args([
+    let cmd = if windows {
+        crate::os::windows::reboot_command()
+    } else {
+        RemoteCommand::new("sh").args([
             "-c",
             "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then systemctl reboot; else reboot -f; fi",
         ])
-        .timeout(Duration::from_secs(30));
+    }
+    .timeout(Duration::from_secs(30));
+    let boot_id = if windows {
+        crate::os::windows::powershell(crate::os::windows::BOOT_ID_SCRIPT)
+    } else {
+        RemoteCommand::new("cat").arg("/proc/sys/kernel/random/boot_id")
+    }
+    .timeout(Duration::from_secs(30));
     // The connection may drop as the host goes down: that is expected.
     let _ = t.run(&cmd).await;
     let started = Instant::now();
@@ -201,13 +221,7 @@ async fn reboot_and_wait(
         else {
             continue;
         };
-        let boot = t
-            .run(
-                &RemoteCommand::new("cat")
-                    .arg("/proc/sys/kernel/random/boot_id")
-                    .timeout(Duration::from_secs(10)),
-            )
-            .await;
+        let boot = t.run(&boot_id).await;
         match boot {
             Ok(out) if out.success() && out.stdout_str().trim() != old_boot.trim() => {
                 return Ok((t, format!("back after {:.0?}", started.elapsed())));
@@ -313,7 +327,7 @@ async fn work(
             .run(Step::Verify, async {
                 let f = rescan(t.as_ref(), settings).await?;
                 let found = versions_of(&f, &job.planned);
-                let wrong = mismatches(&found, &job.planned);
+                let wrong = mismatches(job.package_manager, &found, &job.planned);
                 if wrong.is_empty() {
                     Ok((
                         f,
@@ -341,7 +355,11 @@ async fn work(
             let facts = s
                 .run(Step::Verify, async {
                     let f = rescan(t.as_ref(), settings).await?;
-                    let wrong = mismatches(&versions_of(&f, &job.planned), &job.planned);
+                    let wrong = mismatches(
+                        job.package_manager,
+                        &versions_of(&f, &job.planned),
+                        &job.planned,
+                    );
                     if wrong.is_empty() {
                         Ok((f, "after the reboot".to_string()))
                     } else {
@@ -395,14 +413,19 @@ pub async fn roll_back(
                 Direction::Downgrade,
                 settings.install_timeout,
             )
-            .ok_or("nothing to roll back")?;
+            .ok_or(match job.package_manager {
+                crate::facts::PackageManager::WindowsUpdate => {
+                    "patchwave does not uninstall Windows updates; uninstall the KB with wusa.exe /uninstall, or restore the snapshot the snapshot hook took"
+                }
+                _ => "nothing to roll back",
+            })?;
             let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
             if !out.success() {
                 return Err(install::failure_reason(job.package_manager, &out));
             }
             let f = rescan(t.as_ref(), settings).await?;
             let found = versions_of(&f, &job.before);
-            let wrong = mismatches(&found, &job.before);
+            let wrong = mismatches(job.package_manager, &found, &job.before);
             if wrong.is_empty() {
                 Ok((found, "back on the before-versions".to_string()))
             } else {

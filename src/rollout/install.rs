@@ -90,6 +90,15 @@ pub fn install_command(
             )
         }
         PackageManager::Apk => return None,
+        // Windows updates are not uninstalled by patchwave (a snapshot hook
+        // is the way back); an upgrade installs exactly the planned KBs.
+        PackageManager::WindowsUpdate => match direction {
+            Direction::Upgrade => {
+                let kbs: Vec<&str> = pkgs.iter().map(|p| p.name.as_str()).collect();
+                crate::os::windows::install_command(&kbs)?
+            }
+            Direction::Downgrade => return None,
+        },
     };
     Some(cmd.timeout(timeout))
 }
@@ -120,6 +129,12 @@ pub fn failure_reason(pm: PackageManager, out: &CommandOutput) -> String {
         PackageManager::Zypper => out.status == Some(7),
         PackageManager::Dnf => all.contains("Waiting for process with pid"),
         PackageManager::Apk => false,
+        PackageManager::WindowsUpdate => {
+            return format!(
+                "Windows Update: {}",
+                crate::os::windows::install_failure(&out.stdout_str(), &tail)
+            );
+        }
     };
     if locked {
         format!(

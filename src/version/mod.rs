@@ -18,5 +18,15 @@ pub fn compare(pm: PackageManager, a: &str, b: &str) -> Ordering {
         PackageManager::Dnf | PackageManager::Zypper | PackageManager::Apk => {
             rpm::compare_evr(a, b)
         }
+        // Update revisions are numbers; "" (not installed) is older than any.
+        PackageManager::WindowsUpdate => {
+            let n = |v: &str| v.parse::<u64>().ok();
+            match (n(a), n(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => Ordering::Greater,
+                (None, Some(_)) => Ordering::Less,
+                (None, None) => a.cmp(b),
+            }
+        }
     }
 }
