@@ -10,6 +10,7 @@ pub mod http;
 pub mod policy;
 pub mod rpmrepo;
 pub mod tls;
+pub mod windows_host;
 pub mod winrm_replay;
 
 /// The patchwave binary, with run state kept in a directory private to this

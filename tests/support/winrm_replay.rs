@@ -180,8 +180,66 @@ pub struct Replay {
     /// How many recorded messages were answered.
     pub answered: Arc<Mutex<usize>>,
     pub total: usize,
+    _endpoint: WinrmEndpoint,
+}
+
+/// A WinRM listener on 127.0.0.1 that hands requests to a [`Responder`].
+pub struct WinrmEndpoint {
+    pub port: u16,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Serves WinRM on 127.0.0.1 (TLS certificates, when `mode` needs them, in `dir`).
+pub fn serve_winrm(responder: Box<dyn Responder>, dir: &Path, mode: Mode) -> WinrmEndpoint {
+    let responder = Arc::new(Mutex::new(responder));
+    let config = super::tls::server_config(dir);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // Bounded: the server gives up after 120 s without a client.
+            for _ in 0..12_000 {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok((tcp, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                tcp.set_nonblocking(false).unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let stream: Box<dyn Duplex> = match mode {
+                    Mode::TlsBasic => Box::new(rustls::StreamOwned::new(
+                        rustls::ServerConnection::new(config.clone()).unwrap(),
+                        tcp,
+                    )),
+                    Mode::HttpNtlm => Box::new(tcp),
+                };
+                // A connection per thread, as a real listener serves them:
+                // a client's idle connection never holds up its next one.
+                let responder = responder.clone();
+                std::thread::spawn(move || serve(BufReader::new(stream), mode, &responder));
+            }
+        })
+    };
+    WinrmEndpoint {
+        port,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for WinrmEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// How clients authenticate.
@@ -201,7 +259,20 @@ struct Script {
     answered: Arc<Mutex<usize>>,
 }
 
-impl Script {
+/// What answers the SOAP requests a WinRM endpoint receives (after
+/// authentication and unsealing).
+pub trait Responder: Send {
+    /// HTTP status and SOAP body for one request.
+    fn answer(&mut self, soap: &str) -> (u16, String);
+    /// Something went wrong below SOAP (a body that would not unseal).
+    fn problem(&mut self, what: String);
+}
+
+impl Responder for Script {
+    fn problem(&mut self, what: String) {
+        self.deviations.lock().unwrap().push(what);
+    }
+
     /// The recorded answer to `soap`, or HTTP 500 (and a kept diff).
     fn answer(&mut self, soap: &str) -> (u16, String) {
         let Some(m) = self.messages.get(self.next) else {
@@ -225,8 +296,8 @@ impl Script {
     }
 }
 
-trait Duplex: std::io::Read + Write {}
-impl<T: std::io::Read + Write> Duplex for T {}
+trait Duplex: std::io::Read + Write + Send {}
+impl<T: std::io::Read + Write + Send> Duplex for T {}
 
 impl Replay {
     /// Serves `messages` in order on 127.0.0.1 (HTTPS + Basic); certificates in `dir`.
@@ -235,53 +306,23 @@ impl Replay {
     }
 
     pub fn start_with(messages: Vec<Message>, dir: &Path, mode: Mode) -> Replay {
-        let config = super::tls::server_config(dir);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
         let deviations = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(Mutex::new(0));
         let total = messages.len();
-        let mut script = Script {
+        let script = Script {
             messages,
             next: 0,
             deviations: deviations.clone(),
             answered: answered.clone(),
         };
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                // Bounded: the server gives up after 60 s without a client.
-                for _ in 0..6000 {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let Ok((tcp, _)) = listener.accept() else {
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    };
-                    tcp.set_nonblocking(false).unwrap();
-                    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                    let stream: Box<dyn Duplex> = match mode {
-                        Mode::TlsBasic => Box::new(rustls::StreamOwned::new(
-                            rustls::ServerConnection::new(config.clone()).unwrap(),
-                            tcp,
-                        )),
-                        Mode::HttpNtlm => Box::new(tcp),
-                    };
-                    serve(BufReader::new(stream), mode, &mut script);
-                }
-            })
-        };
+        let endpoint = serve_winrm(Box::new(script), dir, mode);
         Replay {
-            port,
+            port: endpoint.port,
             dir: dir.to_path_buf(),
             deviations,
             answered,
             total,
-            stop,
-            thread: Some(thread),
+            _endpoint: endpoint,
         }
     }
 
@@ -297,17 +338,8 @@ impl Replay {
     }
 }
 
-impl Drop for Replay {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// One client connection, many requests (keep-alive).
-fn serve(mut conn: BufReader<Box<dyn Duplex>>, mode: Mode, script: &mut Script) {
+fn serve(mut conn: BufReader<Box<dyn Duplex>>, mode: Mode, responder: &Mutex<Box<dyn Responder>>) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let basic = format!("Basic {}", b64.encode(format!("{USER}:{PASSWORD}")));
     let mut ntlm = NtlmServer::default();
@@ -319,14 +351,19 @@ fn serve(mut conn: BufReader<Box<dyn Duplex>>, mode: Mode, script: &mut Script) 
                 Vec::new(),
             ),
             Mode::TlsBasic => {
-                let (status, answer) = script.answer(&String::from_utf8_lossy(&body));
+                let (status, answer) = responder
+                    .lock()
+                    .unwrap()
+                    .answer(&String::from_utf8_lossy(&body));
                 (
                     status,
                     vec![("Content-Type", "application/soap+xml;charset=UTF-8".into())],
                     answer.into_bytes(),
                 )
             }
-            Mode::HttpNtlm => ntlm.handle(auth.as_deref(), &body, script),
+            Mode::HttpNtlm => {
+                ntlm.handle(auth.as_deref(), &body, responder.lock().unwrap().as_mut())
+            }
         };
         let (status, headers, answer) = reply;
         let mut head = format!(
@@ -364,7 +401,7 @@ impl NtlmServer {
         &mut self,
         auth: Option<&str>,
         body: &[u8],
-        script: &mut Script,
+        script: &mut dyn Responder,
     ) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
         let b64 = base64::engine::general_purpose::STANDARD;
         let refuse = || (401, vec![], Vec::new());
@@ -400,11 +437,7 @@ impl NtlmServer {
         let soap = match unwrap(incoming, body) {
             Ok(s) => s,
             Err(e) => {
-                script
-                    .deviations
-                    .lock()
-                    .unwrap()
-                    .push(format!("unsealing failed: {e}"));
+                script.problem(format!("unsealing failed: {e}"));
                 return (500, vec![], Vec::new());
             }
         };

@@ -92,6 +92,15 @@ pub fn quote_arg(arg: &str) -> String {
     out
 }
 
+/// Every shell: UTF-8 output, no user profile, the command's environment.
+fn shell_options(environment: Vec<(String, String)>) -> ShellOptions {
+    ShellOptions {
+        codepage: Some(65001),
+        no_profile: true,
+        environment,
+    }
+}
+
 pub struct WinrmTransport {
     host: String,
     client: Arc<Mutex<WinrmClient>>,
@@ -157,7 +166,7 @@ impl WinrmTransport {
         let name = host.to_string();
         tokio::task::spawn_blocking(move || {
             let mut c = probe.lock().unwrap_or_else(|p| p.into_inner());
-            let shell = c.open_shell(&ShellOptions::default())?;
+            let shell = c.open_shell(&shell_options(Vec::new()))?;
             c.close_shell(&shell)
         })
         .await
@@ -188,18 +197,9 @@ impl Transport for WinrmTransport {
         let shown = cmd.to_string();
         let result = tokio::task::spawn_blocking(move || -> Result<Output, WinrmError> {
             let mut c = client.lock().unwrap_or_else(|p| p.into_inner());
-            let options = ShellOptions {
-                codepage: Some(65001),
-                no_profile: true,
-                // LC_ALL means nothing on Windows; the rest is the command's.
-                environment: cmd
-                    .env
-                    .iter()
-                    .filter(|(k, _)| k != "LC_ALL")
-                    .cloned()
-                    .collect(),
-            };
-            let shell = c.open_shell(&options)?;
+            // LC_ALL means nothing on Windows; the rest is the command's.
+            let env = cmd.env.iter().filter(|(k, _)| k != "LC_ALL").cloned();
+            let shell = c.open_shell(&shell_options(env.collect()))?;
             let args: Vec<String> = cmd.args.iter().map(|a| quote_arg(a)).collect();
             let out = c.run(
                 &shell,
