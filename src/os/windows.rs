@@ -12,7 +12,6 @@
 //! severities are the seeds' classes as they are. The Windows name of the
 //! classification is kept as the update's repository.
 
-use base64::Engine;
 use serde::Deserialize;
 
 use super::{PackageScan, ScanError, ScanOptions};
@@ -27,29 +26,12 @@ pub const BOOT_ID_SCRIPT: &str = "[Console]::Out.Write((Get-CimInstance -ClassNa
 
 /// `powershell.exe` running `script` (constant text) as `-EncodedCommand`.
 pub fn powershell(script: &str) -> RemoteCommand {
-    let utf16: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    RemoteCommand::new("powershell.exe").args([
-        "-NoLogo".to_string(),
-        "-NoProfile".to_string(),
-        "-NonInteractive".to_string(),
-        "-ExecutionPolicy".to_string(),
-        "Bypass".to_string(),
-        "-EncodedCommand".to_string(),
-        base64::engine::general_purpose::STANDARD.encode(utf16),
-    ])
+    crate::transport::powershell::command(script)
 }
 
 /// The script an `-EncodedCommand` argument carries (tests read it back).
 pub fn encoded_script(cmd: &RemoteCommand) -> Option<String> {
-    let at = cmd.args.iter().position(|a| a == "-EncodedCommand")?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(cmd.args.get(at + 1)?)
-        .ok()?;
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    String::from_utf16(&units).ok()
+    crate::transport::powershell::encoded_script(&cmd.args)
 }
 
 /// A KB id as Windows Update names it: `KB` and digits.

@@ -61,6 +61,9 @@ pub fn targets(
             ssh.user = h.user.as_ref().or(c.user.as_ref()).map(|u| u.value.clone());
             ssh.identity_file = c.identity_file.as_ref().map(|p| expand_home(&p.value));
             ssh.jump_host = c.jump_host.as_ref().map(|j| j.value.clone());
+            if g.spec.os_family() == crate::spec::host_group::OsFamily::Windows {
+                ssh.platform = crate::transport::Platform::Windows;
+            }
             ssh.known_hosts_file = c
                 .known_hosts_file
                 .as_ref()

@@ -21,6 +21,17 @@ pub enum TransportKind {
     Local,
 }
 
+/// What a group's hosts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OsFamily {
+    /// Linux (apt, dnf, zypper). The default.
+    #[default]
+    Linux,
+    /// Windows (Windows Update): over WinRM, or PowerShell over OpenSSH.
+    Windows,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HostGroupSpec {
@@ -46,6 +57,11 @@ pub struct HostGroupSpec {
     /// `ssh` (default), `winrm` or `local`.
     #[serde(default)]
     pub transport: Spanned<TransportKind>,
+    /// `linux` (default) or `windows`. `transport: winrm` implies `windows`;
+    /// with `transport: ssh`, `windows` runs every command through
+    /// PowerShell on the host's OpenSSH server.
+    #[serde(default)]
+    pub os: Option<Spanned<OsFamily>>,
     #[serde(default)]
     pub connection: ConnectionSpec,
     /// Checks that must pass after a host is patched (and during soak).
@@ -194,4 +210,15 @@ pub struct HooksSpec {
     /// After verification and health checks passed.
     #[serde(default)]
     pub post: Vec<CommandSpec>,
+}
+
+impl HostGroupSpec {
+    /// What the hosts run, given the transport.
+    pub fn os_family(&self) -> OsFamily {
+        match (self.transport.value, &self.os) {
+            (TransportKind::Winrm, _) => OsFamily::Windows,
+            (_, Some(os)) => os.value,
+            (_, None) => OsFamily::Linux,
+        }
+    }
 }

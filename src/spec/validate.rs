@@ -8,7 +8,9 @@ use std::path::Path;
 use super::baseline::{PackageRule, PatchBaselineSpec};
 use super::common::{CommandSpec, CountOrPercent};
 use super::diagnostic::{Diagnostic, Origin};
-use super::host_group::{ConnectionSpec, HostGroupSpec, TransportKind, WinrmScheme};
+use super::host_group::{
+    ConnectionSpec, HostGroupSpec, OsFamily, TransportKind, WinrmAuth, WinrmScheme,
+};
 use super::resource::{Metadata, Resource};
 use super::rollout::RolloutPolicySpec;
 use super::spanned::{Pos, Spanned};
@@ -285,7 +287,7 @@ impl Validator<'_> {
                 o,
                 u.pos,
                 "connection.user",
-                user_check(s.transport.value, u),
+                user_check(s.transport.value, s.os_family(), u),
             );
         }
         if let Some(p) = &c.port {
@@ -324,6 +326,21 @@ impl Validator<'_> {
                             ),
                     );
                 }
+                if w.value.auth == WinrmAuth::Basic && w.value.scheme == WinrmScheme::Http {
+                    self.push(
+                        o.error(
+                            w.pos,
+                            "WinRM Basic authentication over http would send the password in the clear",
+                        )
+                        .with_hint("use `scheme: https`, or `auth: ntlm` (messages are sealed over http)"),
+                    );
+                }
+                if w.value.auth == WinrmAuth::Kerberos {
+                    self.push(
+                        o.error(w.pos, "WinRM Kerberos authentication is not supported by this build")
+                            .with_hint("use `auth: ntlm` (sealed over http, or over https) or `auth: basic` over https"),
+                    );
+                }
                 if let Some(fp) = &w.cert_fingerprint {
                     let hex: String = fp.value.chars().filter(|c| *c != ':').collect();
                     if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -350,6 +367,26 @@ impl Validator<'_> {
                 );
             }
             (_, None) => {}
+        }
+        if let Some(os) = &s.os {
+            let clash = match (s.transport.value, os.value) {
+                (TransportKind::Winrm, OsFamily::Linux) => {
+                    Some("transport `winrm` reaches Windows hosts only")
+                }
+                (TransportKind::Local, OsFamily::Windows) => Some(
+                    "transport `local` runs on the machine patchwave runs on, which is not Windows",
+                ),
+                _ => None,
+            };
+            if let Some(why) = clash {
+                self.push(
+                    o.error(os.pos, format!("`os: {}` does not fit: {why}", match os.value {
+                        OsFamily::Linux => "linux",
+                        OsFamily::Windows => "windows",
+                    }))
+                    .with_hint("for Windows use `transport: winrm`, or `transport: ssh` with `os: windows` (PowerShell over OpenSSH)"),
+                );
+            }
         }
         if s.transport.value == TransportKind::Local && s.hosts.len() > 1 {
             self.push(
@@ -506,7 +543,12 @@ impl Validator<'_> {
                     self.check(o, p.pos, "port", values::check_port(p.value));
                 }
                 if let Some(u) = &h.user {
-                    self.check(o, u.pos, "user", user_check(g.spec.transport.value, u));
+                    self.check(
+                        o,
+                        u.pos,
+                        "user",
+                        user_check(g.spec.transport.value, g.spec.os_family(), u),
+                    );
                 }
                 for key in h.labels.keys() {
                     if let Err(e) = values::check_label_key(key) {
@@ -997,9 +1039,12 @@ fn normalized_address(addr: &str) -> String {
 }
 
 /// Windows accounts may be `DOMAIN\\user`; ssh users must stay shell-inert.
-fn user_check(t: TransportKind, user: &str) -> Result<(), String> {
-    match t {
-        TransportKind::Winrm => values::check_user(user),
-        TransportKind::Ssh | TransportKind::Local => values::check_ssh_user(user),
+fn user_check(t: TransportKind, os: OsFamily, user: &str) -> Result<(), String> {
+    match (t, os) {
+        (TransportKind::Winrm, _) | (TransportKind::Ssh, OsFamily::Windows) => {
+            values::check_user(user)
+        }
+        (TransportKind::Ssh | TransportKind::Local, OsFamily::Linux)
+        | (TransportKind::Local, OsFamily::Windows) => values::check_ssh_user(user),
     }
 }

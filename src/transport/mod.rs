@@ -6,6 +6,7 @@
 
 mod command;
 mod local;
+pub mod powershell;
 mod ssh;
 pub mod winrm;
 

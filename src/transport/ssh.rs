@@ -24,6 +24,8 @@ pub struct SshSettings {
     /// An ssh_config to use instead of the user's (`ssh -F`).
     pub config_file: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// Windows hosts (OpenSSH server) run each command through PowerShell.
+    pub platform: super::Platform,
 }
 
 impl SshSettings {
@@ -37,6 +39,7 @@ impl SshSettings {
             known_hosts_file: None,
             config_file: None,
             connect_timeout: Duration::from_secs(10),
+            platform: super::Platform::Unix,
         }
     }
 }
@@ -44,6 +47,7 @@ impl SshSettings {
 pub struct SshTransport {
     name: String,
     session: Session,
+    platform: super::Platform,
 }
 
 impl std::fmt::Debug for SshTransport {
@@ -95,6 +99,7 @@ impl SshTransport {
             Ok(Ok(session)) => Ok(SshTransport {
                 name: name.to_string(),
                 session,
+                platform: s.platform,
             }),
             Ok(Err(e)) => Err(classify_connect_error(name, &e)),
             Err(_) => Err(TransportError::Unreachable {
@@ -167,6 +172,10 @@ impl Transport for SshTransport {
         &self.name
     }
 
+    fn platform(&self) -> super::Platform {
+        self.platform
+    }
+
     async fn run(&self, cmd: &RemoteCommand) -> Result<CommandOutput, TransportError> {
         cmd.refuse_if_unsendable(&self.name)?;
         let io_err = |message: String| TransportError::Io {
@@ -174,11 +183,23 @@ impl Transport for SshTransport {
             command: cmd.to_string(),
             message,
         };
-        // `arg` shell-quotes every word for the remote shell.
-        let argv = cmd.wrapped_argv();
-        let mut c = self.session.command(argv[0].as_str());
-        c.args(&argv[1..]);
-        c.stdin(if cmd.stdin.is_some() {
+        let windows_request;
+        let (mut c, stdin_data) = if self.platform == super::Platform::Windows {
+            // The runner script takes the command as data on stdin; its own
+            // words need no quoting in any Windows shell.
+            let (argv, request) = super::powershell::over_ssh(cmd);
+            windows_request = request;
+            let mut c = self.session.raw_command(argv[0].as_str());
+            c.raw_args(&argv[1..]);
+            (c, Some(&windows_request))
+        } else {
+            // `arg` shell-quotes every word for the remote shell.
+            let argv = cmd.wrapped_argv();
+            let mut c = self.session.command(argv[0].as_str());
+            c.args(&argv[1..]);
+            (c, cmd.stdin.as_ref())
+        };
+        c.stdin(if stdin_data.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -190,7 +211,7 @@ impl Transport for SshTransport {
             let stdin = child.stdin().take();
             // Feed stdin while reading output: a large input must not wait on a full pipe.
             let feed = async {
-                if let (Some(data), Some(mut stdin)) = (&cmd.stdin, stdin) {
+                if let (Some(data), Some(mut stdin)) = (stdin_data, stdin) {
                     stdin.write_all(data).await?;
                     stdin.shutdown().await?;
                 }
