@@ -46,6 +46,8 @@ spec:
     - name: security
       classifications: [security]
       severities: [critical, important]
+  rejected:
+    - {package: KB2267602, reason: Defender updates its definitions itself}
   reboot: ifRequired
 ---
 apiVersion: patchwave.dev/v1
@@ -153,7 +155,11 @@ fn scan_plan_and_apply_a_windows_group() {
             )
         })
         .collect();
-    assert_eq!(withheld, [("KB2267602", "NOT_APPLICABLE")]);
+    assert_eq!(withheld, [("KB2267602", "EXPLICIT_REJECTED")]);
+    assert_eq!(
+        host_plan["rebootExpected"], true,
+        "KB5044281 always needs a restart: {host_plan}"
+    );
     let (_, text, _) = patchwave(&dir, &["plan"], PASSWORD);
     assert!(text.contains("KB5044281"), "{text}");
 

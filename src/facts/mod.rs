@@ -87,6 +87,10 @@ pub struct AvailableUpdate {
     /// dependencies it cannot resolve).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub held_back: bool,
+    /// The vendor says installing it needs a restart (Windows Update's
+    /// RebootBehavior); Linux packages are judged by name instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_reboot: bool,
 }
 
 /// Everything one successful scan found.
@@ -262,6 +266,7 @@ pub(crate) mod fixture {
                             cves: vec![],
                             release_date: None,
                             held_back: false,
+                            requires_reboot: false,
                         })
                         .collect(),
                     reboot_required: false,

@@ -253,6 +253,7 @@ pub fn updates(
                 cves: Vec::new(),
                 release_date: None,
                 held_back: false,
+                requires_reboot: false,
             })
         })
         .collect();
@@ -275,6 +276,7 @@ pub fn updates(
             cves: Vec::new(),
             release_date: None,
             held_back: true,
+            requires_reboot: false,
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));

@@ -317,6 +317,7 @@ pub fn updates(
             cves,
             release_date: chosen.and_then(|a| a.updated),
             held_back: false,
+            requires_reboot: false,
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));

@@ -200,8 +200,9 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
                 .and_then(|r| r.get(..10))
                 .and_then(|d| d.parse().ok()),
             held_back: false,
+            // 1: always requires a reboot, 2: can request one.
+            requires_reboot: u.reboot_behavior != 0,
         });
-        let _ = u.reboot_behavior;
     }
     updates.sort_by(|a, b| a.name.cmp(&b.name));
     updates.dedup_by(|a, b| a.name == b.name);

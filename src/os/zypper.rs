@@ -305,6 +305,7 @@ pub fn updates(
             cves,
             release_date: chosen.and_then(|p| p.issued),
             held_back: u.blocked,
+            requires_reboot: false,
         });
     }
     out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));

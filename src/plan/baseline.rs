@@ -546,6 +546,7 @@ mod tests {
             cves: vec![],
             release_date: released.map(|d| d.parse().unwrap()),
             held_back: false,
+            requires_reboot: false,
         }
     }
 

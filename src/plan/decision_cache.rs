@@ -85,6 +85,7 @@ mod tests {
             cves: vec![],
             release_date: None,
             held_back: false,
+            requires_reboot: false,
         }
     }
 
@@ -98,6 +99,7 @@ mod tests {
             severity: Severity::Important,
             advisory: None,
             cves: vec![],
+            requires_reboot: false,
             decision: Decision {
                 state: DecisionState::Approved,
                 reason: reason.into(),

@@ -27,6 +27,9 @@ pub struct PatchDecision {
     pub advisory: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cves: Vec<String>,
+    /// The vendor says this update needs a restart.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub requires_reboot: bool,
     pub decision: Decision,
 }
 
@@ -154,6 +157,7 @@ pub fn desired(
             severity: u.severity,
             advisory: u.advisory.clone(),
             cves: u.cves.clone(),
+            requires_reboot: u.requires_reboot,
             decision: baseline.evaluate(u, ctx),
         });
         // Held packages stay where the administrator pinned them.
@@ -199,7 +203,10 @@ pub fn desired(
         // INSTALLED_PENDING_REBOOT; it reboots when it is next patched.
         RebootPolicy::IfRequired => {
             !install.is_empty()
-                && (facts.reboot_required || install.iter().any(|p| needs_reboot(&p.name)))
+                && (facts.reboot_required
+                    || install
+                        .iter()
+                        .any(|p| p.requires_reboot || needs_reboot(&p.name)))
         }
     };
     HostDesired {
@@ -380,6 +387,7 @@ mod tests {
                     cves: vec![],
                     release_date: None,
                     held_back: *held,
+                    requires_reboot: false,
                 })
                 .collect(),
             reboot_required: false,

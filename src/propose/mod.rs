@@ -247,6 +247,7 @@ spec: {schedule: \"0 22 * * SAT\", duration: 4h}
                                 cves: vec![],
                                 release_date: None,
                                 held_back: *held,
+                                requires_reboot: false,
                             })
                         })
                         .collect(),
