@@ -161,7 +161,13 @@ fn scan_plan_and_apply_a_windows_group() {
         "KB5044281 always needs a restart: {host_plan}"
     );
     let (_, text, _) = patchwave(&dir, &["plan"], PASSWORD);
-    assert!(text.contains("KB5044281"), "{text}");
+    assert!(
+        text.contains(
+            "~ KB5044281 (not installed) → 200  security critical 2024-10 Cumulative Update"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 reboot"), "{text}");
 
     // apply: exactly the approved KBs, then the reboot the host asks for.
     let (code, out, err) = patchwave(&dir, &["apply"], PASSWORD);

@@ -114,9 +114,9 @@ fn version_diff(from: &str, to: &str, p: &dyn Paint) -> String {
 /// A change line, coloured: the new version's changed characters stand out.
 fn painted_change_line(c: &PatchDecision, p: &dyn Paint) -> String {
     let plain = change_line(c);
-    let head = format!("~ {} {} → ", c.name, c.from);
+    let head = format!("~ {} {} → ", c.name, from_word(c));
     let tail = plain
-        .strip_prefix(&format!("{} {} → {}", c.name, c.from, c.to))
+        .strip_prefix(&format!("{} {} → {}", c.name, from_word(c), c.to))
         .unwrap_or("");
     format!(
         "{}{}{}",
@@ -124,6 +124,15 @@ fn painted_change_line(c: &PatchDecision, p: &dyn Paint) -> String {
         version_diff(&c.from, &c.to, p),
         p.add(tail)
     )
+}
+
+/// The version a change starts from; a Windows update starts from nothing.
+fn from_word(p: &PatchDecision) -> &str {
+    if p.from.is_empty() {
+        "(not installed)"
+    } else {
+        &p.from
+    }
 }
 
 /// One line per change: `~ name from → to  class severity  reason`.
@@ -136,7 +145,7 @@ fn change_line(p: &PatchDecision) -> String {
     format!(
         "{} {} → {}  {} {}{advisory}  ({})",
         p.name,
-        p.from,
+        from_word(p),
         p.to,
         format!("{:?}", p.classification).to_lowercase(),
         severity_word(p.decision.compliance_level),
@@ -153,7 +162,7 @@ fn withheld_line(p: &PatchDecision) -> String {
     format!(
         "{} {} → {}  {}{when}: {}",
         p.name,
-        p.from,
+        from_word(p),
         p.to,
         state_word(p.decision.state),
         p.decision.reason
@@ -401,7 +410,7 @@ pub fn markdown(plan: &Plan) -> String {
                         out,
                         "| {} | `{}` | `{}` | {} | {} | {} |",
                         md(&c.name),
-                        md(&c.from),
+                        md(from_word(c)),
                         md(&c.to),
                         format!("{:?}", c.classification).to_lowercase(),
                         severity_word(c.decision.compliance_level),
