@@ -262,13 +262,10 @@ fn errors_after_many_batches_name_their_line() {
     }
 }
 
-/// A machine with no run state of its own (a CI runner) reads the first
-/// sightings other runs recorded on the status branch.
-#[test]
-fn first_sightings_come_from_the_status_branch_too() {
+/// The example fleet as a git checkout of its own in `dir`.
+fn example_checkout(dir: &std::path::Path) -> PathBuf {
     use support::git::{commit, git};
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("fleet");
+    let repo = dir.join("fleet");
     std::fs::create_dir(&repo).unwrap();
     support::git::run(
         &repo,
@@ -281,24 +278,40 @@ fn first_sightings_come_from_the_status_branch_too() {
     );
     git(&repo, &["init", "-q", "-b", "main"]);
     commit(&repo, "fleet", None);
-    let tzdata = |doc: &serde_json::Value| -> String {
-        doc["groups"][0]["waves"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|w| w["hosts"].as_array().unwrap())
-            .chain(doc["groups"][0]["unchanged"].as_array().unwrap())
-            .flat_map(|h| {
-                h["install"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .chain(h["withheld"].as_array().unwrap())
-            })
-            .find(|p| p["name"] == "tzdata")
-            .map(|p| p["decision"]["state"].as_str().unwrap().to_string())
-            .unwrap()
-    };
+    repo
+}
+
+/// The decision state of `package` in the plan's first group (on `host`,
+/// or the first host that has it).
+fn decision_state(doc: &serde_json::Value, host: Option<&str>, package: &str) -> String {
+    let g = &doc["groups"][0];
+    g["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["hosts"].as_array().unwrap())
+        .chain(g["unchanged"].as_array().unwrap())
+        .filter(|h| host.is_none_or(|name| h["host"] == name))
+        .flat_map(|h| {
+            h["install"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .chain(h["withheld"].as_array().unwrap())
+        })
+        .find(|p| p["name"] == package)
+        .map(|p| p["decision"]["state"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+/// A machine with no run state of its own (a CI runner) reads the first
+/// sightings other runs recorded on the status branch.
+#[test]
+fn first_sightings_come_from_the_status_branch_too() {
+    use support::git::git;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = example_checkout(tmp.path());
+    let tzdata = |doc: &serde_json::Value| decision_state(doc, None, "tzdata");
     let plan = || {
         let out = support::patchwave()
             .args([
@@ -344,21 +357,9 @@ fn first_sightings_come_from_the_status_branch_too() {
 /// way the machine that patched the stage would.
 #[test]
 fn stage_history_comes_from_the_status_branch_too() {
-    use support::git::{commit, git};
+    use support::git::git;
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("fleet");
-    std::fs::create_dir(&repo).unwrap();
-    support::git::run(
-        &repo,
-        "cp",
-        &[
-            "-r",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
-            ".",
-        ],
-    );
-    git(&repo, &["init", "-q", "-b", "main"]);
-    commit(&repo, "fleet", None);
+    let repo = example_checkout(tmp.path());
     let openssl_on_web_1 = || {
         let out = support::patchwave()
             .args(["plan", "--format", "json", "--group", "web-prod"])
@@ -371,24 +372,7 @@ fn stage_history_comes_from_the_status_branch_too() {
             .output()
             .unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let g = &doc["groups"][0];
-        g["waves"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|w| w["hosts"].as_array().unwrap())
-            .chain(g["unchanged"].as_array().unwrap())
-            .filter(|h| h["host"] == "web-1")
-            .flat_map(|h| {
-                h["install"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .chain(h["withheld"].as_array().unwrap())
-            })
-            .find(|p| p["name"] == "openssl")
-            .map(|p| p["decision"]["state"].as_str().unwrap().to_string())
-            .unwrap()
+        decision_state(&doc, Some("web-1"), "openssl")
     };
     // Production promotes from staging after 2 days installed and healthy.
     assert_eq!(openssl_on_web_1(), "PENDING_APPROVAL");

@@ -24,7 +24,7 @@ fn repo(dir: &Path, port: u16) {
 kind: HostGroup
 metadata: {{name: win}}
 spec:
-  baseline: win-security
+  baseline: b
   rollout: r
   windows: [w]
   transport: winrm
@@ -38,23 +38,7 @@ spec:
     - {{name: win-1, address: 127.0.0.1}}
 "
             ),
-            "apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {name: win-security}
-spec:
-  approvalRules:
-    - name: security
-      classifications: [security]
-      severities: [critical, important]
-  rejected:
-    - {package: KB2267602, reason: Defender updates its definitions itself}
-  reboot: ifRequired
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {name: r}
-spec: {waves: [\"100%\"]}
-",
+            support::windows_host::POLICY,
             support::policy::ALWAYS_OPEN_WINDOW,
         ]),
     )

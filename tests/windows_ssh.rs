@@ -91,19 +91,7 @@ fn powershell_over_ssh_scans_plans_and_patches() {
             "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: winssh}\nspec: {}\n",
             &support::policy::fleet_group("win", &fleet)
                 .replace("  baseline: b\n", "  baseline: b\n  os: windows\n"),
-            "apiVersion: patchwave.dev/v1
-kind: PatchBaseline
-metadata: {name: b}
-spec:
-  approvalRules:
-    - {name: security, classifications: [security], severities: [critical, important]}
-  reboot: ifRequired
----
-apiVersion: patchwave.dev/v1
-kind: RolloutPolicy
-metadata: {name: r}
-spec: {waves: [\"100%\"]}
-",
+            support::windows_host::POLICY,
             support::policy::ALWAYS_OPEN_WINDOW,
         ]),
     )

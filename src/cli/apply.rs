@@ -390,14 +390,16 @@ fn apply_source(
                     }
                     let now_plan = p.finish();
                     write_status(
-                        args,
-                        source,
-                        repo,
-                        &now_plan,
-                        &scans,
-                        &history,
+                        &StatusInputs {
+                            args,
+                            source,
+                            repo,
+                            plan: &now_plan,
+                            scans: &scans,
+                            history: &history,
+                            store: store.as_ref(),
+                        },
                         &run,
-                        store.as_ref(),
                     )
                 });
             if let Err(e) = written {
@@ -407,14 +409,16 @@ fn apply_source(
     }
     if !args.no_status
         && let Err(e) = write_scan_status(
-            args,
-            source,
-            repo,
-            &plan,
-            &facts.hosts,
-            &history,
+            &StatusInputs {
+                args,
+                source,
+                repo,
+                plan: &plan,
+                scans: &facts.hosts,
+                history: &history,
+                store: store.as_ref(),
+            },
             &groups_with_runs,
-            store.as_ref(),
         )
     {
         eprintln!("warning: scan status was not written to git: {e}");
@@ -449,17 +453,19 @@ fn without_scan_time(doc: &str) -> String {
 /// only when something besides the scan time changed: an update newly
 /// offered, a version changed by hand, a host gone unreachable. Each host
 /// keeps the `lastRun` its last run wrote.
-#[allow(clippy::too_many_arguments)]
 fn write_scan_status(
-    args: &Args,
-    source: &Source,
-    repo: &Repository,
-    plan: &crate::plan::Plan,
-    scans: &[crate::facts::HostScan],
-    history: &crate::plan::History,
+    i: &StatusInputs<'_>,
     groups_with_runs: &std::collections::HashSet<String>,
-    store: &LocalState,
 ) -> Result<(), String> {
+    let StatusInputs {
+        args,
+        source,
+        repo,
+        plan,
+        scans,
+        history,
+        store,
+    } = *i;
     if crate::source::head_commit(&source.git_dir).is_none() && !source.remote {
         return Ok(());
     }
@@ -553,19 +559,31 @@ fn write_conditions(
         .map(|_| ())
 }
 
+/// What writing status needs from one `apply`: the hosts as scanned and
+/// planned, the history the report cites, and where it all goes.
+#[derive(Clone, Copy)]
+struct StatusInputs<'a> {
+    args: &'a Args,
+    source: &'a Source,
+    repo: &'a Repository,
+    plan: &'a crate::plan::Plan,
+    scans: &'a [crate::facts::HostScan],
+    history: &'a crate::plan::History,
+    store: &'a LocalState,
+}
+
 /// Commits the group's host documents, the run and REPORT.md to the status
 /// branch, and pushes them to `origin` when there is one.
-#[allow(clippy::too_many_arguments)]
-fn write_status(
-    args: &Args,
-    source: &Source,
-    repo: &Repository,
-    plan: &crate::plan::Plan,
-    scans: &[crate::facts::HostScan],
-    history: &crate::plan::History,
-    run: &RunRecord,
-    store: &LocalState,
-) -> Result<(), String> {
+fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String> {
+    let StatusInputs {
+        args,
+        source,
+        repo,
+        plan,
+        scans,
+        history,
+        store,
+    } = *i;
     use crate::source::StatusOutcome;
     let plans = plans_by_host(plan);
     let statuses: Vec<crate::status::HostStatus> = scans

@@ -13,6 +13,27 @@ use patchwave::os::windows::{BOOT_ID_SCRIPT, INSTALL_SCRIPT, SCAN_SCRIPT};
 
 use super::winrm_replay::{Responder, transcript};
 
+/// Baseline `b` for Windows groups (security updates rated critical or
+/// important; the Defender definitions KB rejected; reboot if required)
+/// and rollout `r` (one wave).
+pub const POLICY: &str = "apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {name: b}
+spec:
+  approvalRules:
+    - name: security
+      classifications: [security]
+      severities: [critical, important]
+  rejected:
+    - {package: KB2267602, reason: Defender updates its definitions itself}
+  reboot: ifRequired
+---
+apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {name: r}
+spec: {waves: [\"100%\"]}
+";
+
 const SHELL_NS: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell";
 const RECORDED_SHELL: &str = "4283CBDC-3706-415B-88BD-B385F3E51A53";
 const RECORDED_COMMAND: &str = "CF84C20A-0A35-43FA-AF78-0B4711DA5F30";
