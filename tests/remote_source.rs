@@ -269,6 +269,34 @@ fn desired_state_and_status_travel_over_https_with_a_token() {
     );
     assert!(group.contains("HostsUnreachable"), "{group}");
     assert_eq!(run(&bare, "git", &["rev-parse", "main"]).trim(), desired);
+    // Credentials in the URL work the same, and never reach the disk.
+    let with_token = url.replace("https://", "https://x-access-token:s3cret-token@");
+    let out = support::patchwave()
+        .args(["apply", "--repo", &with_token, "--branch", "main"])
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .env_remove("PATCHWAVE_GIT_TOKEN")
+        .env("PATCHWAVE_GIT_CA_BUNDLE", &server.ca)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains("s3cret-token"), "{said}");
+    let grep = std::process::Command::new("grep")
+        .args(["-rl", "--", "s3cret-token"])
+        .arg(tmp.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        grep.status.code(),
+        Some(1),
+        "files holding the token: {}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
     let requests = server.requests.lock().unwrap().clone();
     assert!(
         requests.iter().any(|(m, t, authorized)| m == "POST"

@@ -91,6 +91,9 @@ pub(super) struct Source {
     /// The desired-state commit, where there is one.
     pub(super) commit: Option<String>,
     pub(super) remote: bool,
+    /// A remote source's URL as given (it may carry credentials; it stays
+    /// in memory, never in the mirror's config).
+    pub(super) url: Option<String>,
     pub(super) signer: Option<String>,
     /// The desired-state branch (status never goes there).
     pub(super) desired_branch: Option<String>,
@@ -114,6 +117,7 @@ impl Source {
             files,
             message,
             remote: remote.as_deref(),
+            remote_url: self.url.as_deref(),
             attempts: 5,
             before_push: None,
             desired_branch: self.desired_branch.as_deref(),
@@ -132,6 +136,7 @@ fn resolve_source(args: &Args) -> Result<Source, String> {
             commit: crate::source::head_commit(&args.repo.repo),
             desired_branch: crate::source::head_branch(&args.repo.repo),
             remote: false,
+            url: None,
             signer: None,
             refused: None,
         });
@@ -153,6 +158,7 @@ fn resolve_source(args: &Args) -> Result<Source, String> {
         commit: Some(synced.commit),
         desired_branch: Some(args.branch.clone()),
         remote: true,
+        url: Some(given.clone()),
         signer: synced.signer,
         refused: synced.refused,
     })

@@ -70,8 +70,6 @@ struct OsDoc {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct InstalledDoc {
     kb: String,
-    #[serde(default)]
-    installed_on: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,7 +159,6 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
                 i.kb.escape_debug()
             ));
         }
-        let _ = i.installed_on;
     }
     installed.sort();
     installed.dedup_by(|a, b| a.name == b.name);
@@ -456,10 +453,12 @@ mod tests {
 
     #[test]
     fn scripts_round_trip_through_encoded_command() {
-        let cmd = powershell(SCAN_SCRIPT);
-        assert_eq!(encoded_script(&cmd).as_deref(), Some(SCAN_SCRIPT));
-        // Windows' command line holds 32767 characters.
-        assert!(cmd.args.iter().map(|a| a.len() + 1).sum::<usize>() < 32_000);
+        for script in [SCAN_SCRIPT, INSTALL_SCRIPT, BOOT_ID_SCRIPT] {
+            let cmd = powershell(script);
+            assert_eq!(encoded_script(&cmd).as_deref(), Some(script));
+            // Windows' command line holds 32767 characters.
+            assert!(cmd.args.iter().map(|a| a.len() + 1).sum::<usize>() < 32_000);
+        }
         let install = install_command(&["KB5044281", "KB5043050"]).unwrap();
         assert!(
             install

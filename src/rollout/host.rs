@@ -150,14 +150,29 @@ async fn rescan(t: &dyn Transport, settings: &HostSettings) -> Result<HostFacts,
     })
 }
 
-/// `name:arch` → installed version, for the packages of `keys`.
+/// `name:arch` → installed version, for the packages of `keys`. A Windows
+/// update that is no longer offered is installed, whether or not Windows
+/// lists it among its hotfixes (Defender definitions and the removal tool
+/// never appear there).
 fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    facts
+    let mut found: BTreeMap<String, String> = facts
         .installed
         .iter()
         .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
         .filter(|(k, _)| keys.contains_key(k))
-        .collect()
+        .collect();
+    if facts.package_manager == crate::facts::PackageManager::WindowsUpdate {
+        for k in keys.keys() {
+            let offered = facts
+                .updates
+                .iter()
+                .any(|u| format!("{}:{}", u.name, u.arch) == *k);
+            if !offered {
+                found.entry(k.clone()).or_insert_with(|| "installed".into());
+            }
+        }
+    }
+    found
 }
 
 /// Which planned packages are not at their planned version. A Windows

@@ -81,15 +81,18 @@ impl RemoteSource {
             Ok(r) => r,
             Err(_) => Repository::init_bare(self.mirror())?,
         };
+        // The config names the remote without credentials; the URL as given
+        // (a token in it, say) is only ever used from memory.
+        let shown = redact(&self.url);
         match repo.find_remote("origin") {
-            Ok(r) if r.url().ok() == Some(self.url.as_str()) => {}
-            Ok(_) => repo.remote_set_url("origin", &self.url)?,
+            Ok(r) if r.url().ok() == Some(shown.as_str()) => {}
+            Ok(_) => repo.remote_set_url("origin", &shown)?,
             Err(_) => {
-                repo.remote("origin", &self.url)?;
+                repo.remote("origin", &shown)?;
             }
         }
         let tracking = format!("refs/remotes/origin/{}", self.branch);
-        repo.find_remote("origin")?
+        repo.remote_anonymous(&self.url)?
             .fetch(
                 &[format!("+refs/heads/{}:{tracking}", self.branch)],
                 None,

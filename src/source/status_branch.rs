@@ -23,6 +23,9 @@ pub struct StatusWrite<'a> {
     pub message: String,
     /// Remote to push to; `None` commits locally only.
     pub remote: Option<&'a str>,
+    /// The URL to reach it by instead of the configured one: it may carry
+    /// credentials, which are never written to the repository's config.
+    pub remote_url: Option<&'a str>,
     /// Pushes tried before giving up (each after a fresh fetch).
     pub attempts: usize,
     /// Runs after each commit is built, before it is pushed (a seam for
@@ -115,7 +118,7 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
     let attempts = w.attempts.max(1);
     for attempt in 1..=attempts {
         let remote_tip = match w.remote {
-            Some(r) => match fetch_branch(&repo, r, w.branch) {
+            Some(r) => match fetch_branch(&repo, r, w.remote_url, w.branch) {
                 Ok(tip) => tip,
                 // Unreachable remote: the status is committed locally all
                 // the same (and carried over by the next write that can push).
@@ -204,7 +207,7 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
         if let Some(hook) = w.before_push {
             hook();
         }
-        match push_branch(&repo, remote, w.branch)? {
+        match push_branch(&repo, remote, w.remote_url, w.branch)? {
             None => {
                 return Ok(StatusOutcome::Committed {
                     commit: commit.to_string(),
@@ -226,9 +229,26 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
 }
 
 /// Fetches the remote's status branch; its tip, or `None` if it has none yet.
-fn fetch_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<Oid>, GitError> {
+/// The remote by name, or at `url` when given (kept in memory only).
+fn open_remote<'r>(
+    repo: &'r Repository,
+    remote: &str,
+    url: Option<&str>,
+) -> Result<git2::Remote<'r>, GitError> {
+    Ok(match url {
+        Some(u) => repo.remote_anonymous(u)?,
+        None => repo.find_remote(remote)?,
+    })
+}
+
+fn fetch_branch(
+    repo: &Repository,
+    remote: &str,
+    url: Option<&str>,
+    branch: &str,
+) -> Result<Option<Oid>, GitError> {
     super::remote_transports();
-    let mut r = repo.find_remote(remote)?;
+    let mut r = open_remote(repo, remote, url)?;
     let tracking = format!("refs/remotes/{remote}/{branch}");
     // The whole heads namespace: fetching one missing branch is an error,
     // fetching all of them tells whether it exists.
@@ -247,9 +267,14 @@ fn fetch_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<
 
 /// Pushes the branch (never forced). `Some(reason)` when the remote refused
 /// it because it moved on (a non-fast-forward).
-fn push_branch(repo: &Repository, remote: &str, branch: &str) -> Result<Option<String>, GitError> {
+fn push_branch(
+    repo: &Repository,
+    remote: &str,
+    url: Option<&str>,
+    branch: &str,
+) -> Result<Option<String>, GitError> {
     super::remote_transports();
-    let mut r = repo.find_remote(remote)?;
+    let mut r = open_remote(repo, remote, url)?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.push_update_reference(|_, status| {

@@ -287,7 +287,7 @@ impl Validator<'_> {
                 o,
                 u.pos,
                 "connection.user",
-                user_check(s.transport.value, s.os_family(), u),
+                user_check(s.transport.value, u),
             );
         }
         if let Some(p) = &c.port {
@@ -543,12 +543,7 @@ impl Validator<'_> {
                     self.check(o, p.pos, "port", values::check_port(p.value));
                 }
                 if let Some(u) = &h.user {
-                    self.check(
-                        o,
-                        u.pos,
-                        "user",
-                        user_check(g.spec.transport.value, g.spec.os_family(), u),
-                    );
+                    self.check(o, u.pos, "user", user_check(g.spec.transport.value, u));
                 }
                 for key in h.labels.keys() {
                     if let Err(e) = values::check_label_key(key) {
@@ -1039,12 +1034,10 @@ fn normalized_address(addr: &str) -> String {
 }
 
 /// Windows accounts may be `DOMAIN\\user`; ssh users must stay shell-inert.
-fn user_check(t: TransportKind, os: OsFamily, user: &str) -> Result<(), String> {
-    match (t, os) {
-        (TransportKind::Winrm, _) | (TransportKind::Ssh, OsFamily::Windows) => {
-            values::check_user(user)
-        }
-        (TransportKind::Ssh | TransportKind::Local, OsFamily::Linux)
-        | (TransportKind::Local, OsFamily::Windows) => values::check_ssh_user(user),
+/// (Windows over SSH too: a domain account goes in ssh_config's `User`.)
+fn user_check(t: TransportKind, user: &str) -> Result<(), String> {
+    match t {
+        TransportKind::Winrm => values::check_user(user),
+        TransportKind::Ssh | TransportKind::Local => values::check_ssh_user(user),
     }
 }

@@ -144,7 +144,8 @@ pub fn promotion_stage_hosts(repo: &Repository) -> Vec<&str> {
 }
 
 /// [`load_history`], with host records shared by another machine (read
-/// from the status branch): for each stage host the record scanned last wins.
+/// from the status branch), merged with the local ones (see
+/// [`HostRecord::merged_with`]).
 pub fn load_history_with(
     state: &dyn RunState,
     repo: &Repository,
@@ -168,9 +169,9 @@ pub fn load_history_with(
             for h in &g.spec.hosts {
                 let local = state.host(&h.name.value)?;
                 let record = match (local, shared.get(&h.name.value)) {
-                    (Some(l), Some(s)) if s.last_scan > l.last_scan => Some(s.clone()),
+                    (Some(l), Some(s)) => Some(l.merged_with(s)),
                     (None, Some(s)) => Some(s.clone()),
-                    (local, _) => local,
+                    (local, None) => local,
                 };
                 hosts.push(record);
             }

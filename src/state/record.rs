@@ -122,6 +122,47 @@ impl HostRecord {
         self
     }
 
+    /// This record joined with another machine's record of the same host:
+    /// the versions of the later scan, each with the earliest `since` either
+    /// machine saw for that same version, and the health that changed last
+    /// (a machine that runs no health checks has none, so the other's counts).
+    pub fn merged_with(&self, other: &HostRecord) -> HostRecord {
+        let (newer, older) = if other.last_scan > self.last_scan {
+            (other, self)
+        } else {
+            (self, other)
+        };
+        let installed = newer
+            .installed
+            .iter()
+            .map(|(k, v)| {
+                let since = older
+                    .installed
+                    .get(k)
+                    .filter(|o| o.version == v.version)
+                    .map_or(v.since, |o| o.since.min(v.since));
+                (
+                    k.clone(),
+                    InstalledSince {
+                        version: v.version.clone(),
+                        since,
+                    },
+                )
+            })
+            .collect();
+        let health = match (newer.health, older.health) {
+            (Some(a), Some(b)) => Some(if b.since > a.since { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        HostRecord {
+            version: STATE_VERSION,
+            host: newer.host.clone(),
+            last_scan: newer.last_scan,
+            installed,
+            health,
+        }
+    }
+
     /// Since when this host has had `version` of `package` installed (any architecture).
     pub fn installed_since(&self, package: &str, version: &str) -> Option<Timestamp> {
         let prefix = format!("{package}:");
@@ -138,6 +179,54 @@ impl HostRecord {
 mod tests {
     use super::*;
     use crate::facts::fixture::scan;
+
+    #[test]
+    fn records_from_two_machines_keep_the_earliest_install_and_the_latest_health() {
+        let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+        let patcher = HostRecord::after_scan(
+            None,
+            &scan(
+                "stg-1",
+                "2026-11-20T08:00:00Z",
+                &[("openssl", "3.0.17"), ("bash", "5.2")],
+                &[],
+            ),
+        )
+        .unwrap()
+        .after_health(at("2026-11-20T09:00:00Z"), true);
+        // A CI runner scanned later: same openssl, a newer bash, no health.
+        let runner = HostRecord::after_scan(
+            None,
+            &scan(
+                "stg-1",
+                "2026-12-01T08:00:00Z",
+                &[("openssl", "3.0.17"), ("bash", "5.3")],
+                &[],
+            ),
+        )
+        .unwrap();
+        for merged in [runner.merged_with(&patcher), patcher.merged_with(&runner)] {
+            assert_eq!(merged.last_scan, at("2026-12-01T08:00:00Z"));
+            assert_eq!(
+                merged.installed_since("openssl", "3.0.17"),
+                Some(at("2026-11-20T08:00:00Z"))
+            );
+            assert_eq!(
+                merged.installed_since("bash", "5.3"),
+                Some(at("2026-12-01T08:00:00Z"))
+            );
+            assert_eq!(merged.installed_since("bash", "5.2"), None);
+            assert_eq!(merged.health.map(|h| h.healthy), Some(true));
+        }
+        // The health that changed last wins.
+        let sick = patcher
+            .clone()
+            .after_health(at("2026-11-25T00:00:00Z"), false);
+        assert_eq!(
+            runner.merged_with(&sick).health.map(|h| h.healthy),
+            Some(false)
+        );
+    }
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()

@@ -5,7 +5,9 @@
 # 124 when it ran out of time (it is then stopped).
 $ErrorActionPreference = 'Stop'
 try {
-    $req = [Console]::In.ReadLine() | ConvertFrom-Json
+    # UTF-8, whatever the console's code page: patchwave writes JSON as UTF-8.
+    $reader = New-Object System.IO.StreamReader ([Console]::OpenStandardInput()), (New-Object System.Text.UTF8Encoding $false)
+    $req = $reader.ReadLine() | ConvertFrom-Json
     foreach ($p in $req.env.PSObject.Properties) {
         [Environment]::SetEnvironmentVariable($p.Name, [string]$p.Value, 'Process')
     }

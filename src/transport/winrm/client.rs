@@ -40,14 +40,10 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// `user` or `DOMAIN\user` as given: a user written `DOMAIN\name`
-    /// or `name@domain` is split for NTLM.
+    /// `DOMAIN\name` is split for NTLM; a user principal name
+    /// (`name@example.org`) is sent whole with no domain, as Windows does.
     pub fn ntlm(user: &str, password: &str) -> Auth {
-        let (domain, name) = match (user.split_once('\\'), user.split_once('@')) {
-            (Some((d, u)), _) => (d, u),
-            (None, Some((u, d))) => (d, u),
-            _ => ("", user),
-        };
+        let (domain, name) = user.split_once('\\').unwrap_or(("", user));
         Auth::Ntlm {
             user: name.to_string(),
             domain: domain.to_string(),
@@ -446,7 +442,9 @@ impl WinrmClient {
             self.send_all(shell, &command, data)?;
         }
         let out = self.receive_all(shell, &command, deadline)?;
-        self.signal(shell, &command, "ctrl_c")?;
+        // The command is done; a failed Signal (the host going down for a
+        // reboot it started, say) must not lose its output.
+        let _ = self.signal(shell, &command, "ctrl_c");
         Ok(out)
     }
 }

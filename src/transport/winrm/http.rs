@@ -309,14 +309,16 @@ impl Connection {
         }
         match self.exchange(content_type, headers, body) {
             Ok(r) => Ok((r, reopened)),
-            Err(_) if !reopened => {
-                // The server may have closed an idle keep-alive connection.
+            // The server closed the idle keep-alive connection before this
+            // request reached it: sending it again cannot run it twice.
+            Err((_, Unanswered::NeverArrived)) if !reopened => {
                 self.stream = None;
                 self.open()?;
                 self.exchange(content_type, headers, body)
                     .map(|r| (r, true))
+                    .map_err(|(e, _)| e)
             }
-            Err(e) => Err(e),
+            Err((e, _)) => Err(e),
         }
     }
 
@@ -325,11 +327,15 @@ impl Connection {
         content_type: &str,
         headers: &[(&str, String)],
         body: &[u8],
-    ) -> Result<Response, HttpError> {
+    ) -> Result<Response, (HttpError, Unanswered)> {
         let e = &self.endpoint;
         let mut head = format!(
             "POST /wsman HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: patchwave/{}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: Keep-Alive\r\n",
-            e.host,
+            if e.host.contains(':') {
+                format!("[{}]", e.host)
+            } else {
+                e.host.clone()
+            },
             e.port,
             env!("CARGO_PKG_VERSION"),
             body.len()
@@ -339,12 +345,25 @@ impl Connection {
         }
         head.push_str("\r\n");
         let stream = self.stream.as_mut().expect("opened");
-        let io = |err: io::Error| HttpError::Io(err.to_string());
+        let unsent = |err: io::Error| (HttpError::Io(err.to_string()), Unanswered::NeverArrived);
         let w = stream.get_mut();
-        w.write_all(head.as_bytes()).map_err(io)?;
-        w.write_all(body).map_err(io)?;
-        w.flush().map_err(io)?;
-        let response = read_response(stream).map_err(io);
+        let sent = w
+            .write_all(head.as_bytes())
+            .and_then(|_| w.write_all(body))
+            .and_then(|_| w.flush())
+            .map_err(unsent);
+        if let Err(e) = sent {
+            self.stream = None;
+            return Err(e);
+        }
+        let response = read_response(stream).map_err(|err| {
+            let why = if err.kind() == io::ErrorKind::NotConnected {
+                Unanswered::NeverArrived
+            } else {
+                Unanswered::MayHaveRun
+            };
+            (HttpError::Io(err.to_string()), why)
+        });
         match &response {
             Ok(r)
                 if r.header("connection")
@@ -357,6 +376,15 @@ impl Connection {
         }
         response
     }
+}
+
+/// Whether a request that got no answer may have been acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unanswered {
+    /// The connection was closed before the request got there.
+    NeverArrived,
+    /// It may have run (a timeout, or the answer was cut off).
+    MayHaveRun,
 }
 
 /// The longest header block and body accepted from a host.
@@ -381,7 +409,13 @@ fn read_line(r: &mut impl BufRead, budget: &mut usize) -> io::Result<String> {
 
 fn read_response(r: &mut impl BufRead) -> io::Result<Response> {
     let mut budget = MAX_HEAD;
-    let status_line = read_line(r, &mut budget)?;
+    // Closed with nothing said: an idle connection the server had dropped.
+    let status_line = read_line(r, &mut budget).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
+            io::Error::new(io::ErrorKind::NotConnected, e.to_string())
+        }
+        _ => e,
+    })?;
     let status = status_line
         .split_whitespace()
         .nth(1)
@@ -415,7 +449,7 @@ fn read_response(r: &mut impl BufRead) -> io::Result<Response> {
                 while !read_line(r, &mut budget)?.is_empty() {}
                 break;
             }
-            if body.len() + size > MAX_BODY {
+            if size > MAX_BODY - body.len() {
                 return Err(io::Error::other("the answer is too large"));
             }
             let start = body.len();
