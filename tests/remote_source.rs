@@ -311,3 +311,73 @@ fn desired_state_and_status_travel_over_https_with_a_token() {
         "{requests:?}"
     );
 }
+
+/// `validate` and `plan` read a remote branch's newest commit as it is (a
+/// preview, as a review would see it): the plan equals the local one, and a
+/// broken commit is reported with its position rather than skipped.
+#[test]
+fn validate_and_plan_read_a_remote_branch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (work, source) = setup(tmp.path());
+    run(
+        &work,
+        "cp",
+        &[
+            "-r",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fleet/."),
+            ".",
+        ],
+    );
+    commit_and_push(&work, "fleet", None);
+    let cli = |args: &[&str]| {
+        let out = support::patchwave()
+            .args(args)
+            .args(["--repo", &source.url, "--branch", "main"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let plan_args = [
+        "plan",
+        "--facts",
+        "examples/facts.json",
+        "--now",
+        "2026-12-02T09:30:00Z",
+    ];
+    let (code, remote_plan, err) = cli(&plan_args);
+    assert_eq!(code, Some(2), "{remote_plan}{err}");
+    let local = support::patchwave()
+        .args(plan_args)
+        .args(["--repo", "examples/fleet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(remote_plan, String::from_utf8_lossy(&local.stdout));
+    let (code, out, err) = cli(&["validate"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&source.url), "{out}");
+
+    let path = work.join("groups/web-prod.yaml");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(
+        &path,
+        text.replace("criticality: high", "criticality: extreme"),
+    )
+    .unwrap();
+    commit_and_push(&work, "typo", None);
+    let (code, out, err) = cli(&["validate"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("groups/web-prod.yaml:") && out.contains("extreme"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&plan_args);
+    assert_eq!(code, Some(1), "{err}");
+}

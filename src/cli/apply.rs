@@ -141,16 +141,7 @@ fn resolve_source(args: &Args) -> Result<Source, String> {
             refused: None,
         });
     }
-    let base = match &args.state.state_dir {
-        Some(d) => d.clone(),
-        None => crate::state::LocalState::default_dir("sources").map_err(|e| e.to_string())?,
-    };
-    let key = crate::source::cache_key(&given, &args.branch);
-    let remote = crate::source::RemoteSource {
-        url: given.clone(),
-        branch: args.branch.clone(),
-        cache: base.join("sources").join(key),
-    };
+    let remote = super::remote_source(&given, &args.branch, args.state.state_dir.as_deref())?;
     let synced = remote.sync().map_err(|e| e.to_string())?;
     Ok(Source {
         policy_dir: synced.dir,

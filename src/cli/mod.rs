@@ -194,6 +194,47 @@ fn history_with_status(
     Ok(history)
 }
 
+/// A remote `--repo` and its mirror under run state (`sources/<key>`).
+fn remote_source(
+    url: &str,
+    branch: &str,
+    state_dir: Option<&std::path::Path>,
+) -> Result<crate::source::RemoteSource, String> {
+    let base = match state_dir {
+        Some(d) => d.to_path_buf(),
+        None => crate::state::LocalState::default_dir("sources").map_err(|e| e.to_string())?,
+    };
+    Ok(crate::source::RemoteSource {
+        url: url.to_string(),
+        branch: branch.to_string(),
+        cache: base
+            .join("sources")
+            .join(crate::source::cache_key(url, branch)),
+    })
+}
+
+/// `--repo` as a directory to read: itself, or for a remote URL the
+/// branch's newest commit checked out under run state, as it is (neither
+/// validated nor verified first: `validate` and `plan` show what a merge
+/// would bring, as a review does).
+fn readable_repo(
+    repo: &std::path::Path,
+    branch: &str,
+    state_dir: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf, Exit> {
+    let given = repo.to_string_lossy();
+    if !crate::source::is_remote(&given) {
+        return Ok(repo.to_path_buf());
+    }
+    remote_source(&given, branch, state_dir)
+        .and_then(|r| r.tip().map_err(|e| e.to_string()))
+        .map(|tip| tip.dir)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            Exit::Error
+        })
+}
+
 /// The async runtime a command runs its I/O on, or the reason (printed).
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()

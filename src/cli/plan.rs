@@ -20,6 +20,10 @@ use crate::state::RunState;
 pub struct Args {
     #[command(flatten)]
     pub repo: RepoArgs,
+    /// With a remote `--repo` URL: the branch to plan (its newest commit, as
+    /// it is: plans are previews, not verified desired state).
+    #[arg(long, default_value = "main")]
+    pub branch: String,
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
@@ -134,7 +138,15 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
 }
 
 pub fn run(args: &Args) -> Exit {
-    let root = &args.repo.repo;
+    let root = match super::readable_repo(
+        &args.repo.repo,
+        &args.branch,
+        args.state.state_dir.as_deref(),
+    ) {
+        Ok(r) => r,
+        Err(exit) => return exit,
+    };
+    let root = root.as_path();
     let checked = match super::load_valid_repo(root) {
         Ok(c) => c,
         Err(exit) => return exit,

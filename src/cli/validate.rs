@@ -12,18 +12,27 @@ use crate::spec::{self, Diagnostic, Severity};
 pub struct Args {
     #[command(flatten)]
     pub repo: RepoArgs,
+    /// With a remote `--repo` URL: the branch to check (its newest commit).
+    #[arg(long, default_value = "main")]
+    pub branch: String,
     /// text, json or github (annotations).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 pub fn run(args: &Args) -> Exit {
-    let checked = match spec::check(&args.repo.repo) {
+    let root = match super::readable_repo(&args.repo.repo, &args.branch, None) {
+        Ok(r) => r,
+        Err(exit) => return exit,
+    };
+    // Named as given, without any credentials a URL carries.
+    let shown = crate::source::redact(&args.repo.repo.to_string_lossy());
+    let checked = match spec::check(&root) {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
                 "error: cannot read fleet repository {}: {e}\n  hint: pass --repo with the directory that holds the YAML",
-                args.repo.repo.display()
+                shown
             );
             return Exit::Error;
         }
@@ -34,7 +43,7 @@ pub fn run(args: &Args) -> Exit {
         Format::Json => {
             let doc = json!({
                 "version": 1,
-                "repo": args.repo.repo.display().to_string(),
+                "repo": shown,
                 "files": checked.repo.files,
                 "resources": checked.repo.resource_count(),
                 "errors": errors,
@@ -60,7 +69,7 @@ pub fn run(args: &Args) -> Exit {
                 .collect();
             let summary = format!(
                 "{}: {} resources in {} files: {errors} error{}, {warnings} warning{}",
-                args.repo.repo.display(),
+                shown,
                 checked.repo.resource_count(),
                 checked.repo.files,
                 if errors == 1 { "" } else { "s" },

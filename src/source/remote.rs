@@ -71,9 +71,8 @@ impl RemoteSource {
         self.cache.join("checkouts").join(commit)
     }
 
-    /// Fetches the branch and settles on a commit: the newest if it is valid
-    /// (and verified where the Fleet requires it), else the last good one.
-    pub fn sync(&self) -> Result<Synced, GitError> {
+    /// Fetches the branch into the mirror; the mirror and the branch's tip.
+    fn fetch(&self) -> Result<(Repository, Oid), GitError> {
         super::remote_transports();
         std::fs::create_dir_all(&self.cache)
             .map_err(|e| GitError(format!("cannot create {}: {e}", self.cache.display())))?;
@@ -107,6 +106,36 @@ impl RemoteSource {
                 ))
             })?;
         let newest = repo.find_reference(&tracking)?.peel_to_commit()?.id();
+        Ok((repo, newest))
+    }
+
+    /// The branch's newest commit, checked out as it is: neither validated
+    /// nor verified (what `validate` and `plan` look at, as a review would).
+    pub fn tip(&self) -> Result<Synced, GitError> {
+        let (repo, newest) = self.fetch()?;
+        let tip = self.settled(&repo, newest, None, None)?;
+        self.prune_checkouts(&[&tip.commit]);
+        Ok(tip)
+    }
+
+    /// Removes checkouts other than `keep` and the last good commit's.
+    fn prune_checkouts(&self, keep: &[&str]) {
+        let last_good = std::fs::read_to_string(self.last_good_file()).unwrap_or_default();
+        let Ok(entries) = std::fs::read_dir(self.cache.join("checkouts")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name.as_str()) && name != last_good.trim() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Fetches the branch and settles on a commit: the newest if it is valid
+    /// (and verified where the Fleet requires it), else the last good one.
+    pub fn sync(&self) -> Result<Synced, GitError> {
+        let (repo, newest) = self.fetch()?;
         let last_good: Option<Oid> = std::fs::read_to_string(self.last_good_file())
             .ok()
             .and_then(|s| Oid::from_str(s.trim()).ok())
