@@ -64,8 +64,9 @@ pub fn unwrap(sealer: &mut Sealer, body: &[u8]) -> Result<Vec<u8>, String> {
         .get(start + 4..start + 20)
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| bad("cut short"))?;
-    let cipher = body
-        .get(start + 20..start + 20 + length)
+    let cipher = (start + 20)
+        .checked_add(length)
+        .and_then(|end| body.get(start + 20..end))
         .ok_or_else(|| bad("shorter than its stated length"))?;
     sealer.unseal(&signature, cipher).map_err(|e| e.to_string())
 }
@@ -95,5 +96,13 @@ mod tests {
         body[n - 30] ^= 1;
         assert!(unwrap(&mut b, &body).unwrap_err().contains("integrity"));
         assert!(unwrap(&mut b, b"garbage").is_err());
+        // A stated length near usize::MAX is an error, not an overflow.
+        let stated = format!("Length={}", soap.len());
+        let at = find(&body, stated.as_bytes(), 0).unwrap();
+        let mut huge = body[..at].to_vec();
+        huge.extend_from_slice(b"Length=18446744073709551615");
+        huge.extend_from_slice(&body[at + stated.len()..]);
+        let err = unwrap(&mut b, &huge).unwrap_err();
+        assert!(err.contains("stated length"), "{err}");
     }
 }
