@@ -43,6 +43,7 @@ Move-Item -Force -Path 'result.tmp' -Destination 'result.json'
 '@
 $name = 'patchwave-install-' + [guid]::NewGuid().ToString('N')
 $dir = Join-Path $env:ProgramData "patchwave\$name"
+$code = 0
 try {
     $wanted = @($env:PATCHWAVE_KBS -split ',' | Where-Object { $_ -match '^KB\d+$' })
     if ($wanted.Count -eq 0) { throw 'PATCHWAVE_KBS names no KB' }
@@ -52,7 +53,8 @@ try {
     $action = New-ScheduledTaskAction -Execute 'powershell.exe' -WorkingDirectory $dir `
         -Argument "-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand $encoded"
     $principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
-    Register-ScheduledTask -TaskName $name -Action $action -Principal $principal -Force | Out-Null
+    $settings = New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -ExecutionTimeLimit (New-TimeSpan -Hours 4)
+    Register-ScheduledTask -TaskName $name -Action $action -Principal $principal -Settings $settings -Force | Out-Null
     Start-ScheduledTask -TaskName $name
     $resultFile = Join-Path $dir 'result.json'
     # Bounded by patchwave's own timeout for this command. A task not yet
@@ -67,11 +69,12 @@ try {
     $doc = Get-Content -Raw -Path $resultFile | ConvertFrom-Json
     if ($doc.PSObject.Properties['error']) { throw "Windows Update: $($doc.error)" }
     [Console]::Out.Write((ConvertTo-Json -InputObject ([ordered]@{ version = 1; rebootRequired = [bool]$doc.rebootRequired; results = @($doc.results) }) -Depth 4 -Compress))
-    if (@($doc.results | Where-Object { $_.result -ne 'succeeded' }).Count -gt 0) { exit 2 }
+    if (@($doc.results | Where-Object { $_.result -ne 'succeeded' }).Count -gt 0) { $code = 2 }
 } catch {
     [Console]::Error.WriteLine("patchwave install: $($_.Exception.Message)")
-    exit 1
+    $code = 1
 } finally {
     Unregister-ScheduledTask -TaskName $name -Confirm:$false -ErrorAction SilentlyContinue
     Remove-Item -Recurse -Force -Path $dir -ErrorAction SilentlyContinue
 }
+exit $code
