@@ -28,6 +28,7 @@ pub mod source;
 pub mod spec;
 pub mod state;
 pub mod status;
+pub mod tls_roots;
 pub mod transport;
 pub mod version;
 

@@ -64,41 +64,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The trust roots: the bundle named by `PATCHWAVE_GIT_CA_BUNDLE`, else the
-/// system's, else Mozilla's built in.
-fn root_certs() -> Result<ureq::tls::RootCerts, String> {
-    let named = std::env::var_os("PATCHWAVE_GIT_CA_BUNDLE").filter(|v| !v.is_empty());
-    let path = match &named {
-        Some(p) => std::path::PathBuf::from(p),
-        None => {
-            let system = std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
-            if !system.exists() {
-                return Ok(ureq::tls::RootCerts::WebPki);
-            }
-            system
-        }
-    };
-    let pem = std::fs::read(&path)
-        .map_err(|e| format!("cannot read the CA bundle {}: {e}", path.display()))?;
-    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(format!(
-            "the CA bundle {} holds no PEM certificates",
-            path.display()
-        ));
-    }
-    Ok(ureq::tls::RootCerts::from(certs))
-}
-
 impl HttpRemote {
     fn new(url: &str) -> Result<HttpRemote, String> {
         let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(root_certs()?)
+            .root_certs(crate::tls_roots::roots_for("PATCHWAVE_GIT_CA_BUNDLE")?)
             .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .tls_config(tls)
