@@ -37,11 +37,14 @@ pub struct Synced {
 
 /// A URL without its `user:password@` part: credentials never reach logs.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    // Only the authority holds credentials; an `@` in the path is a path.
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -283,6 +286,15 @@ mod tests {
             "https://git.example.com/fleet.git"
         );
         assert_eq!(redact("file:///srv/fleet.git"), "file:///srv/fleet.git");
+        // An `@` in the path is not a user.
+        assert_eq!(
+            redact("https://git.example.com/team@infra/fleet.git"),
+            "https://git.example.com/team@infra/fleet.git"
+        );
+        assert_eq!(
+            redact("ssh://git@example.org:22/srv/a@b.git"),
+            "ssh://example.org:22/srv/a@b.git"
+        );
         let key = cache_key("https://bot:t0ken@git.example.com/fleet.git", "main");
         assert!(!key.contains("t0ken") && key.len() == 24, "{key}");
         assert_ne!(
