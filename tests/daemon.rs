@@ -113,7 +113,7 @@ fn health_metrics_webhooks_and_sigterm() {
     });
     assert_eq!(
         metric(&addr, "patchwave_reconciles_total").as_deref(),
-        Some("patchwave_reconciles_total{result=\"ok\"} 1")
+        Some("patchwave_reconciles_total{result=\"incomplete\"} 1")
     );
     assert!(metric(&addr, "patchwave_last_successful_sync_timestamp_seconds").is_some());
 
@@ -161,7 +161,7 @@ fn health_metrics_webhooks_and_sigterm() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         metric(&addr, "patchwave_reconciles_total").as_deref(),
-        Some("patchwave_reconciles_total{result=\"ok\"} 1"),
+        Some("patchwave_reconciles_total{result=\"incomplete\"} 1"),
         "a refused webhook must not trigger a reconcile"
     );
     // A signed one does.
@@ -175,7 +175,7 @@ fn health_metrics_webhooks_and_sigterm() {
     assert_eq!(code, 202, "{said}");
     eventually("the triggered reconcile", || {
         metric(&addr, "patchwave_reconciles_total").as_deref()
-            == Some("patchwave_reconciles_total{result=\"ok\"} 2")
+            == Some("patchwave_reconciles_total{result=\"incomplete\"} 2")
     });
 
     // SIGTERM: a clean exit.

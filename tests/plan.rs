@@ -104,6 +104,42 @@ fn json_plan_is_versioned_and_names_every_decision() {
     assert_eq!(prod["unknown"][0]["host"], "db-3");
 }
 
+/// Facts older than `scan.refreshAfter` (6h by default) at `--now` are
+/// flagged in every format, and their age is in the JSON.
+#[test]
+fn stale_facts_are_flagged_in_every_format() {
+    let run = |now: &str, format: &str| {
+        let out = support::patchwave()
+            .args([
+                "plan",
+                "--repo",
+                "examples/fleet",
+                "--facts",
+                "examples/facts.json",
+            ])
+            .args(["--now", now, "--format", format])
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stale = "stale facts: ";
+    for format in ["text", "markdown", "json"] {
+        let fresh = run("2026-12-02T09:30:00Z", format);
+        assert!(!fresh.contains(stale), "{format}: {fresh}");
+        let old = run("2026-12-05T12:00:00Z", format);
+        assert!(old.contains(stale), "{format}: {old}");
+        assert!(
+            old.contains("was scanned at 2026-12-02T09:00:00Z, 3d 3h before this plan's time 2026-12-05T12:00:00Z, longer ago than scan.refreshAfter (6h 0m)"),
+            "{format}: {old}"
+        );
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&run("2026-12-05T12:00:00Z", "json")).unwrap();
+    assert_eq!(doc["facts"]["oldestScan"], "2026-12-02T09:00:00Z");
+}
+
 #[test]
 fn a_group_with_nothing_approved_exits_0() {
     let (code, out, _) = plan(&["--group", "web-prod"]);

@@ -193,7 +193,7 @@ fn apply_source(
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    if let Err(exit) = super::check_group(repo, args.select.group.as_deref()) {
+    if let Err(exit) = super::check_selection(repo, &args.select) {
         return exit;
     }
     let store = match args.state.open(repo) {
@@ -346,7 +346,7 @@ fn apply_source(
             source.commit.as_deref(),
             shutdown.clone(),
         ));
-        exit = worst(exit, code);
+        exit = exit.worst(code);
         conditions.push(crate::status::condition::of_group(
             g,
             code == Exit::Error,
@@ -424,6 +424,24 @@ fn apply_source(
         && let Err(e) = write_conditions(source, repo, &conditions)
     {
         eprintln!("warning: group conditions were not written to git: {e}");
+    }
+    // A host that was never reached was never patched: the run is not a
+    // success, whatever the other hosts did.
+    let unreached: Vec<&str> = facts
+        .hosts
+        .iter()
+        .filter(|h| !matches!(h.state, ScanState::Scanned { .. }))
+        .map(|h| h.host.as_str())
+        .collect();
+    if !unreached.is_empty() {
+        eprintln!(
+            "error: {} targeted host{} could not be reached or scanned and {} not patched: {}",
+            unreached.len(),
+            if unreached.len() == 1 { "" } else { "s" },
+            if unreached.len() == 1 { "was" } else { "were" },
+            unreached.join(", ")
+        );
+        exit = exit.worst(Exit::Incomplete);
     }
     exit
 }
@@ -681,15 +699,6 @@ fn stage_history_files(
         }
     }
     Ok(files)
-}
-
-fn worst(a: Exit, b: Exit) -> Exit {
-    let rank = |e: Exit| match e {
-        Exit::Ok | Exit::Changes => 0,
-        Exit::Halted => 1,
-        Exit::Error => 2,
-    };
-    if rank(b) > rank(a) { b } else { a }
 }
 
 #[allow(clippy::too_many_arguments)]

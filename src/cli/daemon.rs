@@ -162,9 +162,5 @@ fn reconcile_once(args: &apply::Args, shared: &Shared) -> &'static str {
     next.last_reconcile_seconds = m.last_reconcile_seconds;
     *m = next;
     drop(m);
-    match exit {
-        Exit::Ok | Exit::Changes => "ok",
-        Exit::Halted => "halted",
-        Exit::Error => "error",
-    }
+    exit.result_word()
 }

@@ -110,15 +110,52 @@ pub enum Format {
     Github,
 }
 
-/// Refuses `--group G` when the repository has no such group (printed).
-fn check_group(repo: &crate::spec::Repository, group: Option<&str>) -> Result<(), Exit> {
-    match group {
-        Some(g) if repo.group(g).is_none() => {
-            eprintln!("error: no HostGroup named `{g}`");
-            Err(Exit::Error)
-        }
-        _ => Ok(()),
+/// Refuses a `--group`/`--host` that names nothing in the repository (or a
+/// host outside the named group), printed with the names there are: a typo
+/// must never look like "nothing to do".
+fn check_selection(repo: &crate::spec::Repository, select: &SelectArgs) -> Result<(), Exit> {
+    let fail = |msg: String| {
+        eprintln!("error: {msg}");
+        Err(Exit::Error)
+    };
+    let listed = |names: Vec<&str>| {
+        let shown: Vec<&str> = names.iter().take(20).copied().collect();
+        let more = names.len().saturating_sub(shown.len());
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    if let Some(g) = &select.group
+        && repo.group(g).is_none()
+    {
+        return fail(format!(
+            "no HostGroup named `{g}`\n  hint: groups are {}",
+            listed(repo.groups.iter().map(|g| g.name()).collect())
+        ));
     }
+    if let Some(h) = &select.host {
+        let Some((group, _)) = repo.hosts().find(|(_, x)| x.name.value == *h) else {
+            return fail(format!(
+                "no host named `{h}` in any HostGroup\n  hint: hosts are {}",
+                listed(repo.hosts().map(|(_, x)| x.name.value.as_str()).collect())
+            ));
+        };
+        if let Some(g) = &select.group
+            && group.name() != g
+        {
+            return fail(format!(
+                "host `{h}` is in group `{}`, not `{g}`",
+                group.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The repository, valid, or the reason (already printed) as an exit code:

@@ -37,6 +37,11 @@ pub struct Args {
     /// Plan as of this instant (RFC 3339) instead of now, for reproducible plans.
     #[arg(long, value_name = "TIME")]
     pub now: Option<Timestamp>,
+    /// Exit 4 when a targeted host could not be scanned (or is missing from
+    /// --facts), after printing the plan: CI fails instead of approving a
+    /// plan that left hosts out.
+    #[arg(long)]
+    pub fail_on_unknown: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,7 +157,7 @@ pub fn run(args: &Args) -> Exit {
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
-    if let Err(exit) = super::check_group(repo, args.select.group.as_deref()) {
+    if let Err(exit) = super::check_selection(repo, &args.select) {
         return exit;
     }
     let calendar = Calendar::build(repo);
@@ -237,11 +242,7 @@ pub fn run(args: &Args) -> Exit {
             eprintln!("error: cannot write output: {e}");
             return Exit::Error;
         }
-        return if plan.summary.hosts_to_change > 0 {
-            Exit::Changes
-        } else {
-            Exit::Ok
-        };
+        return outcome(args, &plan);
     }
     let text = if args.format == PlanFormat::Markdown {
         render::markdown(&plan)
@@ -255,6 +256,23 @@ pub fn run(args: &Args) -> Exit {
     };
     if !print(&text) {
         return Exit::Error;
+    }
+    outcome(args, &plan)
+}
+
+/// 2 when hosts would change, 0 when none would; with `--fail-on-unknown`,
+/// 4 when a targeted host is unknown (the plan says which and why).
+fn outcome(args: &Args, plan: &crate::plan::Plan) -> Exit {
+    let unknown = plan.summary.hosts_unknown;
+    if unknown > 0 {
+        eprintln!(
+            "warning: {unknown} host{} could not be planned (unreachable, not scanned, or missing from the facts); the plan lists {}",
+            if unknown == 1 { "" } else { "s" },
+            if unknown == 1 { "it" } else { "them" },
+        );
+        if args.fail_on_unknown {
+            return Exit::Incomplete;
+        }
     }
     if plan.summary.hosts_to_change > 0 {
         Exit::Changes

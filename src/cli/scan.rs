@@ -68,6 +68,9 @@ pub fn run(args: &Args) -> Exit {
         Err(exit) => return exit,
     };
     let repo = &checked.repo;
+    if let Err(exit) = super::check_selection(repo, &args.select) {
+        return exit;
+    }
     let targets = targets(
         repo,
         root,

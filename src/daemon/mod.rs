@@ -47,7 +47,8 @@ pub struct Shared {
     config: Config,
 }
 
-/// One reconcile; returns a result word for the metrics (`ok`, `halted`, `error`).
+/// One reconcile; returns a result word for the metrics (`ok`, `incomplete`,
+/// `halted`, `error`).
 pub type Reconcile = Arc<dyn Fn(&Shared) -> &'static str + Send + Sync>;
 
 fn log(json: bool, msg: &str) {

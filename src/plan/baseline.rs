@@ -70,11 +70,23 @@ pub struct Context<'a> {
     /// The zone in which "days" are counted (the Fleet's; UTC by default).
     pub tz: &'a TimeZone,
     pub history: &'a History,
+    /// When the host's facts were scanned: every update they offer was
+    /// offered by then, so a first sighting is never later than this (a
+    /// plan from an old facts file must not make its patches younger).
+    pub seen_at: Option<Timestamp>,
 }
 
 impl Context<'_> {
     fn today(&self) -> Date {
         self.now.to_zoned(self.tz.clone()).date()
+    }
+
+    /// The day by which the host's offered updates were seen, when before
+    /// today (the only case where it changes a decision).
+    pub fn seen_day(&self) -> Option<Date> {
+        self.seen_at
+            .map(|t| t.to_zoned(self.tz.clone()).date())
+            .filter(|d| *d < self.today())
     }
 }
 
@@ -327,12 +339,14 @@ impl CompiledBaseline {
         // patchwave first saw it (now, if this scan is the first sighting).
         let (base, base_what) = match u.release_date {
             Some(d) => (d, "released"),
-            None => (
-                ctx.history
+            None => {
+                let recorded = ctx
+                    .history
                     .first_seen(&u.name, &u.candidate_version)
-                    .map_or(today, |t| t.to_zoned(ctx.tz.clone()).date()),
-                "first seen",
-            ),
+                    .map(|t| t.to_zoned(ctx.tz.clone()).date());
+                let seen = [recorded, ctx.seen_day()].into_iter().flatten().min();
+                (seen.unwrap_or(today).min(today), "first seen")
+            }
         };
         let mut best: Option<Decision> = None;
         let mut not_applicable = "no approval rule matches".to_string();
@@ -575,6 +589,7 @@ mod tests {
             now: c.now.parse().unwrap(),
             tz: &tz,
             history: &c.history,
+            seen_at: None,
         };
         let d = b.evaluate(&c.update, &ctx);
         assert_eq!(d.state, c.want, "{}: {d:?}", c.what);
@@ -966,9 +981,46 @@ mod tests {
             now: "2026-11-27T10:00:00Z".parse().unwrap(),
             tz: &tz,
             history: &h,
+            seen_at: None,
         };
         let d = b.evaluate(&update("vim", "9.0-2", Bugfix, Low, None), &ctx);
         assert_eq!(d.compliance_level, Critical);
+    }
+
+    /// A plan from facts scanned ten days ago counts an undated patch's age
+    /// from that scan at the latest, never from `now`, and a recorded
+    /// sighting later than the scan does not make it younger either.
+    #[test]
+    fn first_sightings_are_never_later_than_the_facts_scan() {
+        let b = baseline(
+            "  approvalRules:\n    - {name: week, approveAfterDays: 7}\n",
+            &[],
+        );
+        let tz = TimeZone::UTC;
+        let mut h = History::default();
+        let u = update("vim", "9.0-2", Bugfix, Low, None);
+        let at = |t: &str| -> Timestamp { t.parse().unwrap() };
+        let ctx = |h: &History, seen: Option<&str>| {
+            b.evaluate(
+                &u,
+                &Context {
+                    package_manager: PackageManager::Apt,
+                    now: at("2026-11-27T10:00:00Z"),
+                    tz: &tz,
+                    history: h,
+                    seen_at: seen.map(at),
+                },
+            )
+        };
+        assert_eq!(ctx(&h, None).state, PendingApproval, "first seen today");
+        let d = ctx(&h, Some("2026-11-17T08:00:00Z"));
+        assert_eq!(d.state, Approved, "{d:?}");
+        assert!(d.reason.contains("first seen 2026-11-17"), "{}", d.reason);
+        h.first_seen
+            .insert(("vim".into(), "9.0-2".into()), at("2026-11-25T00:00:00Z"));
+        assert_eq!(ctx(&h, Some("2026-11-17T08:00:00Z")).state, Approved);
+        // A scan time after `now` (planning "as of" the past) changes nothing.
+        assert_eq!(ctx(&h, Some("2026-11-28T08:00:00Z")).state, PendingApproval);
     }
 
     #[test]

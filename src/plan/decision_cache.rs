@@ -1,17 +1,25 @@
 //! Decisions shared between hosts. A baseline's decision on an update depends
-//! only on the update and the package manager (history and `now` are the same
-//! for the whole plan), and fleets run the same packages: 10,000 hosts offered
-//! the same 50 updates need 50 decisions, not 500,000.
+//! only on the update, the package manager and the day the host's facts were
+//! scanned (history and `now` are the same for the whole plan), and fleets run
+//! the same packages, scanned together: 10,000 hosts offered the same 50
+//! updates need 50 decisions, not 500,000.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
+
+use jiff::civil::Date;
 
 use super::host::PatchDecision;
 use crate::facts::{AvailableUpdate, PackageManager};
 
 const SHARDS: usize = 16;
 
-type Bucket = Vec<(PackageManager, AvailableUpdate, Arc<PatchDecision>)>;
+type Bucket = Vec<(
+    PackageManager,
+    Option<Date>,
+    AvailableUpdate,
+    Arc<PatchDecision>,
+)>;
 
 /// One group's decisions by update; safe to share between planning threads.
 pub struct DecisionCache {
@@ -33,22 +41,24 @@ impl DecisionCache {
     pub fn get_or_insert(
         &self,
         pm: PackageManager,
+        seen: Option<Date>,
         u: &AvailableUpdate,
         decide: impl FnOnce() -> PatchDecision,
     ) -> Arc<PatchDecision> {
         let mut h = self.hasher.build_hasher();
         pm.hash(&mut h);
+        seen.hash(&mut h);
         u.name.hash(&mut h);
         u.arch.hash(&mut h);
         u.installed_version.hash(&mut h);
         u.candidate_version.hash(&mut h);
         let key = h.finish();
         let shard = &self.shards[(key as usize) % SHARDS];
-        if let Some(found) = lock(shard)
-            .get(&key)
-            .and_then(|b| b.iter().find(|(p, x, _)| *p == pm && x == u))
-        {
-            return found.2.clone();
+        if let Some(found) = lock(shard).get(&key).and_then(|b| {
+            b.iter()
+                .find(|(p, day, x, _)| *p == pm && *day == seen && x == u)
+        }) {
+            return found.3.clone();
         }
         // Decided outside the lock; another thread may decide the same
         // update meanwhile, and both decisions are equal.
@@ -56,7 +66,7 @@ impl DecisionCache {
         lock(shard)
             .entry(key)
             .or_default()
-            .push((pm, u.clone(), d.clone()));
+            .push((pm, seen, u.clone(), d.clone()));
         d
     }
 }
@@ -112,15 +122,26 @@ mod tests {
     #[test]
     fn equal_updates_share_a_decision_and_different_ones_do_not() {
         let cache = DecisionCache::default();
-        let a = cache.get_or_insert(PackageManager::Apt, &update("security"), || decision("a"));
-        let again = cache.get_or_insert(PackageManager::Apt, &update("security"), || {
+        let a = cache.get_or_insert(PackageManager::Apt, None, &update("security"), || {
+            decision("a")
+        });
+        let again = cache.get_or_insert(PackageManager::Apt, None, &update("security"), || {
             panic!("decided twice")
         });
         assert!(Arc::ptr_eq(&a, &again));
         // Same hash inputs (name, arch, versions), another repository: its own decision.
-        let other = cache.get_or_insert(PackageManager::Apt, &update("main"), || decision("b"));
+        let other =
+            cache.get_or_insert(PackageManager::Apt, None, &update("main"), || decision("b"));
         assert_eq!(other.decision.reason, "b");
-        let rpm = cache.get_or_insert(PackageManager::Dnf, &update("security"), || decision("c"));
+        let rpm = cache.get_or_insert(PackageManager::Dnf, None, &update("security"), || {
+            decision("c")
+        });
         assert_eq!(rpm.decision.reason, "c");
+        // Facts scanned on another day: first sightings may differ, so its own decision.
+        let day = Some(jiff::civil::date(2026, 11, 17));
+        let older = cache.get_or_insert(PackageManager::Apt, day, &update("security"), || {
+            decision("d")
+        });
+        assert_eq!(older.decision.reason, "d");
     }
 }

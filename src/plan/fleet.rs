@@ -30,8 +30,27 @@ pub struct Plan {
     pub version: u32,
     pub generated_at: Timestamp,
     pub summary: Summary,
+    /// When the planned hosts' facts were scanned (oldest, newest).
+    pub facts: FactsAge,
+    /// What a reader must know before trusting the plan (stale facts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub groups: Vec<GroupPlan>,
 }
+
+/// The age of the facts a plan was made from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FactsAge {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_scan: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_scan: Option<Timestamp>,
+}
+
+/// How old facts may be before a plan warns, unless the Fleet's
+/// `scan.refreshAfter` says otherwise.
+const FACTS_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(6);
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,6 +151,7 @@ pub struct PlannedHost {
     group: usize,
     host: usize,
     slot: Slot,
+    scanned_at: Timestamp,
 }
 
 /// One group while hosts are being planned.
@@ -153,6 +173,9 @@ pub struct Planner<'a> {
     groups: Vec<GroupState<'a>>,
     /// Host name → (group, position in the group).
     index: HashMap<&'a str, (usize, usize)>,
+    /// The oldest scan planned so far and whose it was.
+    oldest: Option<(Timestamp, String)>,
+    newest: Option<Timestamp>,
 }
 
 impl<'a> Planner<'a> {
@@ -211,7 +234,13 @@ impl<'a> Planner<'a> {
                 hosts,
             });
         }
-        Ok(Planner { ctx, groups, index })
+        Ok(Planner {
+            ctx,
+            groups,
+            index,
+            oldest: None,
+            newest: None,
+        })
     }
 
     /// Plans one scanned host; hosts outside the selection are ignored.
@@ -223,6 +252,17 @@ impl<'a> Planner<'a> {
 
     /// Records a host planned by [`Planner::plan_host`].
     pub fn insert(&mut self, p: PlannedHost) {
+        let name = &self.groups[p.group].hosts[p.host].0.name.value;
+        // Ties go to the smaller name, so the result does not depend on
+        // the order hosts arrive in.
+        if self
+            .oldest
+            .as_ref()
+            .is_none_or(|(t, h)| (p.scanned_at, name) < (*t, h))
+        {
+            self.oldest = Some((p.scanned_at, name.clone()));
+        }
+        self.newest = self.newest.max(Some(p.scanned_at));
         self.groups[p.group].hosts[p.host].1 = Some(p.slot);
     }
 
@@ -244,6 +284,7 @@ impl<'a> Planner<'a> {
                     now: self.ctx.now,
                     tz: self.ctx.tz,
                     history: self.ctx.history,
+                    seen_at: Some(scan.scanned_at),
                 };
                 let d = desired(&name, facts, &g.baseline, g.reboot, &ctx, &g.decisions);
                 let prio = d
@@ -272,6 +313,7 @@ impl<'a> Planner<'a> {
             group: gi,
             host: hi,
             slot,
+            scanned_at: scan.scanned_at,
         })
     }
 
@@ -328,12 +370,50 @@ impl<'a> Planner<'a> {
                 unknown,
             });
         }
+        let fresh_for = self
+            .ctx
+            .repo
+            .fleets
+            .first()
+            .and_then(|f| f.spec.scan.as_ref())
+            .and_then(|s| s.refresh_after.as_ref())
+            .and_then(|t| crate::spec::values::parse_duration(t).ok())
+            .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+            .unwrap_or(FACTS_FRESH_FOR);
+        let mut warnings = Vec::new();
+        if let Some((oldest, host)) = &self.oldest {
+            let age = self.ctx.now.duration_since(*oldest);
+            if age > fresh_for {
+                warnings.push(format!(
+                    "stale facts: {host} was scanned at {oldest}, {} before this plan's time {}, longer ago than scan.refreshAfter ({}); plan without --facts (or rescan) before trusting it",
+                    human_age(age),
+                    self.ctx.now,
+                    human_age(fresh_for),
+                ));
+            }
+        }
         Plan {
             version: PLAN_VERSION,
             generated_at: self.ctx.now,
             summary,
+            facts: FactsAge {
+                oldest_scan: self.oldest.map(|(t, _)| t),
+                newest_scan: self.newest,
+            },
+            warnings,
             groups,
         }
+    }
+}
+
+/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance.
+fn human_age(d: jiff::SignedDuration) -> String {
+    let mins = d.as_secs().max(0) / 60;
+    let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
+    match (days, hours) {
+        (0, 0) => format!("{mins}m"),
+        (0, h) => format!("{h}h {mins}m"),
+        (d, h) => format!("{d}d {h}h"),
     }
 }
 

@@ -148,7 +148,7 @@ pub fn desired(
     let mut install = Vec::new();
     let mut withheld = Vec::new();
     for u in upgrades(facts, ctx.package_manager) {
-        let pd = cache.get_or_insert(ctx.package_manager, u, || PatchDecision {
+        let pd = cache.get_or_insert(ctx.package_manager, ctx.seen_day(), u, || PatchDecision {
             name: u.name.clone(),
             arch: u.arch.clone(),
             from: u.installed_version.clone(),
@@ -402,6 +402,7 @@ mod tests {
             now: "2026-11-27T10:00:00Z".parse().unwrap(),
             tz,
             history: h,
+            seen_at: None,
         }
     }
 

@@ -283,6 +283,9 @@ fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
 /// The plan as text, grouped by group and wave.
 pub fn text(plan: &Plan, p: &dyn Paint) -> String {
     let mut out = String::new();
+    for w in &plan.warnings {
+        let _ = writeln!(out, "{}\n", p.warn(&format!("warning: {w}")));
+    }
     for g in &plan.groups {
         let suspended = if g.suspended {
             ", SUSPENDED (detect only)"
@@ -356,6 +359,9 @@ fn md(s: &str) -> String {
 /// seconds, per-host details folded away.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::from("### patchwave plan\n\n");
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> [!WARNING]\n> {}\n", md(w));
+    }
     let _ = writeln!(out, "**{}.**\n", md(&summary_line(plan)));
     out.push_str(
         "| group | hosts to change | packages | critical | important | reboots | window |\n",

@@ -119,6 +119,7 @@ impl<'a> Collector<'a> {
             now: self.now,
             tz: self.tz,
             history: self.history,
+            seen_at: Some(scan.scanned_at),
         };
         // A host counts once per version, even when it has several architectures of the package.
         let mut counted = std::collections::HashSet::new();

@@ -58,8 +58,12 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// `file:line:col`, the prefix every finding starts with.
+    /// `file:line:col`, the prefix every finding starts with (just the
+    /// path for a finding about a whole directory, which has no line).
     pub fn location(&self) -> String {
+        if self.line == 0 {
+            return self.file.display().to_string();
+        }
         format!("{}:{}:{}", self.file.display(), self.line, self.col)
     }
 }

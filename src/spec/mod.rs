@@ -144,6 +144,21 @@ impl Checked {
 pub fn check(root: &Path) -> io::Result<Checked> {
     let (repo, mut diagnostics) = load::load(root)?;
     diagnostics.extend(validate::validate(&repo, root));
+    // A wrong `--repo` must not pass as "0 errors": a repository with no
+    // resource at all (and no file that failed to load) is an error.
+    if repo.resource_count() == 0 && !diagnostics.iter().any(Diagnostic::is_error) {
+        diagnostics.push(
+            Diagnostic::error(
+                Path::new("."),
+                Pos::new(0, 0),
+                format!(
+                    "no patchwave resource (apiVersion: patchwave.dev/v1) in any *.yaml under {}",
+                    root.display()
+                ),
+            )
+            .with_hint("pass --repo with the fleet repository's directory"),
+        );
+    }
     diagnostics.sort_by(|a, b| {
         (a.severity, &a.file, a.line, a.col).cmp(&(b.severity, &b.file, b.line, b.col))
     });

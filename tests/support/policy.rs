@@ -29,12 +29,30 @@ metadata: {name: w}
 spec: {schedule: \"0 0 * * *\", duration: 24h}
 ";
 
-/// Window `w`, which first opens on Saturday 2027-06-05 at 22:00 UTC.
-pub const LATER_WINDOW: &str = "apiVersion: patchwave.dev/v1
+/// Window `w`, which first opens on a Saturday at 22:00 UTC two to three
+/// weeks from today (computed from the present, so the test never goes
+/// stale); returns the YAML and that first opening as RFC 3339.
+pub fn later_window() -> (String, String) {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let mut day = today
+        .checked_add(jiff::Span::new().days(14))
+        .expect("a date two weeks from now");
+    while day.weekday() != jiff::civil::Weekday::Saturday {
+        day = day.tomorrow().expect("a later date");
+    }
+    (
+        format!(
+            "apiVersion: patchwave.dev/v1
 kind: MaintenanceWindow
-metadata: {name: w}
-spec: {schedule: \"0 22 * * SAT\", duration: 4h, startDate: 2027-06-05}
-";
+metadata: {{name: w}}
+spec: {{schedule: \"0 22 * * SAT\", duration: 4h, startDate: {day}}}
+"
+        ),
+        format!("{day}T22:00:00Z"),
+    )
+}
 
 /// HostGroup `name` holding every host of `fleet`, reached as root with the
 /// fleet's key and known_hosts, under baseline `b`, rollout `r`, window `w`.
