@@ -11,13 +11,15 @@ use jiff::Timestamp;
 use super::{RepoArgs, SelectArgs, StateArgs};
 use crate::exit::Exit;
 use crate::facts::{HostFacts, ScanState};
+use crate::plan::emergency::EmergencyAllowance;
 use crate::plan::fleet::{GroupPlan, HostPlan};
 use crate::plan::{PlanContext, Planner};
 use crate::rollout::budget::ErrorBudget;
 use crate::rollout::group::{self, Event, GroupRollout, WaveJobs};
 use crate::rollout::host::{HostJob, HostSettings};
 use crate::rollout::record::{
-    HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger, WaveRun,
+    EmergencyRecord, HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger,
+    WaveRun,
 };
 use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
 use crate::scan::{FleetScanOptions, ScanTarget, targets};
@@ -330,6 +332,7 @@ fn apply_source(
     let by_name: HashMap<&str, &ScanTarget> =
         all_targets.iter().map(|t| (t.host.as_str(), t)).collect();
 
+    let emergencies = emergency_records(repo, source, now);
     let mut exit = Exit::Ok;
     let mut conditions = Vec::new();
     let mut groups_with_runs = std::collections::HashSet::new();
@@ -344,6 +347,7 @@ fn apply_source(
             &scan_opts,
             store.clone(),
             source.commit.as_deref(),
+            &emergencies,
             shutdown.clone(),
         ));
         exit = exit.worst(code);
@@ -444,6 +448,33 @@ fn apply_source(
         exit = exit.worst(Exit::Incomplete);
     }
     exit
+}
+
+/// The EmergencyChanges in force, as runs record them (with the commit
+/// that added each, where the source is a git repository).
+fn emergency_records(
+    repo: &Repository,
+    source: &Source,
+    now: Timestamp,
+) -> BTreeMap<String, EmergencyRecord> {
+    crate::plan::emergency::in_force(repo, now)
+        .into_iter()
+        .map(|e| {
+            let added_in = source
+                .commit
+                .as_deref()
+                .and_then(|c| crate::source::commit_adding(&source.git_dir, c, e.file));
+            (
+                e.name.to_string(),
+                EmergencyRecord {
+                    name: e.name.to_string(),
+                    reason: e.reason.to_string(),
+                    expires: e.expires,
+                    added_in,
+                },
+            )
+        })
+        .collect()
 }
 
 /// The hosts' plans by name.
@@ -712,6 +743,7 @@ async fn apply_group(
     scan_opts: &FleetScanOptions,
     store: Arc<LocalState>,
     desired_commit: Option<&str>,
+    emergencies: &BTreeMap<String, EmergencyRecord>,
     shutdown: Arc<std::sync::atomic::AtomicBool>,
 ) -> (Exit, Option<RunRecord>) {
     let exit = |e: Exit| (e, None);
@@ -778,9 +810,16 @@ async fn apply_group(
         say(args, &format!("group {name}: nothing to do"));
         return exit(Exit::Ok);
     }
-    // The window decides, unless this is an emergency run.
+    // The window decides, unless this is an emergency run: a person's
+    // (`--now --reason`) or a committed EmergencyChange's.
     let now = Timestamp::now();
     let freeze = calendar.freeze_at(name, now);
+    let frozen = freeze.is_some();
+    let by_change: Vec<&EmergencyAllowance> = g
+        .emergency
+        .iter()
+        .filter(|e| now < e.until && (!frozen || e.break_freeze))
+        .collect();
     let (start_until, emergency) = match (&g.window, args.now) {
         (WindowStatus::Open { start_until, .. }, false) => (Some(*start_until), false),
         (_, true) => {
@@ -797,6 +836,19 @@ async fn apply_group(
             }
             (None, true)
         }
+        (_, false) if !by_change.is_empty() => {
+            let until = by_change.iter().map(|e| e.until).max();
+            let names: Vec<&str> = by_change.iter().map(|e| e.name.as_str()).collect();
+            say(
+                args,
+                &format!(
+                    "group {name}: outside its windows, allowed by EmergencyChange {} until {}",
+                    names.join(", "),
+                    until.map_or(String::new(), |t| t.to_string())
+                ),
+            );
+            (until, false)
+        }
         (
             WindowStatus::Denied {
                 deny_window,
@@ -808,8 +860,13 @@ async fn apply_group(
             say(
                 args,
                 &format!(
-                    "group {name}: frozen by `{deny_window}` until {until}; nothing applied; next start {}",
-                    next_start.map_or("none scheduled".into(), |t| t.to_string())
+                    "group {name}: frozen by `{deny_window}` until {until}; nothing applied; next start {}{}",
+                    next_start.map_or("none scheduled".into(), |t| t.to_string()),
+                    if g.emergency.is_empty() {
+                        ""
+                    } else {
+                        " (an EmergencyChange covers it, but without `breakFreeze: true`)"
+                    }
                 ),
             );
             return exit(Exit::Ok);
@@ -825,6 +882,38 @@ async fn apply_group(
             return exit(Exit::Ok);
         }
     };
+    // Outside the windows by an EmergencyChange, only the hosts it covers start.
+    let outside_windows = !matches!(g.window, WindowStatus::Open { .. }) && !emergency;
+    let may_start =
+        |host: &str| !outside_windows || by_change.iter().any(|e| e.lets_start(host, frozen));
+    if outside_windows
+        && !g
+            .waves
+            .iter()
+            .flat_map(|w| &w.hosts)
+            .any(|h| may_start(&h.host))
+    {
+        say(
+            args,
+            &format!(
+                "group {name}: no host with changes is covered by the EmergencyChange; nothing applied outside the windows"
+            ),
+        );
+        return exit(Exit::Ok);
+    }
+    let used: Vec<EmergencyRecord> = emergencies
+        .iter()
+        .filter(|(n, _)| {
+            (outside_windows && by_change.iter().any(|e| e.name == **n))
+                || g.waves.iter().flat_map(|w| &w.hosts).any(|h| {
+                    may_start(&h.host)
+                        && h.desired.install.iter().any(|p| {
+                            p.decision.reason == format!("approved by EmergencyChange `{n}`")
+                        })
+                })
+        })
+        .map(|(_, r)| r.clone())
+        .collect();
     let Some(rollout) = repo.rollouts.iter().find(|r| r.name() == g.rollout) else {
         return exit(Exit::Error);
     };
@@ -846,6 +935,7 @@ async fn apply_group(
                 by: who(),
                 emergency_reason: None,
                 freeze_overridden: None,
+                emergency_changes: Vec::new(),
             },
             desired_commit: desired_commit.map(String::from),
             outcome: RunOutcome::Running,
@@ -857,6 +947,13 @@ async fn apply_group(
     if emergency {
         record.trigger.emergency_reason = args.reason.clone();
         record.trigger.freeze_overridden = freeze.map(|(d, _)| d);
+    } else if outside_windows {
+        record.trigger.freeze_overridden = freeze.map(|(d, _)| d);
+    }
+    for e in used {
+        if !record.trigger.emergency_changes.contains(&e) {
+            record.trigger.emergency_changes.push(e);
+        }
     }
     let hosts_in_plan: usize = changes
         + record
@@ -898,7 +995,7 @@ async fn apply_group(
     let mut waves = Vec::new();
     for w in &g.waves {
         let mut jobs = Vec::new();
-        for hp in &w.hosts {
+        for hp in w.hosts.iter().filter(|h| may_start(&h.host)) {
             let (Some(t), Some(f)) = (targets.get(hp.host.as_str()), facts.get(hp.host.as_str()))
             else {
                 continue;
@@ -1365,6 +1462,7 @@ mod tests {
                 by: "t".into(),
                 emergency_reason: None,
                 freeze_overridden: None,
+                emergency_changes: Vec::new(),
             },
             desired_commit: None,
             outcome: RunOutcome::Running,
@@ -1391,6 +1489,7 @@ mod tests {
             waves: vec![],
             unchanged: vec![],
             unknown: vec![],
+            emergency: vec![],
         };
         let facts = HostFacts {
             os: OsInfo::default(),

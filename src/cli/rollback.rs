@@ -172,6 +172,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             by: format!("rollback of run {}", original.id),
             emergency_reason: Some(args.reason.clone()),
             freeze_overridden: None,
+            emergency_changes: Vec::new(),
         },
         desired_commit: None,
         outcome: RunOutcome::Running,

@@ -19,6 +19,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::Serialize;
 
+use super::emergency::Emergency;
 use super::history::History;
 use crate::facts::{AvailableUpdate, PackageManager};
 use crate::spec::Resource;
@@ -127,6 +128,8 @@ struct Exact {
     package: String,
     version: String,
     arch: Option<String>,
+    /// The EmergencyChange that approved it (else a PatchApprovals lockfile).
+    emergency: Option<String>,
 }
 
 /// A baseline ready to evaluate, built from a validated spec.
@@ -220,6 +223,7 @@ impl CompiledBaseline {
                 package: e.package.value.clone(),
                 version: e.version.value.clone(),
                 arch: e.arch.as_ref().map(|a| a.value.clone()),
+                emergency: None,
             })
             .collect();
         Ok(CompiledBaseline {
@@ -231,6 +235,23 @@ impl CompiledBaseline {
             exact,
             promotion,
         })
+    }
+
+    /// This baseline with the exact versions that EmergencyChanges approve
+    /// for a host they cover added: approved at once, without the
+    /// promotion wait (a committed emergency is the decision); `rejected`
+    /// entries still win.
+    pub fn with_emergency_approvals(&self, emergencies: &[&Emergency<'_>]) -> CompiledBaseline {
+        let mut b = self.clone();
+        for e in emergencies {
+            b.exact.extend(e.approvals.iter().map(|a| Exact {
+                package: a.package.value.clone(),
+                version: a.version.value.clone(),
+                arch: a.arch.as_ref().map(|x| x.value.clone()),
+                emergency: Some(e.name.to_string()),
+            }));
+        }
+        b
     }
 
     /// The decision for one update (its candidate version) on one host.
@@ -250,17 +271,31 @@ impl CompiledBaseline {
                 compliance_level: level,
             };
         }
+        let exact = |x: &&Exact| {
+            x.package == u.name
+                && x.arch.as_ref().is_none_or(|a| *a == u.arch)
+                && version::compare(ctx.package_manager, &x.version, &u.candidate_version)
+                    == Ordering::Equal
+        };
+        if let Some(name) = self
+            .exact
+            .iter()
+            .filter(exact)
+            .find_map(|x| x.emergency.as_deref())
+        {
+            return Decision {
+                state: DecisionState::ExplicitApproved,
+                reason: format!("approved by EmergencyChange `{name}`"),
+                approved_on: None,
+                compliance_level: level,
+            };
+        }
         let explicit = if let Some(e) = self.approved.iter().find(|e| matches(e)) {
             Some(format!("approved: {}", e.reason))
         } else {
             self.exact
                 .iter()
-                .find(|x| {
-                    x.package == u.name
-                        && x.arch.as_ref().is_none_or(|a| *a == u.arch)
-                        && version::compare(ctx.package_manager, &x.version, &u.candidate_version)
-                            == Ordering::Equal
-                })
+                .find(exact)
                 .map(|_| "approved by review (PatchApprovals)".to_string())
         };
         let decision = match explicit {
@@ -420,7 +455,7 @@ impl CompiledBaseline {
         let record = ctx
             .history
             .stage_record(&p.from, &u.name, &u.candidate_version);
-        let since = record.and_then(|r| {
+        let since = record.as_ref().and_then(|r| {
             if p.require_healthy {
                 r.healthy_since
             } else {
@@ -435,10 +470,16 @@ impl CompiledBaseline {
         match since {
             None => Decision {
                 state: DecisionState::PendingApproval,
-                reason: format!(
-                    "{}; waiting for promotion: not yet {what} on every host of stage `{}`",
-                    d.reason, p.from
-                ),
+                reason: match record.and_then(|r| r.unhealthy.as_deref()) {
+                    Some(why) if p.require_healthy => format!(
+                        "{}; waiting for promotion: installed on every host of stage `{}` but not healthy ({why})",
+                        d.reason, p.from
+                    ),
+                    _ => format!(
+                        "{}; waiting for promotion: not yet {what} on every host of stage `{}`",
+                        d.reason, p.from
+                    ),
+                },
                 approved_on: None,
                 compliance_level: d.compliance_level,
             },
@@ -456,7 +497,7 @@ impl CompiledBaseline {
                     Decision {
                         state: DecisionState::PendingApproval,
                         reason: format!(
-                            "{}; waiting for promotion: {what} on stage `{}` since {since}, needs {}",
+                            "{}; waiting for promotion until {ready}: {what} on stage `{}` since {since}, needs {}",
                             d.reason, p.from, p.after_text
                         ),
                         approved_on: Some(ready.to_zoned(ctx.tz.clone()).date()),
@@ -625,6 +666,9 @@ mod tests {
             StageRecord {
                 installed_since: installed.parse().unwrap(),
                 healthy_since: healthy.map(|s| s.parse().unwrap()),
+                unhealthy: healthy.is_none().then(|| {
+                    "host stg-1: check `up` failed: exit 1 at 2026-11-20T00:00:00Z".into()
+                }),
             },
         );
         h
@@ -888,7 +932,7 @@ mod tests {
                 history: staged("openssl", "3.0.15-1", "2026-11-26T08:00:00Z", None),
                 want: PendingApproval,
                 want_on: None,
-                reason_has: "not yet installed and healthy",
+                reason_has: "installed on every host of stage `staging` but not healthy (host stg-1: check `up` failed: exit 1",
             },
             Case {
                 what: "promotion gates explicit approvals too",

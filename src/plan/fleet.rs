@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context};
 use super::decision_cache::DecisionCache;
+use super::emergency::{self, Emergency, EmergencyAllowance};
 use super::history::History;
 use super::host::{Compliance, HostDesired, PatchState, desired, priority};
 use crate::facts::HostScan;
@@ -78,6 +79,10 @@ pub struct GroupPlan {
     pub unchanged: Vec<HostPlan>,
     /// Hosts without facts: not scanned, unreachable, or failed.
     pub unknown: Vec<UnknownHost>,
+    /// EmergencyChanges in force that let (some of) its hosts start outside
+    /// the windows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub emergency: Vec<EmergencyAllowance>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,8 +166,13 @@ struct GroupState<'a> {
     reboot: RebootPolicy,
     rollout: &'a Resource<RolloutPolicySpec>,
     decisions: DecisionCache,
+    /// The baseline as EmergencyChange approvals extend it for the hosts
+    /// they cover, one per distinct set of covering changes.
+    variants: Vec<(CompiledBaseline, DecisionCache)>,
     /// The group's selected hosts, in repository order, and what became of each.
     hosts: Vec<(&'a HostSpec, Option<Slot>)>,
+    /// Per host (same order): its variant in `variants`, if any.
+    host_variant: Vec<Option<usize>>,
 }
 
 /// Plans hosts one at a time — so a large facts file can be streamed, each
@@ -176,6 +186,8 @@ pub struct Planner<'a> {
     /// The oldest scan planned so far and whose it was.
     oldest: Option<(Timestamp, String)>,
     newest: Option<Timestamp>,
+    /// EmergencyChanges in force at the plan's instant.
+    emergencies: Vec<Emergency<'a>>,
 }
 
 impl<'a> Planner<'a> {
@@ -183,6 +195,7 @@ impl<'a> Planner<'a> {
         let repo = ctx.repo;
         let mut groups = Vec::new();
         let mut index = HashMap::new();
+        let emergencies = emergency::in_force(repo, ctx.now);
         for g in repo
             .groups
             .iter()
@@ -225,13 +238,38 @@ impl<'a> Planner<'a> {
             for (i, (h, _)) in hosts.iter().enumerate() {
                 index.insert(h.name.value.as_str(), (groups.len(), i));
             }
+            let baseline = CompiledBaseline::compile(b, &approvals)?;
+            let mut variants = Vec::new();
+            let mut by_cover: HashMap<Vec<&str>, usize> = HashMap::new();
+            let host_variant = hosts
+                .iter()
+                .map(|(h, _)| {
+                    let cover: Vec<&Emergency<'_>> = emergencies
+                        .iter()
+                        .filter(|e| !e.approvals.is_empty() && e.covers(g.name(), &h.name.value))
+                        .collect();
+                    if cover.is_empty() {
+                        return None;
+                    }
+                    let key: Vec<&str> = cover.iter().map(|e| e.name).collect();
+                    Some(*by_cover.entry(key).or_insert_with(|| {
+                        variants.push((
+                            baseline.with_emergency_approvals(&cover),
+                            DecisionCache::default(),
+                        ));
+                        variants.len() - 1
+                    }))
+                })
+                .collect();
             groups.push(GroupState {
                 group: g,
-                baseline: CompiledBaseline::compile(b, &approvals)?,
+                baseline,
                 reboot: b.spec.reboot,
                 rollout,
                 decisions: DecisionCache::default(),
+                variants,
                 hosts,
+                host_variant,
             });
         }
         Ok(Planner {
@@ -240,6 +278,7 @@ impl<'a> Planner<'a> {
             index,
             oldest: None,
             newest: None,
+            emergencies,
         })
     }
 
@@ -286,7 +325,11 @@ impl<'a> Planner<'a> {
                     history: self.ctx.history,
                     seen_at: Some(scan.scanned_at),
                 };
-                let d = desired(&name, facts, &g.baseline, g.reboot, &ctx, &g.decisions);
+                let (baseline, decisions) = match g.host_variant[hi] {
+                    Some(v) => (&g.variants[v].0, &g.variants[v].1),
+                    None => (&g.baseline, &g.decisions),
+                };
+                let d = desired(&name, facts, baseline, g.reboot, &ctx, decisions);
                 let prio = d
                     .install
                     .iter()
@@ -359,6 +402,8 @@ impl<'a> Planner<'a> {
                 }
             }
             summary.hosts_unknown += unknown.len();
+            let names: Vec<&str> = labels.keys().map(String::as_str).collect();
+            let allowed = emergency::allowances(&self.emergencies, g.group.name(), &names);
             groups.push(GroupPlan {
                 group: g.group.name().to_string(),
                 baseline: g.baseline.name.clone(),
@@ -368,6 +413,7 @@ impl<'a> Planner<'a> {
                 waves: waves(&g.rollout.spec, changing, &labels),
                 unchanged,
                 unknown,
+                emergency: allowed,
             });
         }
         let fresh_for = self

@@ -22,12 +22,15 @@ pub struct History {
 }
 
 /// A version's record on one stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageRecord {
     /// Since when every host of the stage has had the version installed.
     pub installed_since: Timestamp,
     /// Since when every host has also passed its health checks; `None` if not all healthy now.
     pub healthy_since: Option<Timestamp>,
+    /// Why not all healthy: the first host (in repository order) whose
+    /// checks failed, or that has no health record yet, and what failed.
+    pub unhealthy: Option<String>,
 }
 
 impl History {
@@ -49,9 +52,19 @@ impl History {
             };
             let all_healthy_since = hosts
                 .iter()
-                .map(|h| h.health.filter(|x| x.healthy).map(|x| x.since))
+                .map(|h| h.health.as_ref().filter(|x| x.healthy).map(|x| x.since))
                 .collect::<Option<Vec<_>>>()
                 .map(|v| v.into_iter().max());
+            let unhealthy = hosts.iter().find_map(|h| match &h.health {
+                None => Some(format!("host {}: no health check has run", h.host)),
+                Some(x) if !x.healthy => Some(format!(
+                    "host {}: {} at {}",
+                    h.host,
+                    x.failure().unwrap_or_else(|| "unhealthy".to_string()),
+                    x.checked_at.unwrap_or(x.since)
+                )),
+                Some(_) => None,
+            });
             for (key, installed) in &first.installed {
                 let package = key.rsplit_once(':').map_or(key.as_str(), |(n, _)| n);
                 let Some(installed_since) = hosts
@@ -73,6 +86,7 @@ impl History {
                     StageRecord {
                         installed_since,
                         healthy_since,
+                        unhealthy: unhealthy.clone(),
                     },
                 );
             }
@@ -98,10 +112,9 @@ impl History {
             .get(&(host.to_string(), format!("{package}:{arch}")))
     }
 
-    pub fn stage_record(&self, stage: &str, package: &str, version: &str) -> Option<StageRecord> {
+    pub fn stage_record(&self, stage: &str, package: &str, version: &str) -> Option<&StageRecord> {
         self.stage_healthy_since
             .get(&(stage.to_string(), package.to_string(), version.to_string()))
-            .copied()
     }
 }
 
@@ -134,6 +147,8 @@ mod tests {
             health: healthy_since.map(|s| Health {
                 healthy: true,
                 since: t(s),
+                checked_at: Some(t(s)),
+                checks: vec![],
             }),
         }
     }
@@ -162,9 +177,10 @@ mod tests {
         );
         assert_eq!(
             h.stage_record("staging", "openssl", "3.0.15-1"),
-            Some(StageRecord {
+            Some(&StageRecord {
                 installed_since: t("2026-11-03T00:00:00Z"),
                 healthy_since: Some(t("2026-11-05T00:00:00Z")),
+                unhealthy: None,
             })
         );
         // vim differs between the hosts: no stage record for either version.
@@ -176,16 +192,24 @@ mod tests {
         sick.health = Some(Health {
             healthy: false,
             since: t("2026-11-06T00:00:00Z"),
+            checked_at: Some(t("2026-11-06T00:00:00Z")),
+            checks: vec![crate::state::CheckResult {
+                name: "http-up".into(),
+                ok: false,
+                error: Some("GET http://b/: status 503, expected 200".into()),
+            }],
         });
         let h = History::from_records(
             FirstSeen::default(),
             [("staging", vec![Some(&a), Some(&sick)])],
         );
+        let r = h.stage_record("staging", "openssl", "3.0.15-1").unwrap();
+        assert_eq!(r.healthy_since, None);
         assert_eq!(
-            h.stage_record("staging", "openssl", "3.0.15-1")
-                .unwrap()
-                .healthy_since,
-            None
+            r.unhealthy.as_deref(),
+            Some(
+                "host b: check `http-up` failed: GET http://b/: status 503, expected 200 at 2026-11-06T00:00:00Z"
+            )
         );
         // A host never scanned: no record at all.
         let h = History::from_records(FirstSeen::default(), [("staging", vec![Some(&a), None])]);

@@ -4,6 +4,7 @@
 
 pub mod baseline;
 pub mod decision_cache;
+pub mod emergency;
 pub mod fleet;
 pub mod history;
 pub mod host;

@@ -82,6 +82,35 @@ fn window_line(w: &WindowStatus) -> String {
     }
 }
 
+/// The window line, and the EmergencyChanges that let hosts start outside
+/// it ("allowed by EmergencyChange NAME until …").
+fn group_window(g: &super::fleet::GroupPlan) -> String {
+    let mut line = window_line(&g.window);
+    if matches!(g.window, WindowStatus::Open { .. }) {
+        return line;
+    }
+    let frozen = matches!(g.window, WindowStatus::Denied { .. });
+    for e in &g.emergency {
+        let _ = write!(
+            line,
+            "; allowed by EmergencyChange {} until {}{}{} ({})",
+            e.name,
+            e.until.strftime("%Y-%m-%d %H:%MZ"),
+            e.hosts
+                .as_ref()
+                .map(|h| format!(" for {}", h.join(", ")))
+                .unwrap_or_default(),
+            match (frozen, e.break_freeze) {
+                (true, true) => ", through the freeze",
+                (true, false) => ", but not through the freeze",
+                _ => "",
+            },
+            e.reason
+        );
+    }
+    line
+}
+
 /// The new version with the characters that changed emphasised (a character
 /// diff: `3.0.15-1~deb12u1 → 3.0.17-1~deb12u2` stresses the `7` and the `2`).
 fn version_diff(from: &str, to: &str, p: &dyn Paint) -> String {
@@ -300,7 +329,7 @@ pub fn text(plan: &Plan, p: &dyn Paint) -> String {
                 "baseline {}, rollout {}{suspended}; {}",
                 g.baseline,
                 g.rollout,
-                window_line(&g.window)
+                group_window(g)
             ))
         );
         for w in &g.waves {
@@ -385,7 +414,7 @@ pub fn markdown(plan: &Plan) -> String {
             count(Severity::Critical),
             count(Severity::Important),
             hosts.iter().filter(|h| h.desired.reboot_expected).count(),
-            md(&window_line(&g.window)),
+            md(&group_window(g)),
         );
     }
     out.push('\n');

@@ -325,7 +325,9 @@ spec: {schedule: \"0 22 * * SAT\", duration: 4h}
         assert!(
             with_pending["b"][0]
                 .why
-                .contains("the rule approves it on 2026-11-30"),
+                // Offered by the scan of 2026-11-20, so 7 days from then
+                // (not from the collection's `now`, 2026-11-23).
+                .contains("first seen 2026-11-20, approved after 7 days; the rule approves it on 2026-11-27"),
             "{}",
             with_pending["b"][0].why
         );

@@ -136,6 +136,14 @@ impl StepSink for Sink {
             }
         });
     }
+
+    fn health(&self, host: &str, at: Timestamp, checks: &[crate::state::CheckResult]) {
+        // Not saved is not fatal to the host, but it must not go unnoticed:
+        // a later stage's promotion waits until health is recorded.
+        if let Err(e) = self.journal.state.record_health(host, at, checks) {
+            eprintln!("warning: {host}: the health check results were not recorded: {e}");
+        }
+    }
 }
 
 /// Runs the group's rollout on `record` (new, or an open run being resumed:
@@ -444,10 +452,14 @@ async fn soak_and_watch(
     rollout: &GroupRollout,
     patched: &[&HostJob],
     soak: Duration,
-    journal: &Journal,
+    journal: &Arc<Journal>,
     budget: &Mutex<ErrorBudget>,
     halted: &Mutex<Option<String>>,
 ) {
+    let sink = Sink {
+        journal: journal.clone(),
+        group: rollout.group.clone(),
+    };
     let end = tokio::time::Instant::now() + soak;
     let every = SOAK_CHECK_EVERY.min(soak).max(Duration::from_secs(1));
     loop {
@@ -468,7 +480,7 @@ async fn soak_and_watch(
             if !still_patched {
                 continue;
             }
-            if let Err(e) = check_health(job, &rollout.settings).await {
+            if let Err(e) = check_health(job, &rollout.settings, &sink).await {
                 let error = format!("unhealthy during the soak: {e}");
                 (journal.events)(&Event::HostFinished {
                     group: rollout.group.clone(),

@@ -6,11 +6,55 @@ use std::time::Duration;
 use super::template::{Scope, render, render_argv};
 use crate::spec::host_group::HealthCheckSpec;
 use crate::spec::values;
+use crate::state::CheckResult;
 use crate::transport::{RemoteCommand, Transport};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RETRIES: u32 = 3;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs every check (each with its retries), so the record shows all of
+/// them, not only the first that failed.
+pub async fn run_all(
+    specs: &[HealthCheckSpec],
+    transport: &dyn Transport,
+    scope: &Scope,
+) -> Vec<CheckResult> {
+    let mut results = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let r = check(spec, transport, scope).await;
+        results.push(CheckResult {
+            name: spec.name.value.clone(),
+            ok: r.is_ok(),
+            error: r.err().map(|e| shorten(&e)),
+        });
+    }
+    results
+}
+
+/// The first failure among `results`, as the step's error; or how many passed.
+pub fn verdict(results: &[CheckResult]) -> Result<String, String> {
+    match results.iter().find(|r| !r.ok) {
+        Some(r) => Err(r
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("check `{}` failed", r.name))),
+        None => Ok(format!("{} check(s) passed", results.len())),
+    }
+}
+
+/// Check output kept in run state and on the status branch is bounded.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 500;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
 
 /// Runs one check with its retries; `Err` says why it is unhealthy.
 pub async fn check(

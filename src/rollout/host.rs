@@ -19,6 +19,7 @@ use crate::spec::baseline::RebootPolicy;
 use crate::spec::common::CommandSpec;
 use crate::spec::host_group::{HealthCheckSpec, HooksSpec};
 use crate::spec::values;
+use crate::state::CheckResult;
 use crate::transport::{RemoteCommand, Transport};
 
 /// Bound on a hook that sets none.
@@ -56,6 +57,9 @@ pub struct HostResult {
 /// Reports each step as it ends.
 pub trait StepSink: Send + Sync {
     fn step(&self, host: &str, record: StepRecord);
+    /// The host's health checks ran at `at` (none configured: the host was
+    /// patched and verified); promotion of a later stage reads this.
+    fn health(&self, _host: &str, _at: Timestamp, _checks: &[CheckResult]) {}
 }
 
 struct Stepper<'a> {
@@ -384,12 +388,13 @@ async fn work(
                 .await?;
             *after = versions_of(&facts, &job.planned);
         }
-        if !settings.health.is_empty() {
+        if settings.health.is_empty() {
+            s.sink.health(s.host, Timestamp::now(), &[]);
+        } else {
             s.run(Step::Health, async {
-                for h in &settings.health {
-                    health::check(h, t.as_ref(), &job.scope).await?;
-                }
-                Ok(((), format!("{} check(s) passed", settings.health.len())))
+                let results = health::run_all(&settings.health, t.as_ref(), &job.scope).await;
+                s.sink.health(s.host, Timestamp::now(), &results);
+                health::verdict(&results).map(|said| ((), said))
             })
             .await?;
         }
@@ -456,20 +461,25 @@ pub async fn roll_back(
 }
 
 /// The group's health checks on one host, on a fresh connection (the soak
-/// between waves repeats them on every host patched so far).
-pub async fn check_health(job: &HostJob, settings: &HostSettings) -> Result<(), String> {
-    let t = connect(&job.target, &settings.scan)
-        .await
-        .map_err(|e| match e {
-            os::ScanError::Unreachable(m) | os::ScanError::Failed(m) => m,
-        })?;
-    let mut r = Ok(());
-    for h in &settings.health {
-        r = health::check(h, t.as_ref(), &job.scope).await;
-        if r.is_err() {
-            break;
+/// between waves repeats them on every host patched so far), reported to
+/// `sink`; `Err` names the first failure.
+pub async fn check_health(
+    job: &HostJob,
+    settings: &HostSettings,
+    sink: &dyn StepSink,
+) -> Result<(), String> {
+    let results = match connect(&job.target, &settings.scan).await {
+        Ok(t) => {
+            let r = health::run_all(&settings.health, t.as_ref(), &job.scope).await;
+            t.close().await;
+            r
         }
-    }
-    t.close().await;
-    r
+        Err(os::ScanError::Unreachable(m) | os::ScanError::Failed(m)) => vec![CheckResult {
+            name: "connect".into(),
+            ok: false,
+            error: Some(m),
+        }],
+    };
+    sink.health(&job.target.host, Timestamp::now(), &results);
+    health::verdict(&results).map(|_| ())
 }

@@ -54,6 +54,22 @@ pub struct Trigger {
     /// A change freeze this run was allowed through (`--break-freeze`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze_overridden: Option<String>,
+    /// The EmergencyChanges that let this run start outside the windows or
+    /// approved what it installs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emergency_changes: Vec<EmergencyRecord>,
+}
+
+/// An EmergencyChange as a run records it: its commit is the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyRecord {
+    pub name: String,
+    pub reason: String,
+    pub expires: jiff::Timestamp,
+    /// The desired-state commit that added its file, where git knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_in: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,12 +5,14 @@
 mod branch_commit;
 mod git_http;
 mod git_ssh;
+mod history;
 mod remote;
 mod status_branch;
 mod verify;
 
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
 pub use git_ssh::{SshOptions, SshUrl};
+pub use history::commit_adding;
 pub use remote::{RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_files,

@@ -19,10 +19,14 @@ pub struct EmergencyChangeSpec {
     /// Hosts it covers (in addition to the groups).
     #[serde(default)]
     pub hosts: Vec<Spanned<String>>,
-    /// Patch outside maintenance windows (deny windows included) until it expires.
+    /// The covered hosts may start outside their maintenance windows until it expires.
     #[serde(default)]
     pub allow_outside_window: bool,
-    /// Extra exact versions approved for the covered hosts.
+    /// With `allowOutsideWindow`: also through a change freeze (deny window).
+    #[serde(default)]
+    pub break_freeze: bool,
+    /// Extra exact versions approved for the covered hosts (they skip the
+    /// baseline's promotion wait; a `rejected` entry still wins).
     #[serde(default)]
     pub approvals: Vec<ExactApproval>,
 }

@@ -964,8 +964,38 @@ impl Validator<'_> {
                         .with_hint("it is recorded with every run it allows"),
                 );
             }
-            let res = values::parse_timestamp(&s.expires).map(|_| ());
-            self.check(o, s.expires.pos, "expires", res);
+            match values::parse_timestamp(&s.expires) {
+                Ok(t) if t <= jiff::Timestamp::now() => self.push(
+                    o.warning(
+                        s.expires.pos,
+                        format!(
+                            "EmergencyChange `{}` expired at {t}; it has no effect",
+                            e.name()
+                        ),
+                    )
+                    .with_hint("delete it (its commit stays the audit trail), or move `expires`"),
+                ),
+                Ok(_) => {}
+                Err(msg) => self.check(o, s.expires.pos, "expires", Err(msg)),
+            }
+            if !s.allow_outside_window && s.approvals.is_empty() {
+                self.push(
+                    o.warning(
+                        e.metadata.name.pos,
+                        "this EmergencyChange neither allows patching outside windows nor approves a version: it has no effect",
+                    )
+                    .with_hint("set `allowOutsideWindow: true`, or list `approvals`"),
+                );
+            }
+            if s.break_freeze && !s.allow_outside_window {
+                self.push(
+                    o.error(
+                        e.metadata.name.pos,
+                        "`breakFreeze` needs `allowOutsideWindow: true`",
+                    )
+                    .with_hint("a freeze is broken only by a run outside the windows"),
+                );
+            }
             if s.groups.is_empty() && s.hosts.is_empty() {
                 self.push(
                     o.error(

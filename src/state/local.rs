@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::record::{FirstSeen, HostRecord, STATE_VERSION};
+use super::record::{CheckResult, FirstSeen, HostRecord, STATE_VERSION};
 use super::{FailedInstalls, GroupLock, InstallAttempt, RunState, StateError};
 use crate::facts::HostScan;
 use crate::plan::host::FailedInstall;
@@ -368,14 +368,19 @@ impl RunState for LocalState {
         }
     }
 
-    fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError> {
+    fn record_health(
+        &self,
+        host: &str,
+        at: Timestamp,
+        checks: &[CheckResult],
+    ) -> Result<(), StateError> {
         let _lock = self.lock()?;
         let Some(record) = self.host(host)? else {
             return Err(StateError(format!(
                 "no run state for host `{host}`: scan it before recording its health"
             )));
         };
-        let next = record.after_health(at, healthy);
+        let next = record.after_health(at, checks);
         self.write(&self.host_path(host)?, &next)
     }
 }
@@ -404,7 +409,11 @@ mod tests {
             )])
             .unwrap();
         store
-            .record_health("h1", "2026-11-01T11:00:00Z".parse().unwrap(), true)
+            .record_health(
+                "h1",
+                "2026-11-01T11:00:00Z".parse().unwrap(),
+                &crate::state::record::tests::checks(true),
+            )
             .unwrap();
         let again = LocalState::new(dir.path().join("state"));
         assert_eq!(
@@ -432,7 +441,11 @@ mod tests {
         again.record_install(&attempt(Ok(()))).unwrap();
         assert!(again.failed_installs().unwrap().is_empty());
         let err = again
-            .record_health("h9", "2026-11-01T11:00:00Z".parse().unwrap(), true)
+            .record_health(
+                "h9",
+                "2026-11-01T11:00:00Z".parse().unwrap(),
+                &crate::state::record::tests::checks(true),
+            )
             .unwrap_err();
         assert!(err.0.contains("scan it before"), "{err}");
     }

@@ -9,7 +9,7 @@ mod local;
 mod record;
 
 pub use local::LocalState;
-pub use record::{FirstSeen, Health, HostRecord, InstalledSince, STATE_VERSION};
+pub use record::{CheckResult, FirstSeen, Health, HostRecord, InstalledSince, STATE_VERSION};
 
 use jiff::Timestamp;
 
@@ -35,8 +35,14 @@ pub trait RunState: Send + Sync {
     /// Records what a fleet scan saw. Dates never move later; hosts that
     /// could not be scanned keep their records.
     fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
-    /// Records a health check outcome for a scanned host.
-    fn record_health(&self, host: &str, at: Timestamp, healthy: bool) -> Result<(), StateError>;
+    /// Records the health checks' results on a scanned host at `at` (no
+    /// checks: patched and verified, so healthy).
+    fn record_health(
+        &self,
+        host: &str,
+        at: Timestamp,
+        checks: &[CheckResult],
+    ) -> Result<(), StateError>;
     /// The last failed install per `(host, "name:arch")` (FAILED patch states).
     fn failed_installs(&self) -> Result<FailedInstalls, StateError>;
     /// Records an install attempt: a failure replaces the package's record on
@@ -224,7 +230,11 @@ mod tests {
         assert_eq!(r.healthy_since, None, "no health recorded yet");
         for host in ["stg-web-1", "stg-db-1"] {
             store
-                .record_health(host, "2026-11-03T08:00:00Z".parse().unwrap(), true)
+                .record_health(
+                    host,
+                    "2026-11-03T08:00:00Z".parse().unwrap(),
+                    &record::tests::checks(true),
+                )
                 .unwrap();
         }
         let h = load_history(&store, &checked.repo).unwrap();

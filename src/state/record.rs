@@ -54,12 +54,47 @@ pub struct InstalledSince {
 }
 
 /// A host's health as its checks last reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     pub healthy: bool,
     /// Since when the host has been in this state without interruption.
     pub since: Timestamp,
+    /// When the checks last ran (`since` is when this state began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// Each check's result at `checked_at`; empty when the group has no
+    /// checks (a host patchwave patched and verified counts as healthy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+impl Health {
+    /// The first failing check, as "check `name` failed: why", for a
+    /// promotion that waits on this host.
+    pub fn failure(&self) -> Option<String> {
+        self.checks.iter().find(|c| !c.ok).map(|c| {
+            format!(
+                "check `{}` failed{}",
+                c.name,
+                c.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )
+        })
+    }
+}
+
+/// One health check's result on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    /// Why it failed (the check's own words, shortened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What patchwave remembers about one host.
@@ -108,17 +143,25 @@ impl HostRecord {
             host: scan.host.clone(),
             last_scan: scan.scanned_at,
             installed,
-            health: previous.and_then(|p| p.health),
+            health: previous.and_then(|p| p.health.clone()),
         })
     }
 
-    /// The record after a health check outcome: the `since` of an unchanged
-    /// state is kept, so a host healthy for days stays healthy since then.
-    pub fn after_health(mut self, at: Timestamp, healthy: bool) -> HostRecord {
-        self.health = match self.health {
-            Some(h) if h.healthy == healthy && h.since <= at => Some(h),
-            _ => Some(Health { healthy, since: at }),
+    /// The record after the health checks ran at `at` (healthy when every
+    /// check passed): the `since` of an unchanged state is kept, so a host
+    /// healthy for days stays healthy since then; the checks are the latest.
+    pub fn after_health(mut self, at: Timestamp, checks: &[CheckResult]) -> HostRecord {
+        let healthy = checks.iter().all(|c| c.ok);
+        let since = match &self.health {
+            Some(h) if h.healthy == healthy && h.since <= at => h.since,
+            _ => at,
         };
+        self.health = Some(Health {
+            healthy,
+            since,
+            checked_at: Some(at),
+            checks: checks.to_vec(),
+        });
         self
     }
 
@@ -150,9 +193,14 @@ impl HostRecord {
                 )
             })
             .collect();
-        let health = match (newer.health, older.health) {
-            (Some(a), Some(b)) => Some(if b.since > a.since { b } else { a }),
-            (a, b) => a.or(b),
+        // The health checked last wins (then the one that changed last).
+        let health = match (&newer.health, &older.health) {
+            (Some(a), Some(b)) => Some(if (b.checked_at, b.since) > (a.checked_at, a.since) {
+                b.clone()
+            } else {
+                a.clone()
+            }),
+            (a, b) => a.clone().or(b.clone()),
         };
         HostRecord {
             version: STATE_VERSION,
@@ -176,9 +224,18 @@ impl HostRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::facts::fixture::scan;
+
+    /// One check named `up`, passing or failing.
+    pub(crate) fn checks(ok: bool) -> Vec<CheckResult> {
+        vec![CheckResult {
+            name: "up".into(),
+            ok,
+            error: (!ok).then(|| "exit 1".into()),
+        }]
+    }
 
     #[test]
     fn records_from_two_machines_keep_the_earliest_install_and_the_latest_health() {
@@ -193,7 +250,7 @@ mod tests {
             ),
         )
         .unwrap()
-        .after_health(at("2026-11-20T09:00:00Z"), true);
+        .after_health(at("2026-11-20T09:00:00Z"), &checks(true));
         // A CI runner scanned later: same openssl, a newer bash, no health.
         let runner = HostRecord::after_scan(
             None,
@@ -221,7 +278,7 @@ mod tests {
         // The health that changed last wins.
         let sick = patcher
             .clone()
-            .after_health(at("2026-11-25T00:00:00Z"), false);
+            .after_health(at("2026-11-25T00:00:00Z"), &checks(false));
         assert_eq!(
             runner.merged_with(&sick).health.map(|h| h.healthy),
             Some(false)
@@ -289,17 +346,23 @@ mod tests {
     fn health_keeps_its_since_while_unchanged() {
         let r =
             HostRecord::after_scan(None, &scan("h1", "2026-11-01T00:00:00Z", &[], &[])).unwrap();
-        let r = r.after_health(t("2026-11-01T01:00:00Z"), true);
-        let r = r.after_health(t("2026-11-02T01:00:00Z"), true);
+        let r = r.after_health(t("2026-11-01T01:00:00Z"), &checks(true));
+        let r = r.after_health(t("2026-11-02T01:00:00Z"), &checks(true));
         assert_eq!(
             r.health,
             Some(Health {
                 healthy: true,
-                since: t("2026-11-01T01:00:00Z")
+                since: t("2026-11-01T01:00:00Z"),
+                checked_at: Some(t("2026-11-02T01:00:00Z")),
+                checks: checks(true),
             })
         );
-        let r = r.after_health(t("2026-11-03T01:00:00Z"), false);
-        assert_eq!(r.health.unwrap().since, t("2026-11-03T01:00:00Z"));
+        let r = r.after_health(t("2026-11-03T01:00:00Z"), &checks(false));
+        assert_eq!(r.health.as_ref().unwrap().since, t("2026-11-03T01:00:00Z"));
+        assert_eq!(
+            r.health.as_ref().unwrap().failure().as_deref(),
+            Some("check `up` failed: exit 1")
+        );
         // A scan keeps the health record.
         let r = HostRecord::after_scan(Some(&r), &scan("h1", "2026-11-04T00:00:00Z", &[], &[]))
             .unwrap();

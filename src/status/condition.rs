@@ -194,6 +194,7 @@ mod tests {
                     reason: "down".into(),
                 })
                 .collect(),
+            emergency: vec![],
         }
     }
 
