@@ -460,10 +460,20 @@ fn emergency_records(
     crate::plan::emergency::in_force(repo, now)
         .into_iter()
         .map(|e| {
+            // The commit that added this EmergencyChange (by kind and
+            // name, in its file), not merely its file.
+            let present = |text: &str| {
+                crate::spec::load::load_text(e.file, text)
+                    .emergencies
+                    .iter()
+                    .any(|x| x.name() == e.name)
+            };
+            // Origin paths start with the repository path as given.
+            let file = e.file.strip_prefix(&source.policy_dir).unwrap_or(e.file);
             let added_in = source
                 .commit
                 .as_deref()
-                .and_then(|c| crate::source::commit_adding(&source.git_dir, c, e.file));
+                .and_then(|c| crate::source::commit_adding(&source.git_dir, c, file, &present));
             (
                 e.name.to_string(),
                 EmergencyRecord {

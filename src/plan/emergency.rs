@@ -149,6 +149,64 @@ metadata: {name: r}
 spec: {waves: [\"100%\"]}
 ";
 
+    /// Approvals apply to the hosts an EmergencyChange covers, and to no other.
+    #[test]
+    fn approvals_reach_only_the_covered_hosts() {
+        use crate::facts::fixture::scan;
+        use crate::plan::{PlanContext, Planner};
+        let checked = repo(&format!(
+            "{BASE}---
+apiVersion: patchwave.dev/v1
+kind: EmergencyChange
+metadata: {{name: vim-fix}}
+spec: {{reason: CVE-2026-2, expires: \"2099-01-01T00:00:00Z\", hosts: [h2], approvals: [{{package: vim, version: '2'}}]}}
+"
+        ));
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let history = crate::plan::History::default();
+        let calendar = crate::schedule::Calendar::build(&checked.repo);
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut planner = Planner::new(PlanContext {
+            repo: &checked.repo,
+            history: &history,
+            calendar: &calendar,
+            now: "2026-12-02T00:00:00Z".parse().unwrap(),
+            tz: &tz,
+            only_group: None,
+            only_host: None,
+        })
+        .unwrap();
+        for h in ["h1", "h2"] {
+            planner.add(&scan(
+                h,
+                "2026-12-01T00:00:00Z",
+                &[("vim", "1")],
+                &[("vim", "2")],
+            ));
+        }
+        let plan = planner.finish();
+        let g = &plan.groups[0];
+        let changing: Vec<&str> = g
+            .waves
+            .iter()
+            .flat_map(|w| &w.hosts)
+            .map(|h| h.host.as_str())
+            .collect();
+        assert_eq!(changing, ["h2"]);
+        let h2 = &g.waves[0].hosts[0].desired.install[0];
+        assert_eq!(h2.decision.reason, "approved by EmergencyChange `vim-fix`");
+        let h1 = &g.unchanged[0];
+        assert_eq!(h1.host, "h1");
+        assert_eq!(
+            h1.desired.withheld[0].decision.reason,
+            "no approval rule matches"
+        );
+        assert!(
+            g.emergency.is_empty(),
+            "no allowOutsideWindow: no allowance"
+        );
+    }
+
     #[test]
     fn only_unexpired_changes_count_and_hosts_narrow_the_cover() {
         let checked = repo(&format!(

@@ -256,6 +256,14 @@ struct HeaderMetadata {
     name: Option<String>,
 }
 
+/// The resources one file's text holds (as it was in some commit), without
+/// validation: enough to ask whether a resource was there.
+pub fn load_text(file: &Path, text: &str) -> Repository {
+    let mut repo = Repository::default();
+    load_file(&Arc::from(file), text, &mut repo, &mut Vec::new());
+    repo
+}
+
 fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Vec<Diagnostic>) {
     // A file that never names our API group is someone else's (a CI config,
     // a Helm template): its YAML problems are worth a warning, not a failure.

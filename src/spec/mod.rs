@@ -12,7 +12,7 @@ pub mod emergency;
 pub mod fleet;
 pub mod host_group;
 pub mod kind;
-mod load;
+pub mod load;
 pub mod resource;
 pub mod rollout;
 pub mod schema;
