@@ -397,8 +397,8 @@ fn outside_a_window_nothing_changes_until_an_emergency_run() {
     let out = apply(dir.path(), state.path(), &["--now"]);
     assert_eq!(
         out.code,
-        Some(2),
-        "clap refuses --now without --reason: {}",
+        Some(1),
+        "--now without --reason is a usage error (1, never 2): {}",
         out.stderr
     );
     let out = apply(

@@ -249,7 +249,9 @@ fn desired_state_and_status_travel_over_https_with_a_token() {
     assert!(!said.contains("wrong-token"), "{said}");
 
     let (code, said) = apply(Some("s3cret-token"), Some(&server.ca));
-    assert_eq!(code, Some(0), "{said}");
+    // Fetched, verified and status pushed; its one host is unreachable, so
+    // the run is incomplete (4), never success.
+    assert_eq!(code, Some(4), "{said}");
     assert!(!said.contains("s3cret-token"), "{said}");
     let bare = tmp.path().join("fleet.git");
     assert!(
