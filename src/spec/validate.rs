@@ -3,14 +3,16 @@
 //! reports every problem.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::baseline::{PackageRule, PatchBaselineSpec};
 use super::common::{CommandSpec, CountOrPercent};
 use super::diagnostic::{Diagnostic, Origin};
+use super::fleet::SignatureFormat;
 use super::host_group::{
     ConnectionSpec, HostGroupSpec, OsFamily, TransportKind, WinrmAuth, WinrmScheme,
 };
+use super::openpgp_keys;
 use super::resource::{Metadata, Resource};
 use super::rollout::RolloutPolicySpec;
 use super::spanned::{Pos, Spanned};
@@ -172,7 +174,12 @@ impl Validator<'_> {
                 self.positive_duration(o, &apply.reboot_timeout, "apply.rebootTimeout");
             }
             if let Some(ver) = &s.verification {
-                self.repo_file(o, &ver.allowed_signers, "verification.allowedSigners");
+                match ver.format {
+                    SignatureFormat::Ssh => {
+                        self.repo_file(o, &ver.allowed_signers, "verification.allowedSigners")
+                    }
+                    SignatureFormat::Openpgp => self.openpgp_keys(o, &ver.allowed_signers),
+                }
             }
         }
     }
@@ -190,6 +197,15 @@ impl Validator<'_> {
 
     /// A path that must exist inside the repository (it is part of the reviewed policy).
     fn repo_file(&mut self, o: &Origin, p: &Spanned<String>, what: &str) {
+        if let Some(path) = self.inside_repo(o, p, what)
+            && !path.is_file()
+        {
+            self.missing(o, p, what);
+        }
+    }
+
+    /// `p` joined to the repository root, or an error when it could leave it.
+    fn inside_repo(&mut self, o: &Origin, p: &Spanned<String>, what: &str) -> Option<PathBuf> {
         let path = Path::new(&p.value);
         if path.is_absolute()
             || path
@@ -203,14 +219,65 @@ impl Validator<'_> {
                 )
                 .with_hint("write it relative to the repository root, without `..`"),
             );
-        } else if !self.root.join(path).is_file() {
+            return None;
+        }
+        Some(self.root.join(path))
+    }
+
+    fn missing(&mut self, o: &Origin, p: &Spanned<String>, what: &str) {
+        self.push(
+            o.error(
+                p.pos,
+                format!("{what} `{}` does not exist in the repository", p.value),
+            )
+            .with_hint("commit the file, or fix the path (relative to the repository root)"),
+        );
+    }
+
+    /// OpenPGP allowed signers: a file of armored public keys, or a directory
+    /// whose `*.asc` files hold them; each must parse, as verification reads it.
+    fn openpgp_keys(&mut self, o: &Origin, p: &Spanned<String>) {
+        let what = "verification.allowedSigners";
+        let Some(path) = self.inside_repo(o, p, what) else {
+            return;
+        };
+        if !path.exists() {
+            return self.missing(o, p, what);
+        }
+        let (files, others) = match openpgp_keys::key_files_on_disk(&path) {
+            Ok(found) => found,
+            Err(e) => return self.push(o.error(p.pos, format!("{what} `{}`: {e}", p.value))),
+        };
+        let root = self.root;
+        let shown = |f: &Path| f.strip_prefix(root).unwrap_or(f).display().to_string();
+        if files.is_empty() {
             self.push(
-                o.error(
-                    p.pos,
-                    format!("{what} `{}` does not exist in the repository", p.value),
-                )
-                .with_hint("commit the file, or fix the path (relative to the repository root)"),
+                o.error(p.pos, format!("{what} `{}` holds no *.asc file", p.value))
+                    .with_hint("add each signer's key as <name>.asc (`gpg --armor --export <fingerprint>`)"),
             );
+        }
+        for other in &others {
+            let d = o
+                .warning(
+                    p.pos,
+                    format!(
+                        "{what}: `{}` is not read (only *.asc files are keys)",
+                        shown(other)
+                    ),
+                )
+                .with_hint(
+                    "rename it to end in .asc if it is a signer's key, or move it elsewhere",
+                );
+            self.push(d);
+        }
+        for file in &files {
+            let parsed = std::fs::read(file)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| openpgp_keys::parse_armored(&bytes));
+            if let Err(e) = parsed {
+                let d = o.error(p.pos, format!("{what} `{}` {e}", shown(file)));
+                self.push(d);
+            }
         }
     }
 
