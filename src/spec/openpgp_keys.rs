@@ -255,6 +255,13 @@ pub fn is_key_file_name(name: &str) -> bool {
         .is_some_and(|e| e == KEY_FILE_EXTENSION)
 }
 
+/// Whether a file not read from an allowed-signers directory is probably a
+/// key saved under another name (GitHub serves its key as `web-flow.gpg`).
+pub fn looks_like_key_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| ["gpg", "pgp", "key", "pub"].iter().any(|k| e == *k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,37 +248,66 @@ impl Validator<'_> {
             Ok(found) => found,
             Err(e) => return self.push(o.error(p.pos, format!("{what} `{}`: {e}", p.value))),
         };
-        let root = self.root;
-        let shown = |f: &Path| f.strip_prefix(root).unwrap_or(f).display().to_string();
         if files.is_empty() {
             self.push(
                 o.error(p.pos, format!("{what} `{}` holds no *.asc file", p.value))
                     .with_hint("add each signer's key as <name>.asc (`gpg --armor --export <fingerprint>`)"),
             );
         }
-        for other in &others {
+        // A key saved under another name (`curl -O …/web-flow.gpg`) would
+        // silently not count.
+        for other in others
+            .iter()
+            .filter(|f| openpgp_keys::looks_like_key_file(f))
+        {
             let d = o
                 .warning(
                     p.pos,
                     format!(
                         "{what}: `{}` is not read (only *.asc files are keys)",
-                        shown(other)
+                        self.shown(other)
                     ),
                 )
-                .with_hint(
-                    "rename it to end in .asc if it is a signer's key, or move it elsewhere",
-                );
+                .with_hint("rename it to end in .asc if it is an armored public key");
             self.push(d);
         }
+        let canonical_root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.to_path_buf());
         for file in &files {
-            let parsed = std::fs::read(file)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| openpgp_keys::parse_armored(&bytes));
-            if let Err(e) = parsed {
-                let d = o.error(p.pos, format!("{what} `{}` {e}", shown(file)));
-                self.push(d);
-            }
+            self.openpgp_key_file(o, p, &canonical_root, file);
         }
+    }
+
+    /// One file of OpenPGP allowed signers: a regular file inside the
+    /// repository, of armored public keys.
+    fn openpgp_key_file(
+        &mut self,
+        o: &Origin,
+        p: &Spanned<String>,
+        canonical_root: &Path,
+        file: &Path,
+    ) {
+        let what = "verification.allowedSigners";
+        let d = match super::load::read_repo_file(canonical_root, file) {
+            Err((message, hint)) => o
+                .error(p.pos, format!("{what} `{}`: {message}", self.shown(file)))
+                .with_hint(hint),
+            Ok(bytes) => match openpgp_keys::parse_armored(&bytes) {
+                Ok(_) => return,
+                Err(e) => o.error(p.pos, format!("{what} `{}` {e}", self.shown(file))),
+            },
+        };
+        self.push(d);
+    }
+
+    /// A path under the repository as written in it.
+    fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     fn groups(&mut self) {
