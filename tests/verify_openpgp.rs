@@ -501,7 +501,7 @@ fn a_remote_source_verifies_openpgp_signatures_against_the_last_good_commit() {
     assert_eq!(code, Some(0), "{said}");
     assert!(
         said.contains(&format!(
-            "warning: commit {0} refused: commit {0} is signed by a key that is not in the allowed signers (`{KEYS}` as of commit {1}): OpenPGP key {mallory}; working from the last good commit {1}",
+            "warning: commit {0} refused: commit {0} is signed by a key that is not in the allowed signers (`{KEYS}` as of commit {1}): OpenPGP key {mallory}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one); working from the last good commit {1}",
             short(&by_mallory),
             short(&good)
         )),

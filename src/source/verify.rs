@@ -192,7 +192,7 @@ impl Signers<'_> {
 
     fn not_allowed(&self, commit: &str, key: &str) -> GitError {
         err(format!(
-            "commit {commit} is signed by a key that is not in the allowed signers ({}){key}",
+            "commit {commit} is signed by a key that is not in the allowed signers ({}){key}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one)",
             self.describe()
         ))
     }

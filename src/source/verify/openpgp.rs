@@ -397,7 +397,7 @@ mod tests {
         let e = judged("no-public-key.status", false).unwrap_err();
         assert_eq!(
             e,
-            "commit fedcba987654 is signed by a key that is not in the allowed signers (`.patchwave/openpgp` as of commit 0123456789ab): OpenPGP key BB5648187D1F842C922BED6BE7BADEE0147D8877"
+            "commit fedcba987654 is signed by a key that is not in the allowed signers (`.patchwave/openpgp` as of commit 0123456789ab): OpenPGP key BB5648187D1F842C922BED6BE7BADEE0147D8877; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one)"
         );
         let e = judged("bad.status", false).unwrap_err();
         assert!(
