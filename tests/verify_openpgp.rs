@@ -180,6 +180,10 @@ fn fleet_repo(tmp: &Path, format: &str, signers: &str) -> PathBuf {
 
 const KEYS: &str = ".patchwave/allowed_signers.asc";
 
+/// apply's exit status when the desired state was accepted and the run went
+/// through, but its one host (listening nowhere) was not reached.
+const NOT_REACHED: i32 = 4;
+
 /// `patchwave apply` on `repo` (a directory or URL); exit code and all it said.
 fn apply(repo: &str, state: &Path) -> (Option<i32>, String) {
     let out = support::patchwave()
@@ -221,7 +225,7 @@ fn assert_applied(repo: &Path, signer: &str) {
     let state = tempfile::tempdir().unwrap();
     let (code, said) = apply_local(repo, state.path());
     let head = git(repo, &["rev-parse", "HEAD"]);
-    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(code, Some(NOT_REACHED), "{said}");
     assert!(
         said.contains(&format!(
             "desired state {} verified: signed by {signer}\n",
@@ -231,6 +235,12 @@ fn assert_applied(repo: &Path, signer: &str) {
     );
     assert!(
         said.contains("host nowhere: unreachable, not patched"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "error: 1 targeted host could not be reached or scanned and was not patched: nowhere"
+        ),
         "{said}"
     );
 }
@@ -467,7 +477,7 @@ fn a_remote_source_verifies_openpgp_signatures_against_the_last_good_commit() {
     fs::write(work.join(KEYS), gpg.armored(&alice)).unwrap();
     let good = push("fleet, signed by alice", Some((&gpg, &alice)));
     let (code, said) = apply(&url, &state);
-    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(code, Some(NOT_REACHED), "{said}");
     assert!(
         said.contains(&format!(
             "desired state {} verified: signed by Alice <alice@example.com> ({alice})",
@@ -479,7 +489,7 @@ fn a_remote_source_verifies_openpgp_signatures_against_the_last_good_commit() {
     fs::write(work.join("notes.yaml"), "# unsigned\n").unwrap();
     let unsigned = push("unsigned", None);
     let (code, said) = apply(&url, &state);
-    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(code, Some(NOT_REACHED), "{said}");
     assert!(
         said.contains(&format!(
             "warning: commit {0} refused: commit {0} is not signed; sign desired-state commits (`git commit -S` with gpg.format=openpgp); working from the last good commit {1}",
@@ -498,7 +508,7 @@ fn a_remote_source_verifies_openpgp_signatures_against_the_last_good_commit() {
     fs::write(work.join("notes.yaml"), "# mallory\n").unwrap();
     let by_mallory = push("mallory", Some((&gpg, &mallory)));
     let (code, said) = apply(&url, &state);
-    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(code, Some(NOT_REACHED), "{said}");
     assert!(
         said.contains(&format!(
             "warning: commit {0} refused: commit {0} is signed by a key that is not in the allowed signers (`{KEYS}` as of commit {1}): OpenPGP key {mallory}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one); working from the last good commit {1}",
@@ -512,7 +522,7 @@ fn a_remote_source_verifies_openpgp_signatures_against_the_last_good_commit() {
     fs::write(work.join("notes.yaml"), "# alice reviewed\n").unwrap();
     let reviewed = push("alice", Some((&gpg, &alice)));
     let (code, said) = apply(&url, &state);
-    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(code, Some(NOT_REACHED), "{said}");
     assert!(
         said.contains(&format!(
             "desired state {} verified: signed by Alice <alice@example.com> ({alice})",
