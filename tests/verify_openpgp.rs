@@ -442,6 +442,22 @@ fn a_directory_of_keys_holds_the_signers_and_a_forge_key_is_one_of_them() {
             short(&by_mallory)
         ),
     );
+
+    // A committed link holds a path, not a key: refused where the keys are
+    // read (validate refuses it in the commit that adds it; here the next
+    // commit removes it, and its parent's keys are read).
+    std::os::unix::fs::symlink("alice.asc", dir.join("link.asc")).unwrap();
+    let linked = commit(&repo, "a link", Some((&gpg, &alice)));
+    fs::remove_file(dir.join("link.asc")).unwrap();
+    let unlinked = commit(&repo, "no link", Some((&gpg, &alice)));
+    assert_refused(
+        &repo,
+        &format!(
+            "commit {}: the allowed signers `.patchwave/openpgp/link.asc` as of commit {} is a symbolic link; commit the key file itself",
+            short(&unlinked),
+            short(&linked)
+        ),
+    );
 }
 
 /// A remote source (file://) verifies OpenPGP signatures when it syncs:
@@ -586,7 +602,8 @@ fn validate_checks_the_openpgp_allowed_signers() {
         "{said}"
     );
 
-    // A key linked from outside the repository is not part of the reviewed policy.
+    // A linked key: git stores the link (a path), and the link may point
+    // out of the reviewed repository.
     let outside = tmp.path().join("outside.asc");
     fs::write(&outside, gpg.armored(&alice)).unwrap();
     fs::remove_file(repo.join(KEYS)).unwrap();
@@ -595,7 +612,7 @@ fn validate_checks_the_openpgp_allowed_signers() {
     assert_eq!(code, Some(1), "{said}");
     assert!(
         said.contains(&format!(
-            "verification.allowedSigners `{KEYS}`: symlink points outside the repository"
+            "verification.allowedSigners `{KEYS}` is a symbolic link"
         )),
         "{said}"
     );
@@ -625,4 +642,13 @@ fn validate_checks_the_openpgp_allowed_signers() {
     let (code, said) = validate();
     assert_eq!(code, Some(0), "{said}");
     assert!(!said.contains("is not read"), "{said}");
+    std::os::unix::fs::symlink("web-flow.asc", dir.join("alias.asc")).unwrap();
+    let (code, said) = validate();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(
+            "verification.allowedSigners `.patchwave/openpgp/alias.asc` is a symbolic link"
+        ),
+        "{said}"
+    );
 }

@@ -153,14 +153,13 @@ pub fn verify_commit_trusting(
     }
     let tree = repo.find_commit(trusted)?.tree()?;
     let signers = Signers {
+        commit: short,
         path: signers_path,
         as_of: short_id(trusted),
     };
     let (signer, detail) = match format {
-        SignatureFormat::Ssh => verify_ssh(repo, &tree, &signers, &short, signature, &payload)?,
-        SignatureFormat::Openpgp => {
-            openpgp::verify(repo, &tree, &signers, &short, signature, &payload)?
-        }
+        SignatureFormat::Ssh => verify_ssh(repo, &tree, &signers, signature, &payload)?,
+        SignatureFormat::Openpgp => openpgp::verify(repo, &tree, &signers, signature, &payload)?,
     };
     Ok(Verified {
         commit: id.to_string(),
@@ -169,10 +168,13 @@ pub fn verify_commit_trusting(
     })
 }
 
-/// Where the allowed signers were read from, for messages.
+/// The commit under verification and where its allowed signers were read
+/// from, for messages: every refusal names the commit.
 struct Signers<'a> {
+    /// The (short) commit being verified.
+    commit: String,
     path: &'a Path,
-    /// The (short) commit they were read from.
+    /// The (short) commit the allowed signers were read from.
     as_of: String,
 }
 
@@ -182,17 +184,23 @@ impl Signers<'_> {
         format!("`{}` as of commit {}", self.path.display(), self.as_of)
     }
 
+    /// "commit 0123456789ab: {why}".
+    fn refuse(&self, why: impl std::fmt::Display) -> GitError {
+        err(format!("commit {}: {why}", self.commit))
+    }
+
     fn missing(&self) -> GitError {
-        err(format!(
+        self.refuse(format_args!(
             "the allowed signers `{}` do not exist in commit {}",
             self.path.display(),
             self.as_of
         ))
     }
 
-    fn not_allowed(&self, commit: &str, key: &str) -> GitError {
+    fn not_allowed(&self, key: &str) -> GitError {
         err(format!(
-            "commit {commit} is signed by a key that is not in the allowed signers ({}){key}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one)",
+            "commit {} is signed by a key that is not in the allowed signers ({}){key}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one)",
+            self.commit,
             self.describe()
         ))
     }
@@ -244,7 +252,6 @@ fn verify_ssh(
     repo: &Repository,
     tree: &Tree,
     signers: &Signers,
-    short: &str,
     signature: &str,
     payload: &[u8],
 ) -> Result<(String, String), GitError> {
@@ -271,7 +278,7 @@ fn verify_ssh(
         Err(_) => Vec::new(),
     };
     if principals.is_empty() {
-        return Err(signers.not_allowed(short, ""));
+        return Err(signers.not_allowed(""));
     }
     let mut last = String::new();
     for p in &principals {
@@ -286,9 +293,7 @@ fn verify_ssh(
             Err(e) => last = e,
         }
     }
-    Err(err(format!(
-        "commit {short}: the signature does not verify: {last}"
-    )))
+    Err(signers.refuse(format_args!("the signature does not verify: {last}")))
 }
 
 /// Runs ssh-keygen; `Ok(Err(text))` when it ran and said no.

@@ -233,7 +233,8 @@ pub fn key_files_on_disk(path: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<Path
     let mut others = Vec::new();
     for entry in std::fs::read_dir(path)? {
         let entry = entry?;
-        if !entry.file_type()?.is_file() {
+        // Symbolic links are listed, for `validate` to refuse.
+        if entry.file_type()?.is_dir() {
             continue;
         }
         let file = entry.path();

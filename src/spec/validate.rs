@@ -50,6 +50,19 @@ struct Validator<'a> {
     out: Vec<Diagnostic>,
 }
 
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Verification reads the committed link (a path), never what it points to.
+fn symlinked_key(o: &Origin, p: &Spanned<String>, shown: &str) -> Diagnostic {
+    o.error(
+        p.pos,
+        format!("verification.allowedSigners `{shown}` is a symbolic link"),
+    )
+    .with_hint("commit the key file itself: signature checks read what git stores, not what a link points to")
+}
+
 /// Every resource's metadata with its kind, for checks common to all kinds.
 fn all_metadata(repo: &Repository) -> Vec<(Kind, &Origin, &Metadata)> {
     fn each<S>(kind: Kind, rs: &[Resource<S>]) -> impl Iterator<Item = (Kind, &Origin, &Metadata)> {
@@ -244,6 +257,9 @@ impl Validator<'_> {
         if !path.exists() {
             return self.missing(o, p, what);
         }
+        if is_symlink(&path) {
+            return self.push(symlinked_key(o, p, &p.value));
+        }
         let (files, others) = match openpgp_keys::key_files_on_disk(&path) {
             Ok(found) => found,
             Err(e) => return self.push(o.error(p.pos, format!("{what} `{}`: {e}", p.value))),
@@ -290,6 +306,9 @@ impl Validator<'_> {
         file: &Path,
     ) {
         let what = "verification.allowedSigners";
+        if is_symlink(file) {
+            return self.push(symlinked_key(o, p, &self.shown(file)));
+        }
         let d = match super::load::read_repo_file(canonical_root, file) {
             Err((message, hint)) => o
                 .error(p.pos, format!("{what} `{}`: {message}", self.shown(file)))

@@ -12,7 +12,7 @@
 //! own claim.
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,13 @@ pub(super) fn verify(
     repo: &Repository,
     tree: &Tree,
     signers: &Signers,
-    short: &str,
     signature: &str,
     payload: &[u8],
 ) -> Result<(String, String), GitError> {
     let keys = allowed_keys(repo, tree, signers)?;
-    let dir = tempfile::tempdir().map_err(|e| err(e.to_string()))?;
+    let tmp = tempfile::tempdir().map_err(|e| err(e.to_string()))?;
     // gpgv looks a relative --keyring up in its home directory.
-    let dir = std::path::absolute(dir.path()).map_err(|e| err(e.to_string()))?;
+    let dir = std::path::absolute(tmp.path()).map_err(|e| err(e.to_string()))?;
     let keyring = dir.join("allowed-signers.gpg");
     let sig = dir.join("commit.sig");
     let data = dir.join("commit.payload");
@@ -51,33 +50,26 @@ pub(super) fn verify(
     ] {
         std::fs::write(path, bytes).map_err(|e| err(format!("{}: {e}", path.display())))?;
     }
-    let run = gpgv(&dir, &keyring, &sig, &data).map_err(err)?;
-    judge(&run, signers, short)
+    let run = gpgv(&dir, &keyring, &sig, &data).map_err(|e| signers.refuse(e))?;
+    judge(&run, signers)
 }
+
+/// git's file mode for a symbolic link.
+const SYMLINK_MODE: i32 = 0o120_000;
 
 /// The public keys at the allowed signers path in `tree`: the file's, or
 /// those of every `*.asc` file directly in that directory.
 fn allowed_keys(repo: &Repository, tree: &Tree, signers: &Signers) -> Result<PublicKeys, GitError> {
     let entry = tree.get_path(signers.path).map_err(|_| signers.missing())?;
     let files = if entry.kind() == Some(ObjectType::Tree) {
-        let dir = repo.find_tree(entry.id())?;
-        let mut files = Vec::new();
-        for e in dir.iter() {
-            let Some(name) = e.name().ok().filter(|n| openpgp_keys::is_key_file_name(n)) else {
-                continue;
-            };
-            if e.kind() == Some(ObjectType::Blob) {
-                let bytes = repo.find_blob(e.id())?.content().to_vec();
-                files.push((signers.path.join(name), bytes));
-            }
-        }
-        files
+        key_files_in(repo, &repo.find_tree(entry.id())?, signers)?
     } else {
+        refuse_symlink(entry.filemode(), signers.path, signers)?;
         let bytes = blob_at(repo, tree, signers.path).ok_or_else(|| signers.missing())?;
         vec![(signers.path.to_path_buf(), bytes)]
     };
     if files.is_empty() {
-        return Err(err(format!(
+        return Err(signers.refuse(format_args!(
             "the allowed signers {} hold no *.asc file; add each signer's key as <name>.asc (`gpg --armor --export <fingerprint>`)",
             signers.describe()
         )));
@@ -85,7 +77,7 @@ fn allowed_keys(repo: &Repository, tree: &Tree, signers: &Signers) -> Result<Pub
     let mut keys = PublicKeys::default();
     for (path, bytes) in files {
         let parsed = openpgp_keys::parse_armored(&bytes).map_err(|e| {
-            err(format!(
+            signers.refuse(format_args!(
                 "the allowed signers `{}` as of commit {} {e}",
                 path.display(),
                 signers.as_of
@@ -94,6 +86,38 @@ fn allowed_keys(repo: &Repository, tree: &Tree, signers: &Signers) -> Result<Pub
         keys.extend(parsed);
     }
     Ok(keys)
+}
+
+/// The `*.asc` files directly in an allowed-signers directory, with their contents.
+fn key_files_in(
+    repo: &Repository,
+    dir: &Tree,
+    signers: &Signers,
+) -> Result<Vec<(PathBuf, Vec<u8>)>, GitError> {
+    let mut files = Vec::new();
+    for e in dir.iter() {
+        let Some(name) = e.name().ok().filter(|n| openpgp_keys::is_key_file_name(n)) else {
+            continue;
+        };
+        let path = signers.path.join(name);
+        refuse_symlink(e.filemode(), &path, signers)?;
+        if e.kind() == Some(ObjectType::Blob) {
+            files.push((path, repo.find_blob(e.id())?.content().to_vec()));
+        }
+    }
+    Ok(files)
+}
+
+/// A committed symlink holds a path, not a key (and `validate` refuses one).
+fn refuse_symlink(mode: i32, path: &Path, signers: &Signers) -> Result<(), GitError> {
+    if mode != SYMLINK_MODE {
+        return Ok(());
+    }
+    Err(signers.refuse(format_args!(
+        "the allowed signers `{}` as of commit {} is a symbolic link; commit the key file itself",
+        path.display(),
+        signers.as_of
+    )))
 }
 
 /// What gpgv said: its status lines, its prose (for errors), its exit status.
@@ -214,7 +238,8 @@ impl<'a> Status<'a> {
 }
 
 /// gpgv's verdict on the commit, from its status lines (and exit status).
-fn judge(run: &GpgvRun, signers: &Signers, short: &str) -> Result<(String, String), GitError> {
+fn judge(run: &GpgvRun, signers: &Signers) -> Result<(String, String), GitError> {
+    let short = &signers.commit;
     let s = Status::parse(&run.status);
     if s.signatures > 1 {
         return Err(err(format!(
@@ -228,7 +253,7 @@ fn judge(run: &GpgvRun, signers: &Signers, short: &str) -> Result<(String, Strin
         )));
     }
     if let Some(fields) = &s.error {
-        return Err(error_signature(fields, signers, short));
+        return Err(error_signature(fields, signers));
     }
     if let Some(uid) = s.revoked_key {
         return Err(err(format!(
@@ -267,7 +292,7 @@ fn judge(run: &GpgvRun, signers: &Signers, short: &str) -> Result<(String, Strin
 
 /// The refusal for an ERRSIG line: the key is not allowed, or the signature
 /// cannot be checked at all.
-fn error_signature(fields: &[&str], signers: &Signers, short: &str) -> GitError {
+fn error_signature(fields: &[&str], signers: &Signers) -> GitError {
     let key_id = fields.first().copied().unwrap_or("?");
     let code = fields.get(5).copied().unwrap_or("?");
     let key = fields
@@ -276,10 +301,10 @@ fn error_signature(fields: &[&str], signers: &Signers, short: &str) -> GitError 
         .filter(|f| *f != "-")
         .unwrap_or(key_id);
     if code == ERRSIG_NO_PUBLIC_KEY {
-        signers.not_allowed(short, &format!(": OpenPGP key {key}"))
+        signers.not_allowed(&format!(": OpenPGP key {key}"))
     } else {
-        err(format!(
-            "commit {short}: gpgv cannot check the signature by OpenPGP key {key} (ERRSIG reason {code}; 4 is an unsupported algorithm)"
+        signers.refuse(format_args!(
+            "gpgv cannot check the signature by OpenPGP key {key} (ERRSIG reason {code}; 4 is an unsupported algorithm)"
         ))
     }
 }
@@ -348,10 +373,11 @@ mod tests {
             success,
         };
         let signers = Signers {
+            commit: "fedcba987654".into(),
             path: Path::new(".patchwave/openpgp"),
             as_of: "0123456789ab".into(),
         };
-        judge(&run, &signers, "fedcba987654").map_err(|e| e.0)
+        judge(&run, &signers).map_err(|e| e.0)
     }
 
     #[test]
@@ -410,6 +436,7 @@ mod tests {
     fn two_signatures_or_none_are_refused() {
         let good = include_str!("../../../testdata/gpgv/good.status");
         let signers = Signers {
+            commit: "c".into(),
             path: Path::new("k.asc"),
             as_of: "0123456789ab".into(),
         };
@@ -418,9 +445,9 @@ mod tests {
             stderr: "gpgv: no signature found\n".into(),
             success: true,
         };
-        let e = judge(&run(good.repeat(2)), &signers, "c").unwrap_err();
+        let e = judge(&run(good.repeat(2)), &signers).unwrap_err();
         assert!(e.0.contains("carries 2 OpenPGP signatures"), "{e}");
-        let e = judge(&run("[GNUPG:] NODATA 1\n".into()), &signers, "c").unwrap_err();
+        let e = judge(&run("[GNUPG:] NODATA 1\n".into()), &signers).unwrap_err();
         assert!(
             e.0.ends_with("could not check the OpenPGP signature: gpgv: no signature found"),
             "{e}"
