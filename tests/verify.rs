@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use patchwave::source::verify_head;
+use patchwave::spec::fleet::SignatureFormat::Ssh;
 use support::git::{commit, run, ssh_key as key};
 
 /// The example fleet in a git repository whose allowed signers hold `alice`.
@@ -40,7 +41,7 @@ fn only_commits_signed_by_an_allowed_key_verify() {
     let (mallory_key, mallory) = key(tmp.path(), "mallory");
     let repo = fleet_repo(tmp.path(), &alice);
     commit(&repo, "fleet, signed by alice", Some(&alice_key));
-    let ok = verify_head(&repo, ".patchwave/allowed_signers").unwrap();
+    let ok = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap();
     assert_eq!(ok.signer, "alice@example.com");
     assert!(
         ok.detail.contains("Good \"git\" signature"),
@@ -51,13 +52,13 @@ fn only_commits_signed_by_an_allowed_key_verify() {
     // Unsigned.
     fs::write(repo.join("notes.yaml"), "# unsigned change\n").unwrap();
     commit(&repo, "unsigned", None);
-    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    let e = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap_err();
     assert!(e.0.contains("is not signed"), "{e}");
 
     // Signed by a key that is not allowed.
     fs::write(repo.join("notes.yaml"), "# mallory's change\n").unwrap();
     commit(&repo, "mallory", Some(&mallory_key));
-    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    let e = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap_err();
     assert!(
         e.0.contains("signed by a key that is not in the allowed signers"),
         "{e}"
@@ -72,15 +73,15 @@ fn only_commits_signed_by_an_allowed_key_verify() {
     ));
     fs::write(&signers, text).unwrap();
     commit(&repo, "mallory adds her key", Some(&mallory_key));
-    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    let e = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap_err();
     assert!(e.0.contains("not in the allowed signers"), "{e}");
 
     // Alice signs on top: verified again; then an uncommitted edit is refused.
     fs::write(repo.join("notes.yaml"), "# alice reviewed\n").unwrap();
     commit(&repo, "alice", Some(&alice_key));
-    verify_head(&repo, ".patchwave/allowed_signers").unwrap();
+    verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap();
     fs::write(repo.join("baselines/production.yaml"), "# tampered\n").unwrap();
-    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    let e = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap_err();
     assert!(
         e.0.contains("changes the signature does not cover (baselines/production.yaml)"),
         "{e}"
@@ -121,7 +122,7 @@ fn an_unsigned_commit_cannot_switch_verification_off_or_hide_an_ignored_file() {
     // An ignored policy file is read by the loader but not covered by the signature.
     fs::write(repo.join(".git/info/exclude"), "local.yaml\n").unwrap();
     fs::write(repo.join("local.yaml"), "# sneaky\n").unwrap();
-    let e = verify_head(&repo, ".patchwave/allowed_signers").unwrap_err();
+    let e = verify_head(&repo, Ssh, ".patchwave/allowed_signers").unwrap_err();
     assert!(e.0.contains("local.yaml"), "{e}");
     fs::remove_file(repo.join("local.yaml")).unwrap();
 

@@ -214,20 +214,15 @@ fn apply_source(
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
     // the work tree holds. (A remote source was verified when it was synced.)
-    let required = repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.verification.as_ref())
-        .filter(|v| v.require_signed_commits)
-        .map(|v| v.allowed_signers.value.clone());
+    let required = crate::source::RequiredSignature::of(repo);
     // Switching verification off takes a signed commit too.
     let required = match (required, source.remote) {
         (_, true) => None,
-        (Some(path), false) => Some(path),
+        (Some(required), false) => Some(required),
         (None, false) => crate::source::required_by_parent(root).ok().flatten(),
     };
-    if let Some(signers) = required {
-        match crate::source::verify_head(root, &signers) {
+    if let Some(required) = required {
+        match crate::source::verify_head(root, required.format, &required.allowed_signers) {
             Ok(ok) => say(
                 args,
                 &format!(

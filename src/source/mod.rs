@@ -19,7 +19,8 @@ pub use status_branch::{
     write_status,
 };
 pub use verify::{
-    Verified, required_by_parent, verify_commit, verify_commit_trusting, verify_head,
+    RequiredSignature, Verified, required_by_parent, verify_commit, verify_commit_trusting,
+    verify_head,
 };
 
 /// A git operation failed; the message says which and what to do.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 
 use super::GitError;
-use super::verify::{verify_commit, verify_commit_trusting};
+use super::verify::{RequiredSignature, verify_commit, verify_commit_trusting};
 
 /// A remote branch and where its mirror lives.
 #[derive(Debug, Clone)]
@@ -228,20 +228,13 @@ impl RemoteSource {
                 errors.join("; ")
             ));
         }
-        let wants = |c: &crate::spec::Checked| {
-            c.repo
-                .fleets
-                .first()
-                .and_then(|f| f.spec.verification.as_ref())
-                .filter(|v| v.require_signed_commits)
-                .map(|v| v.allowed_signers.value.clone())
-        };
+        let wants = |c: &crate::spec::Checked| RequiredSignature::of(&c.repo);
         let Some(good) = last_good else {
             // First sync: nothing trusted yet; the candidate's own settings
             // decide, and its parent's signers (trust on first use).
             return match wants(&checked) {
                 None => Ok(None),
-                Some(signers) => verify_commit(repo, candidate, Path::new(&signers))
+                Some(r) => verify_commit(repo, candidate, r.format, Path::new(&r.allowed_signers))
                     .map(|v| Some(v.signer))
                     .map_err(|e| e.0),
             };
@@ -254,12 +247,12 @@ impl RemoteSource {
             .ok()
             .and_then(|d| crate::spec::check(&d).ok())
             .map(|c| wants(&c));
-        let signers = match previous {
-            Some(Some(path)) => Some(path),
+        let required = match previous {
+            Some(Some(required)) => Some(required),
             Some(None) => wants(&checked),
-            None => Some(wants(&checked).unwrap_or_else(|| ".patchwave/allowed_signers".into())),
+            None => Some(wants(&checked).unwrap_or_else(RequiredSignature::fail_closed)),
         };
-        let Some(signers) = signers else {
+        let Some(required) = required else {
             return Ok(None);
         };
         // History is only ever added to: a rewritten branch is not trusted.
@@ -269,7 +262,8 @@ impl RemoteSource {
                 &good.to_string()[..12]
             ));
         }
-        verify_commit_trusting(repo, candidate, good, Path::new(&signers))
+        let signers_path = Path::new(&required.allowed_signers);
+        verify_commit_trusting(repo, candidate, good, required.format, signers_path)
             .map(|v| Some(v.signer))
             .map_err(|e| e.0)
     }

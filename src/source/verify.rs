@@ -1,7 +1,10 @@
-//! Signature checks on the desired-state commit: SSH signatures verified as
-//! `git verify-commit` does with `gpg.ssh.allowedSignersFile` — by running
-//! `ssh-keygen -Y find-principals` / `-Y verify` (argument vectors, the
-//! payload on stdin), so the checks are OpenSSH's own.
+//! Signature checks on the desired-state commit, as `git verify-commit`
+//! does them, by the tools git itself uses (argument vectors, never a shell):
+//! SSH signatures with `ssh-keygen -Y find-principals` / `-Y verify` against
+//! an allowed signers file (`gpg.ssh.allowedSignersFile`); OpenPGP signatures
+//! with GnuPG's `gpgv` against the armored public keys committed in the
+//! repository (see [`openpgp`]). The Fleet's `verification.format` decides
+//! which runs; a signature of the other kind is refused.
 //!
 //! Which keys are allowed is read from the commit's *parent* (from the
 //! commit itself only for a root commit): a commit that adds a key can only
@@ -9,20 +12,60 @@
 //! hold exactly the verified commit: uncommitted policy is never applied
 //! under a signature that does not cover it.
 
+mod openpgp;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use git2::{Oid, Repository, StatusOptions};
+use git2::{Oid, Repository, StatusOptions, Tree};
 
 use super::GitError;
+use crate::spec::fleet::SignatureFormat;
 
-/// Who signed a commit, as the allowed-signers file names them.
+/// Where the allowed signers are when the settings that would say cannot be
+/// read: verification stays on (fail closed).
+const DEFAULT_ALLOWED_SIGNERS: &str = ".patchwave/allowed_signers";
+
+/// What a Fleet requires of its desired-state commits: the signature format
+/// (which verifier runs) and the allowed signers' path in the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredSignature {
+    pub format: SignatureFormat,
+    pub allowed_signers: String,
+}
+
+impl RequiredSignature {
+    /// What the repository's Fleet requires, when it requires signed commits.
+    pub fn of(repo: &crate::spec::Repository) -> Option<RequiredSignature> {
+        repo.fleets
+            .first()
+            .and_then(|f| f.spec.verification.as_ref())
+            .filter(|v| v.require_signed_commits)
+            .map(|v| RequiredSignature {
+                format: v.format,
+                allowed_signers: v.allowed_signers.value.clone(),
+            })
+    }
+
+    /// Used when the settings that decide cannot be read: verification is
+    /// required, with the defaults.
+    pub fn fail_closed() -> RequiredSignature {
+        RequiredSignature {
+            format: SignatureFormat::Ssh,
+            allowed_signers: DEFAULT_ALLOWED_SIGNERS.into(),
+        }
+    }
+}
+
+/// Who signed a commit: for SSH the principal the allowed signers file
+/// names, for OpenPGP the key's user ID and primary key fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub commit: String,
     pub signer: String,
-    /// ssh-keygen's own words ("Good "git" signature for … with ED25519 key SHA256:…").
+    /// The verifier's own account: ssh-keygen's words ("Good "git" signature
+    /// for … with ED25519 key SHA256:…"), or gpgv's status (signing key, date).
     pub detail: String,
 }
 
@@ -30,9 +73,13 @@ fn err(msg: impl Into<String>) -> GitError {
     GitError(msg.into())
 }
 
-/// Verifies HEAD of the repository holding `repo_dir`, against the allowed
-/// signers file at `allowed_signers` (a path inside the repository).
-pub fn verify_head(repo_dir: &Path, allowed_signers: &str) -> Result<Verified, GitError> {
+/// Verifies HEAD of the repository holding `repo_dir` as `format`, against
+/// the allowed signers at `allowed_signers` (a path inside the repository).
+pub fn verify_head(
+    repo_dir: &Path,
+    format: SignatureFormat,
+    allowed_signers: &str,
+) -> Result<Verified, GitError> {
     let repo = Repository::discover(repo_dir).map_err(|e| {
         err(format!(
             "{} is not inside a git repository ({}); signature verification needs the commit",
@@ -57,7 +104,7 @@ pub fn verify_head(repo_dir: &Path, allowed_signers: &str) -> Result<Verified, G
         .strip_prefix(workdir.canonicalize().map_err(|e| err(e.to_string()))?)
         .map_err(|_| err("the fleet repository is outside the git work tree"))?
         .join(allowed_signers);
-    verify_commit(&repo, head.id(), &prefix)
+    verify_commit(&repo, head.id(), format, &prefix)
 }
 
 /// Verifies one commit against the allowed signers of its parent (of the
@@ -66,6 +113,7 @@ pub fn verify_head(repo_dir: &Path, allowed_signers: &str) -> Result<Verified, G
 pub fn verify_commit(
     repo: &Repository,
     id: Oid,
+    format: SignatureFormat,
     signers_path: &Path,
 ) -> Result<Verified, GitError> {
     let commit = repo.find_commit(id)?;
@@ -75,51 +123,143 @@ pub fn verify_commit(
         commit.parent(0).map_err(|_| {
             err(format!(
                 "commit {}: its parent is not in this clone (shallow?), so the allowed signers cannot be read from before it; fetch the full history",
-                &id.to_string()[..12]
+                short_id(id)
             ))
         })?
     };
-    verify_commit_trusting(repo, id, trusted_from.id(), signers_path)
+    verify_commit_trusting(repo, id, trusted_from.id(), format, signers_path)
 }
 
-/// Verifies commit `id` against the allowed signers file as it is in commit
-/// `trusted` (the last good commit, for a remote source).
+/// Verifies commit `id` as `format` against the allowed signers as they are
+/// in commit `trusted` (the last good commit, for a remote source).
 pub fn verify_commit_trusting(
     repo: &Repository,
     id: Oid,
     trusted: Oid,
+    format: SignatureFormat,
     signers_path: &Path,
 ) -> Result<Verified, GitError> {
-    let short = &id.to_string()[..12];
+    let short = short_id(id);
     let (signature, payload) = repo.extract_signature(&id, None).map_err(|_| {
         err(format!(
-            "commit {short} is not signed; sign desired-state commits (`git commit -S` with gpg.format=ssh)"
+            "commit {short} is not signed; sign desired-state commits (`git commit -S` with gpg.format={})",
+            format_name(format)
         ))
     })?;
-    let signature = signature.as_str().unwrap_or("").to_string();
-    if !signature.starts_with("-----BEGIN SSH SIGNATURE-----") {
-        return Err(err(format!(
-            "commit {short} has an OpenPGP signature; this build verifies SSH signatures only"
-        )));
+    let signature = signature.as_str().unwrap_or("");
+    let found = signature_format(signature);
+    if found != Some(format) {
+        return Err(err(wrong_format(&short, found, format)));
     }
-    let trusted_from = repo.find_commit(trusted)?;
-    let signers = trusted_from
-        .tree()?
-        .get_path(signers_path)
-        .ok()
-        .and_then(|e| repo.find_blob(e.id()).ok())
-        .map(|b| b.content().to_vec())
-        .ok_or_else(|| {
-            err(format!(
-                "the allowed signers file `{}` does not exist in commit {}",
-                signers_path.display(),
-                &trusted_from.id().to_string()[..12]
-            ))
-        })?;
+    let tree = repo.find_commit(trusted)?.tree()?;
+    let signers = Signers {
+        commit: short,
+        path: signers_path,
+        as_of: short_id(trusted),
+    };
+    let (signer, detail) = match format {
+        SignatureFormat::Ssh => verify_ssh(repo, &tree, &signers, signature, &payload)?,
+        SignatureFormat::Openpgp => openpgp::verify(repo, &tree, &signers, signature, &payload)?,
+    };
+    Ok(Verified {
+        commit: id.to_string(),
+        signer,
+        detail,
+    })
+}
+
+/// The commit under verification and where its allowed signers were read
+/// from, for messages: every refusal names the commit.
+struct Signers<'a> {
+    /// The (short) commit being verified.
+    commit: String,
+    path: &'a Path,
+    /// The (short) commit the allowed signers were read from.
+    as_of: String,
+}
+
+impl Signers<'_> {
+    /// "`.patchwave/allowed_signers` as of commit 0123456789ab".
+    fn describe(&self) -> String {
+        format!("`{}` as of commit {}", self.path.display(), self.as_of)
+    }
+
+    /// "commit 0123456789ab: {why}".
+    fn refuse(&self, why: impl std::fmt::Display) -> GitError {
+        err(format!("commit {}: {why}", self.commit))
+    }
+
+    fn missing(&self) -> GitError {
+        self.refuse(format_args!(
+            "the allowed signers `{}` do not exist in commit {}",
+            self.path.display(),
+            self.as_of
+        ))
+    }
+
+    fn not_allowed(&self, key: &str) -> GitError {
+        err(format!(
+            "commit {} is signed by a key that is not in the allowed signers ({}){key}; sign it with an allowed key (a new key is trusted once a commit adding it is signed by an allowed one)",
+            self.commit,
+            self.describe()
+        ))
+    }
+}
+
+fn short_id(id: Oid) -> String {
+    id.to_string()[..12].to_string()
+}
+
+fn format_name(format: SignatureFormat) -> &'static str {
+    match format {
+        SignatureFormat::Ssh => "ssh",
+        SignatureFormat::Openpgp => "openpgp",
+    }
+}
+
+/// The kind of an armored commit signature, as git tells them apart.
+fn signature_format(signature: &str) -> Option<SignatureFormat> {
+    if signature.starts_with("-----BEGIN SSH SIGNATURE-----") {
+        Some(SignatureFormat::Ssh)
+    } else if signature.starts_with("-----BEGIN PGP SIGNATURE-----") {
+        Some(SignatureFormat::Openpgp)
+    } else {
+        None
+    }
+}
+
+fn wrong_format(short: &str, found: Option<SignatureFormat>, wanted: SignatureFormat) -> String {
+    let kind = match found {
+        Some(SignatureFormat::Ssh) => "an SSH signature",
+        Some(SignatureFormat::Openpgp) => "an OpenPGP signature",
+        None => "a signature that is neither SSH nor OpenPGP (X.509?)",
+    };
+    let name = format_name(wanted);
+    format!(
+        "commit {short} has {kind}, but the Fleet's verification.format is {name}; sign it with gpg.format={name} and an allowed key (changing the format takes a commit signed the current way)"
+    )
+}
+
+/// The file at `path` in `tree`, when there is one.
+fn blob_at(repo: &Repository, tree: &Tree, path: &Path) -> Option<Vec<u8>> {
+    let entry = tree.get_path(path).ok()?;
+    Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
+}
+
+/// An SSH signature against the allowed signers file: the principals that
+/// may have made it, then the first whose key verifies it.
+fn verify_ssh(
+    repo: &Repository,
+    tree: &Tree,
+    signers: &Signers,
+    signature: &str,
+    payload: &[u8],
+) -> Result<(String, String), GitError> {
+    let allowed = blob_at(repo, tree, signers.path).ok_or_else(|| signers.missing())?;
     let dir = tempfile::tempdir().map_err(|e| err(e.to_string()))?;
     let signers_file = dir.path().join("allowed_signers");
     let sig_file = dir.path().join("commit.sig");
-    std::fs::write(&signers_file, &signers).map_err(|e| err(e.to_string()))?;
+    std::fs::write(&signers_file, &allowed).map_err(|e| err(e.to_string()))?;
     std::fs::write(&sig_file, signature.as_bytes()).map_err(|e| err(e.to_string()))?;
     let principals = ssh_keygen(
         &["-Y", "find-principals", "-f"],
@@ -138,11 +278,7 @@ pub fn verify_commit_trusting(
         Err(_) => Vec::new(),
     };
     if principals.is_empty() {
-        return Err(err(format!(
-            "commit {short} is signed by a key that is not in the allowed signers (`{}` as of commit {})",
-            signers_path.display(),
-            &trusted_from.id().to_string()[..12]
-        )));
+        return Err(signers.not_allowed(""));
     }
     let mut last = String::new();
     for p in &principals {
@@ -151,21 +287,13 @@ pub fn verify_commit_trusting(
             &signers_file,
             &sig_file,
             Some(p),
-            Some(payload.as_ref()),
+            Some(payload),
         )? {
-            Ok(out) => {
-                return Ok(Verified {
-                    commit: id.to_string(),
-                    signer: p.clone(),
-                    detail: out.trim().to_string(),
-                });
-            }
+            Ok(out) => return Ok((p.clone(), out.trim().to_string())),
             Err(e) => last = e,
         }
     }
-    Err(err(format!(
-        "commit {short}: the signature does not verify: {last}"
-    )))
+    Err(signers.refuse(format_args!("the signature does not verify: {last}")))
 }
 
 /// Runs ssh-keygen; `Ok(Err(text))` when it ran and said no.
@@ -246,10 +374,10 @@ fn refuse_uncommitted(repo: &Repository, fleet_dir: &Path) -> Result<(), GitErro
     }
 }
 
-/// Whether HEAD's parent required signed commits (and with which allowed
-/// signers file): an unsigned commit must not switch verification off by
-/// deleting the setting. `None` when there is no parent or it did not.
-pub fn required_by_parent(repo_dir: &Path) -> Result<Option<String>, GitError> {
+/// What HEAD's parent required of signatures (format and allowed signers):
+/// an unsigned commit must not switch verification off by deleting the
+/// setting. `None` when there is no parent or it did not.
+pub fn required_by_parent(repo_dir: &Path) -> Result<Option<RequiredSignature>, GitError> {
     let repo = Repository::discover(repo_dir).map_err(|e| err(e.message().to_string()))?;
     let Ok(head) = repo.head().and_then(|h| h.peel_to_commit()) else {
         return Ok(None);
@@ -275,13 +403,7 @@ pub fn required_by_parent(repo_dir: &Path) -> Result<Option<String>, GitError> {
     repo.checkout_tree(parent.tree()?.as_object(), Some(&mut co))?;
     // A parent that does not parse cannot say "no": fail closed.
     let Ok(checked) = crate::spec::check(&dir.path().join(&prefix)) else {
-        return Ok(Some(".patchwave/allowed_signers".into()));
+        return Ok(Some(RequiredSignature::fail_closed()));
     };
-    Ok(checked
-        .repo
-        .fleets
-        .first()
-        .and_then(|f| f.spec.verification.as_ref())
-        .filter(|v| v.require_signed_commits)
-        .map(|v| v.allowed_signers.value.clone()))
+    Ok(RequiredSignature::of(&checked.repo))
 }

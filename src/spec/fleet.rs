@@ -63,9 +63,10 @@ pub struct VerificationSpec {
     /// Refuse unsigned or wrongly signed desired-state commits. Default true.
     #[serde(default = "default_true")]
     pub require_signed_commits: bool,
+    /// Which signatures are verified: `ssh` (ssh-keygen) or `openpgp` (gpgv). Default ssh.
     #[serde(default)]
     pub format: SignatureFormat,
-    /// Allowed signers file (git's `gpg.ssh.allowedSignersFile` format), inside this repository.
+    /// Allowed signers, inside this repository: for `ssh` a file in git's `gpg.ssh.allowedSignersFile` format; for `openpgp` a file of ASCII-armored public keys, or a directory of `*.asc` files.
     pub allowed_signers: Spanned<String>,
 }
 

@@ -67,9 +67,29 @@ fn shown_path(root: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// Reads one file, refusing what is not a regular file inside the repository
-/// (a symlink to /dev/zero, a FIFO, a file elsewhere) or is too big.
+/// Reads one policy file: [`read_repo_file`], as UTF-8.
 fn read_policy_file(canonical_root: &Path, path: &Path) -> Result<String, (String, String)> {
+    let bytes = read_repo_file(canonical_root, path)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        (
+            "file is not valid UTF-8".to_string(),
+            "save it as UTF-8".to_string(),
+        )
+    })?;
+    // A byte-order mark is legal YAML; drop it so column numbers stay right.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
+/// Reads one file, refusing what is not a regular file inside the repository
+/// (a symlink to /dev/zero, a FIFO, a file elsewhere) or is too big; the
+/// error is a message and a hint.
+pub(super) fn read_repo_file(
+    canonical_root: &Path,
+    path: &Path,
+) -> Result<Vec<u8>, (String, String)> {
     let unreadable = |e: io::Error| {
         (
             format!("cannot read file: {e}"),
@@ -102,18 +122,7 @@ fn read_policy_file(canonical_root: &Path, path: &Path) -> Result<String, (Strin
             "split it into several files".into(),
         ));
     }
-    let bytes = fs::read(&real).map_err(unreadable)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        (
-            "file is not valid UTF-8".to_string(),
-            "save it as UTF-8".to_string(),
-        )
-    })?;
-    // A byte-order mark is legal YAML; drop it so column numbers stay right.
-    Ok(match text.strip_prefix('\u{feff}') {
-        Some(rest) => rest.to_string(),
-        None => text,
-    })
+    fs::read(&real).map_err(unreadable)
 }
 
 /// Sorted, so diagnostics and plans come out in the same order on every machine.

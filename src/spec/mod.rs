@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod host_group;
 pub mod kind;
 pub mod load;
+pub mod openpgp_keys;
 pub mod resource;
 pub mod rollout;
 pub mod schema;

@@ -3,14 +3,16 @@
 //! reports every problem.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::baseline::{PackageRule, PatchBaselineSpec};
 use super::common::{CommandSpec, CountOrPercent};
 use super::diagnostic::{Diagnostic, Origin};
+use super::fleet::SignatureFormat;
 use super::host_group::{
     ConnectionSpec, HostGroupSpec, OsFamily, TransportKind, WinrmAuth, WinrmScheme,
 };
+use super::openpgp_keys;
 use super::resource::{Metadata, Resource};
 use super::rollout::RolloutPolicySpec;
 use super::spanned::{Pos, Spanned};
@@ -46,6 +48,19 @@ struct Validator<'a> {
     repo: &'a Repository,
     root: &'a Path,
     out: Vec<Diagnostic>,
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Verification reads the committed link (a path), never what it points to.
+fn symlinked_key(o: &Origin, p: &Spanned<String>, shown: &str) -> Diagnostic {
+    o.error(
+        p.pos,
+        format!("verification.allowedSigners `{shown}` is a symbolic link"),
+    )
+    .with_hint("commit the key file itself: signature checks read what git stores, not what a link points to")
 }
 
 /// Every resource's metadata with its kind, for checks common to all kinds.
@@ -172,7 +187,12 @@ impl Validator<'_> {
                 self.positive_duration(o, &apply.reboot_timeout, "apply.rebootTimeout");
             }
             if let Some(ver) = &s.verification {
-                self.repo_file(o, &ver.allowed_signers, "verification.allowedSigners");
+                match ver.format {
+                    SignatureFormat::Ssh => {
+                        self.repo_file(o, &ver.allowed_signers, "verification.allowedSigners")
+                    }
+                    SignatureFormat::Openpgp => self.openpgp_keys(o, &ver.allowed_signers),
+                }
             }
         }
     }
@@ -190,6 +210,15 @@ impl Validator<'_> {
 
     /// A path that must exist inside the repository (it is part of the reviewed policy).
     fn repo_file(&mut self, o: &Origin, p: &Spanned<String>, what: &str) {
+        if let Some(path) = self.inside_repo(o, p, what)
+            && !path.is_file()
+        {
+            self.missing(o, p, what);
+        }
+    }
+
+    /// `p` joined to the repository root, or an error when it could leave it.
+    fn inside_repo(&mut self, o: &Origin, p: &Spanned<String>, what: &str) -> Option<PathBuf> {
         let path = Path::new(&p.value);
         if path.is_absolute()
             || path
@@ -203,15 +232,101 @@ impl Validator<'_> {
                 )
                 .with_hint("write it relative to the repository root, without `..`"),
             );
-        } else if !self.root.join(path).is_file() {
+            return None;
+        }
+        Some(self.root.join(path))
+    }
+
+    fn missing(&mut self, o: &Origin, p: &Spanned<String>, what: &str) {
+        self.push(
+            o.error(
+                p.pos,
+                format!("{what} `{}` does not exist in the repository", p.value),
+            )
+            .with_hint("commit the file, or fix the path (relative to the repository root)"),
+        );
+    }
+
+    /// OpenPGP allowed signers: a file of armored public keys, or a directory
+    /// whose `*.asc` files hold them; each must parse, as verification reads it.
+    fn openpgp_keys(&mut self, o: &Origin, p: &Spanned<String>) {
+        let what = "verification.allowedSigners";
+        let Some(path) = self.inside_repo(o, p, what) else {
+            return;
+        };
+        if !path.exists() {
+            return self.missing(o, p, what);
+        }
+        if is_symlink(&path) {
+            return self.push(symlinked_key(o, p, &p.value));
+        }
+        let (files, others) = match openpgp_keys::key_files_on_disk(&path) {
+            Ok(found) => found,
+            Err(e) => return self.push(o.error(p.pos, format!("{what} `{}`: {e}", p.value))),
+        };
+        if files.is_empty() {
             self.push(
-                o.error(
-                    p.pos,
-                    format!("{what} `{}` does not exist in the repository", p.value),
-                )
-                .with_hint("commit the file, or fix the path (relative to the repository root)"),
+                o.error(p.pos, format!("{what} `{}` holds no *.asc file", p.value))
+                    .with_hint("add each signer's key as <name>.asc (`gpg --armor --export <fingerprint>`)"),
             );
         }
+        // A key saved under another name (`curl -O …/web-flow.gpg`) would
+        // silently not count.
+        for other in others
+            .iter()
+            .filter(|f| openpgp_keys::looks_like_key_file(f))
+        {
+            let d = o
+                .warning(
+                    p.pos,
+                    format!(
+                        "{what}: `{}` is not read (only *.asc files are keys)",
+                        self.shown(other)
+                    ),
+                )
+                .with_hint("rename it to end in .asc if it is an armored public key");
+            self.push(d);
+        }
+        let canonical_root = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.to_path_buf());
+        for file in &files {
+            self.openpgp_key_file(o, p, &canonical_root, file);
+        }
+    }
+
+    /// One file of OpenPGP allowed signers: a regular file inside the
+    /// repository, of armored public keys.
+    fn openpgp_key_file(
+        &mut self,
+        o: &Origin,
+        p: &Spanned<String>,
+        canonical_root: &Path,
+        file: &Path,
+    ) {
+        let what = "verification.allowedSigners";
+        if is_symlink(file) {
+            return self.push(symlinked_key(o, p, &self.shown(file)));
+        }
+        let d = match super::load::read_repo_file(canonical_root, file) {
+            Err((message, hint)) => o
+                .error(p.pos, format!("{what} `{}`: {message}", self.shown(file)))
+                .with_hint(hint),
+            Ok(bytes) => match openpgp_keys::parse_armored(&bytes) {
+                Ok(_) => return,
+                Err(e) => o.error(p.pos, format!("{what} `{}` {e}", self.shown(file))),
+            },
+        };
+        self.push(d);
+    }
+
+    /// A path under the repository as written in it.
+    fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     fn groups(&mut self) {
