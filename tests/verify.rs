@@ -150,3 +150,45 @@ fn an_unsigned_commit_cannot_switch_verification_off_or_hide_an_ignored_file() {
     // Looking at the parent commit left the user's index and work tree alone.
     assert_eq!(support::git::git(&repo, &["status", "--porcelain"]), "");
 }
+
+/// A signed commit cannot point verification at another keys file of its
+/// parent (one holding the committer's own key): while the parent requires
+/// signatures, the parent's settings say where the allowed signers are.
+#[test]
+fn a_commit_cannot_point_verification_at_another_keys_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice_key, alice) = key(tmp.path(), "alice");
+    let (mallory_key, mallory) = key(tmp.path(), "mallory");
+    let repo = fleet_repo(tmp.path(), &alice);
+    // A file that happens to hold Mallory's key, committed (and reviewed) as
+    // something harmless, while verification reads .patchwave/allowed_signers.
+    fs::write(
+        repo.join("contrib-signers"),
+        format!("mallory@example.com namespaces=\"git\" {mallory}\n"),
+    )
+    .unwrap();
+    commit(&repo, "fleet, signed by alice", Some(&alice_key));
+    let fleet = fs::read_to_string(repo.join("fleet.yaml")).unwrap();
+    assert!(fleet.contains(".patchwave/allowed_signers"), "{fleet}");
+    fs::write(
+        repo.join("fleet.yaml"),
+        fleet.replace(".patchwave/allowed_signers", "contrib-signers"),
+    )
+    .unwrap();
+    commit(&repo, "mallory re-points the signers", Some(&mallory_key));
+    let state = tempfile::tempdir().unwrap();
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(&repo)
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refusing to apply") && err.contains("not in the allowed signers"),
+        "{err}"
+    );
+    assert!(!state.path().join("runs").exists(), "nothing was applied");
+}

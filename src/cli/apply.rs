@@ -214,12 +214,16 @@ fn apply_source(
     // Signed desired state, when the Fleet asks for it: nothing is applied
     // from a commit that is unsigned, signed by an unknown key, or not what
     // the work tree holds. (A remote source was verified when it was synced.)
-    let required = crate::source::RequiredSignature::of(repo);
-    // Switching verification off takes a signed commit too.
-    let required = match (required, source.remote) {
-        (_, true) => None,
-        (Some(required), false) => Some(required),
-        (None, false) => crate::source::required_by_parent(root).ok().flatten(),
+    // When the parent required signatures, its settings decide (format and
+    // keys file alike): a commit cannot switch verification off, nor point
+    // it at another key that happens to be in the repository. Otherwise the
+    // commit's own settings (turning verification on).
+    let required = match source.remote {
+        true => None,
+        false => crate::source::required_by_parent(root)
+            .ok()
+            .flatten()
+            .or_else(|| crate::source::RequiredSignature::of(repo)),
     };
     if let Some(required) = required {
         match crate::source::verify_head(root, required.format, &required.allowed_signers) {
