@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{is_arch, is_deb_name, is_deb_version};
-use super::{ScanError, ScanOptions, run_ok};
+use super::{Rejected, ScanError, ScanOptions, TooMany, push_entry, room, run_ok, too_many};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
@@ -68,14 +68,16 @@ pub fn reboot_command() -> RemoteCommand {
 }
 
 /// Parses `dpkg-query` output. Lines whose fields do not match Debian's
-/// grammar are returned separately and never used.
-pub fn parse_installed(out: &str) -> (Vec<InstalledPackage>, Vec<String>) {
+/// grammar are returned separately (see [`Rejected`]) and never used.
+pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>), TooMany> {
     let mut pkgs = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let [name, arch, version, status] = f.as_slice() else {
-            rejected.push(line.to_string());
+        let mut f = line.split('\t');
+        let (Some(name), Some(arch), Some(version), Some(status), None) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            rejected.push(line);
             continue;
         };
         // Status-Abbrev: desired, current, error. Only packages whose files are
@@ -86,18 +88,22 @@ pub fn parse_installed(out: &str) -> (Vec<InstalledPackage>, Vec<String>) {
             continue;
         }
         if !(is_deb_name(name) && is_arch(arch) && is_deb_version(version)) {
-            rejected.push(line.to_string());
+            rejected.push(line);
             continue;
         }
-        pkgs.push(InstalledPackage {
-            name: name.to_string(),
-            arch: arch.to_string(),
-            version: version.to_string(),
-            held: desired == 'h',
-        });
+        push_entry(
+            &mut pkgs,
+            InstalledPackage {
+                name: name.to_string(),
+                arch: arch.to_string(),
+                version: version.to_string(),
+                held: desired == 'h',
+            },
+            "installed packages",
+        )?;
     }
     pkgs.sort();
-    (pkgs, rejected)
+    Ok((pkgs, rejected.into_lines()))
 }
 
 /// One `Inst` line of an apt simulation.
@@ -123,8 +129,9 @@ pub struct Simulation {
 /// Parses `apt-get --simulate dist-upgrade`:
 /// `Inst NAME [OLD] (NEW ORIGIN[, ORIGIN…] [ARCH]) [BROKEN]` and the
 /// "kept back" list.
-pub fn parse_simulation(out: &str) -> Simulation {
+pub fn parse_simulation(out: &str) -> Result<Simulation, TooMany> {
     let mut sim = Simulation::default();
+    let mut rejected = Rejected::default();
     let mut in_kept_back = false;
     for line in out.lines() {
         // Kept back, or (Ubuntu) deferred by phased updates: not installed this time.
@@ -140,9 +147,9 @@ pub fn parse_simulation(out: &str) -> Simulation {
                     // Foreign-architecture packages are listed as `name:arch`.
                     let name = name.split_once(':').map_or(name, |(n, _)| n);
                     if is_deb_name(name) {
-                        sim.kept_back.push(name.to_string());
+                        push_entry(&mut sim.kept_back, name.to_string(), "kept-back packages")?;
                     } else {
-                        sim.rejected.push(line.to_string());
+                        rejected.push(line);
                     }
                 }
                 continue;
@@ -151,12 +158,13 @@ pub fn parse_simulation(out: &str) -> Simulation {
         }
         if let Some(rest) = line.strip_prefix("Inst ") {
             match parse_inst(rest) {
-                Some(i) => sim.installs.push(i),
-                None => sim.rejected.push(line.to_string()),
+                Some(i) => push_entry(&mut sim.installs, i, "packages to install")?,
+                None => rejected.push(line),
             }
         }
     }
-    sim
+    sim.rejected = rejected.into_lines();
+    Ok(sim)
 }
 
 fn parse_inst(rest: &str) -> Option<SimulatedInstall> {
@@ -211,7 +219,7 @@ pub fn classify(origins: &[String]) -> Classification {
 }
 
 /// Candidate versions of kept-back packages, from `apt-cache policy`.
-pub fn parse_policy(out: &str) -> BTreeMap<String, String> {
+pub fn parse_policy(out: &str) -> Result<BTreeMap<String, String>, TooMany> {
     let mut candidates = BTreeMap::new();
     let mut current: Option<String> = None;
     for line in out.lines() {
@@ -224,10 +232,11 @@ pub fn parse_policy(out: &str) -> BTreeMap<String, String> {
         if let (Some(name), Some(c)) = (&current, line.trim().strip_prefix("Candidate: "))
             && is_deb_version(c)
         {
+            room(candidates.len(), "candidate versions")?;
             candidates.insert(name.clone(), c.to_string());
         }
     }
-    candidates
+    Ok(candidates)
 }
 
 /// The updates apt would install for installed packages, plus kept-back ones.
@@ -284,20 +293,19 @@ pub fn updates(
 }
 
 /// `(required, packages that asked)`.
-pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
+pub fn parse_reboot(out: &str) -> Result<(bool, Vec<String>), TooMany> {
     let mut lines = out.lines();
     match lines.next() {
         Some("required") => {
-            let mut pkgs: Vec<String> = lines
-                .map(str::trim)
-                .filter(|l| is_deb_name(l))
-                .map(str::to_string)
-                .collect();
+            let mut pkgs = Vec::new();
+            for l in lines.map(str::trim).filter(|l| is_deb_name(l)) {
+                push_entry(&mut pkgs, l.to_string(), "packages asking for a reboot")?;
+            }
             pkgs.sort();
             pkgs.dedup();
-            (true, pkgs)
+            Ok((true, pkgs))
         }
-        _ => (false, Vec::new()),
+        _ => Ok((false, Vec::new())),
     }
 }
 
@@ -329,8 +337,10 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
         run_ok(t, &simulate_cmd),
         run_ok(t, &reboot_cmd),
     );
-    let (installed, mut rejected) = parse_installed(&installed?);
-    let sim = parse_simulation(&simulation?);
+    // Each output is dropped as soon as it is parsed.
+    let (installed, mut rejected) =
+        parse_installed(&installed?).map_err(|e| too_many(t, &installed_cmd, e))?;
+    let sim = parse_simulation(&simulation?).map_err(|e| too_many(t, &simulate_cmd, e))?;
     rejected.extend(sim.rejected.iter().cloned());
     let candidates = if sim.kept_back.is_empty() {
         BTreeMap::new()
@@ -339,9 +349,10 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
             .arg("policy")
             .args(sim.kept_back.iter().cloned())
             .timeout(timeout);
-        parse_policy(&run_ok(t, &cmd).await?)
+        parse_policy(&run_ok(t, &cmd).await?).map_err(|e| too_many(t, &cmd, e))?
     };
-    let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
+    let (reboot_required, reboot_required_by) =
+        parse_reboot(&reboot?).map_err(|e| too_many(t, &reboot_cmd, e))?;
     Ok(super::PackageScan {
         updates: updates(&installed, &sim, &candidates),
         installed,
@@ -369,7 +380,7 @@ mod tests {
 
     #[test]
     fn installed_packages_with_holds_and_multiarch() {
-        let (pkgs, rejected) = parse_installed(DPKG_QUERY);
+        let (pkgs, rejected) = parse_installed(DPKG_QUERY).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
         assert!(pkgs.len() > 100);
         assert_eq!(pkg(&pkgs, "pw-alpha", "all").version, "1.0-1");
@@ -383,20 +394,21 @@ mod tests {
 
     #[test]
     fn partial_output_and_odd_lines() {
-        let (pkgs, rejected) = parse_installed(PARTIAL);
+        let (pkgs, rejected) = parse_installed(PARTIAL).unwrap();
         assert_eq!(pkgs.len(), 1);
         let (pkgs, rejected2) = parse_installed(
             "ok-pkg\tall\t1.0\tii \nevil;rm\tall\t1.0\tii \nx-y\tall\t$(id)\tii \ngone\tall\t1.0\trc \nshort\tline\n",
-        );
+        )
+        .unwrap();
         assert!(rejected.is_empty());
         assert_eq!(pkgs.len(), 1);
         assert_eq!(rejected2.len(), 3, "{rejected2:?}");
-        assert!(parse_installed("").0.is_empty());
+        assert!(parse_installed("").unwrap().0.is_empty());
     }
 
     #[test]
     fn simulation_with_epoch_tilde_multiarch_and_kept_back() {
-        let sim = parse_simulation(SIMULATE);
+        let sim = parse_simulation(SIMULATE).unwrap();
         assert!(sim.rejected.is_empty(), "{:?}", sim.rejected);
         assert_eq!(sim.kept_back, ["pw-held"]);
         assert_eq!(
@@ -434,7 +446,8 @@ mod tests {
             "Inst libssl3 [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian:12.5/stable, Debian-Security:12/stable-security [amd64])\n\
              Inst linux-image-6.1.0-26-amd64 (6.1.112-1 Debian-Security:12/stable-security [amd64])\n\
              Inst base-files [12.4+deb12u5] (12.4+deb12u7 Debian:12.7/stable [amd64]) []\n",
-        );
+        )
+        .unwrap();
         assert!(sim.rejected.is_empty(), "{:?}", sim.rejected);
         assert_eq!(
             sim.installs[0].origins,
@@ -461,17 +474,18 @@ mod tests {
     fn hostile_inst_lines_are_rejected() {
         let sim = parse_simulation(
             "Inst evil;rm [1.0] (2.0 X:y [all])\nInst ok [1.0] ($(id) X:y [all])\nInst ok2 [1.0] (2.0 X:y [a b])\nInst trunc [1.0\n",
-        );
+        )
+        .unwrap();
         assert!(sim.installs.is_empty(), "{:?}", sim.installs);
         assert_eq!(sim.rejected.len(), 4);
     }
 
     #[test]
     fn kept_back_candidates_come_from_policy() {
-        let c = parse_policy(POLICY);
+        let c = parse_policy(POLICY).unwrap();
         assert_eq!(c.get("pw-held").map(String::as_str), Some("1.1-1"));
-        let (installed, _) = parse_installed(DPKG_QUERY);
-        let sim = parse_simulation(SIMULATE);
+        let (installed, _) = parse_installed(DPKG_QUERY).unwrap();
+        let sim = parse_simulation(SIMULATE).unwrap();
         let u = updates(&installed, &sim, &c);
         let held: Vec<_> = u.iter().filter(|u| u.held_back).collect();
         assert_eq!(held.len(), 1);
@@ -488,7 +502,7 @@ mod tests {
     #[test]
     fn reboot_required_and_its_packages() {
         assert_eq!(
-            parse_reboot(REBOOT),
+            parse_reboot(REBOOT).unwrap(),
             (
                 true,
                 vec![
@@ -497,6 +511,32 @@ mod tests {
                 ]
             )
         );
-        assert_eq!(parse_reboot(""), (false, vec![]));
+        assert_eq!(parse_reboot("").unwrap(), (false, vec![]));
+    }
+
+    #[test]
+    fn a_flood_is_reported_briefly_and_a_host_listing_too_much_is_refused() {
+        // Garbage: each line rejected, but only the first few kept.
+        let garbage = "y\n".repeat(50_000);
+        let (pkgs, rejected) = parse_installed(&garbage).unwrap();
+        assert!(pkgs.is_empty());
+        assert_eq!(rejected.len(), Rejected::KEPT + 1);
+        assert_eq!(
+            rejected.last().unwrap(),
+            &format!("… and {} more rejected lines", 50_000 - Rejected::KEPT)
+        );
+        // Valid-looking lines past the bound: refused, not believed.
+        let many: String = (0..=super::super::MAX_ENTRIES)
+            .map(|i| format!("p{i}\tall\t1\tii \n"))
+            .collect();
+        assert_eq!(
+            parse_installed(&many).unwrap_err().to_string(),
+            format!("more than {} installed packages", super::super::MAX_ENTRIES)
+        );
+        let kept: String =
+            std::iter::once("The following packages have been kept back:\n".to_string())
+                .chain((0..=super::super::MAX_ENTRIES).map(|i| format!("  k{i}\n")))
+                .collect();
+        assert!(parse_simulation(&kept).is_err());
     }
 }

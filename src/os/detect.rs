@@ -27,7 +27,18 @@ pub struct Probe {
     pub tools: Vec<String>,
 }
 
+/// A real probe prints about a kilobyte (os-release, a kernel release, a
+/// boot id, a few paths); a longer answer is refused before it is split
+/// into many small strings.
+const MAX_PROBE: usize = 64 * 1024;
+
 pub fn parse_probe(out: &str) -> Result<Probe, String> {
+    if out.len() > MAX_PROBE {
+        return Err(format!(
+            "the probe printed {} bytes, where a real host prints about 1 KiB (os-release, kernel, boot id); is /etc/os-release sane?",
+            out.len()
+        ));
+    }
     let parts: Vec<&str> = out.split(&format!("{SECTION}\n")).collect();
     let [os_release, kernel, boot_id, tools] = parts.as_slice() else {
         return Err(format!(
@@ -164,6 +175,15 @@ mod tests {
         // Debian with dnf installed as a tool is still an apt host.
         assert_eq!(package_manager(&p), Ok(PackageManager::Apt));
         assert!(parse_probe("garbage").is_err());
+        let huge = format!(
+            "{DEBIAN}ID_LIKE=\"{}\"\n@@patchwave@@\n6.1\n@@patchwave@@\nb\n@@patchwave@@\n",
+            "x ".repeat(MAX_PROBE)
+        );
+        assert!(
+            parse_probe(&huge)
+                .unwrap_err()
+                .contains("the probe printed")
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 
 use super::names::{is_arch, is_rpm_name, is_rpm_version_part};
-use super::{Refresh, ScanError, ScanOptions, run_ok};
+use super::{
+    Refresh, Rejected, ScanError, ScanOptions, TooMany, push_entry, room, run_ok, too_many,
+};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
@@ -87,31 +89,41 @@ fn valid_evr(epoch: &str, version: &str, release: &str) -> bool {
         && is_rpm_version_part(release)
 }
 
-pub fn parse_installed(out: &str) -> (Vec<InstalledPackage>, Vec<String>) {
+/// The tab-separated fields of a line, when there are exactly `N`.
+fn fields<const N: usize>(line: &str) -> Option<[&str; N]> {
+    let mut it = line.split('\t');
+    let f: [&str; N] = std::array::from_fn(|_| it.next().unwrap_or("\0"));
+    (it.next().is_none() && !f.contains(&"\0")).then_some(f)
+}
+
+pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>), TooMany> {
     let mut pkgs = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
         // gpg-pubkey entries are keys in the rpm database (arch `(none)`), not packages.
-        if f.first() == Some(&"gpg-pubkey") {
+        if line.split('\t').next() == Some("gpg-pubkey") {
             continue;
         }
-        match f.as_slice() {
-            [name, epoch, version, release, arch]
+        match fields(line) {
+            Some([name, epoch, version, release, arch])
                 if is_rpm_name(name) && valid_evr(epoch, version, release) && is_arch(arch) =>
             {
-                pkgs.push(InstalledPackage {
-                    name: name.to_string(),
-                    arch: arch.to_string(),
-                    version: evr(epoch, version, release),
-                    held: false,
-                });
+                push_entry(
+                    &mut pkgs,
+                    InstalledPackage {
+                        name: name.to_string(),
+                        arch: arch.to_string(),
+                        version: evr(epoch, version, release),
+                        held: false,
+                    },
+                    "installed packages",
+                )?;
             }
-            _ => rejected.push(line.to_string()),
+            _ => rejected.push(line),
         }
     }
     pkgs.sort();
-    (pkgs, rejected)
+    Ok((pkgs, rejected.into_lines()))
 }
 
 /// One row of `repoquery --upgrades`.
@@ -137,46 +149,53 @@ impl Upgrade {
     }
 }
 
-pub fn parse_upgrades(out: &str) -> (Vec<Upgrade>, Vec<String>) {
+pub fn parse_upgrades(out: &str) -> Result<(Vec<Upgrade>, Vec<String>), TooMany> {
     let mut ups = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.as_slice() {
-            [name, epoch, version, release, arch, repo]
+        match fields(line) {
+            Some([name, epoch, version, release, arch, repo])
                 if is_rpm_name(name)
                     && valid_evr(epoch, version, release)
                     && is_arch(arch)
                     && !repo.chars().any(char::is_control) =>
             {
-                ups.push(Upgrade {
-                    name: name.to_string(),
-                    epoch: epoch.to_string(),
-                    version: version.to_string(),
-                    release: release.to_string(),
-                    arch: arch.to_string(),
-                    repo: repo.to_string(),
-                })
+                push_entry(
+                    &mut ups,
+                    Upgrade {
+                        name: name.to_string(),
+                        epoch: epoch.to_string(),
+                        version: version.to_string(),
+                        release: release.to_string(),
+                        arch: arch.to_string(),
+                        repo: repo.to_string(),
+                    },
+                    "upgrades",
+                )?;
             }
-            _ => rejected.push(line.to_string()),
+            _ => rejected.push(line),
         }
     }
-    (ups, rejected)
+    Ok((ups, rejected.into_lines()))
 }
 
 /// `ADVISORY TYPE PACKAGE-NEVRA` rows: which advisories cover which NEVRA.
-pub fn parse_advisory_list(out: &str) -> BTreeMap<String, Vec<String>> {
+pub fn parse_advisory_list(out: &str) -> Result<BTreeMap<String, Vec<String>>, TooMany> {
     let mut by_nevra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut rows = 0;
     for line in out.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if let [id, _kind, nevra] = f.as_slice() {
+        let mut f = line.split_whitespace();
+        if let (Some(id), Some(_kind), Some(nevra), None) = (f.next(), f.next(), f.next(), f.next())
+        {
+            room(rows, "advisory rows")?;
+            rows += 1;
             by_nevra
                 .entry(nevra.to_string())
                 .or_default()
                 .push(id.to_string());
         }
     }
-    by_nevra
+    Ok(by_nevra)
 }
 
 /// One advisory from `updateinfo info`.
@@ -191,8 +210,10 @@ pub struct Advisory {
 
 /// Parses the `Key: value` blocks of `updateinfo info`; continuation lines
 /// (`           : CVE-…`) belong to the key above.
-pub fn parse_advisory_info(out: &str) -> BTreeMap<String, Advisory> {
+pub fn parse_advisory_info(out: &str) -> Result<BTreeMap<String, Advisory>, TooMany> {
     let mut all = BTreeMap::new();
+    // Advisories and their CVEs together.
+    let mut entries = 0;
     let mut cur: Option<Advisory> = None;
     let mut last_key = String::new();
     for line in out.lines() {
@@ -210,6 +231,8 @@ pub fn parse_advisory_info(out: &str) -> BTreeMap<String, Advisory> {
         };
         match key.as_str() {
             "Update ID" => {
+                room(entries, "advisories and CVEs")?;
+                entries += 1;
                 if let Some(a) = cur.take() {
                     all.insert(a.id.clone(), a);
                 }
@@ -241,6 +264,8 @@ pub fn parse_advisory_info(out: &str) -> BTreeMap<String, Advisory> {
                     && v.starts_with("CVE-")
                     && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 {
+                    room(entries, "advisories and CVEs")?;
+                    entries += 1;
                     a.cves.push(v.to_string());
                 }
             }
@@ -251,7 +276,7 @@ pub fn parse_advisory_info(out: &str) -> BTreeMap<String, Advisory> {
     if let Some(a) = cur {
         all.insert(a.id.clone(), a);
     }
-    all
+    Ok(all)
 }
 
 fn classification(kind: &str) -> Classification {
@@ -333,7 +358,7 @@ pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
     let mut why = Vec::new();
     for line in out.lines() {
         if let Some(code) = line.strip_prefix("needs-restarting ") {
-            if code.trim() == "1" {
+            if code.trim() == "1" && !why.iter().any(|w| w == "needs-restarting") {
                 why.push("needs-restarting".to_string());
             }
         } else if let Some(r) = line.strip_prefix("running ") {
@@ -370,14 +395,16 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
         run_ok(t, &cmds[3]),
         run_ok(t, &cmds[4]),
     );
-    let (installed, mut rejected) = parse_installed(&installed?);
-    let (upgrades, rej) = parse_upgrades(&upgrades?);
+    let cmds = &cmds;
+    let tm = |i: usize| move |e| too_many(t, &cmds[i], e);
+    let (installed, mut rejected) = parse_installed(&installed?).map_err(tm(0))?;
+    let (upgrades, rej) = parse_upgrades(&upgrades?).map_err(tm(1))?;
     rejected.extend(rej);
     let updates = updates(
         &installed,
         &upgrades,
-        &parse_advisory_list(&list?),
-        &parse_advisory_info(&info?),
+        &parse_advisory_list(&list?).map_err(tm(2))?,
+        &parse_advisory_info(&info?).map_err(tm(3))?,
     );
     let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
     Ok(super::PackageScan {
@@ -400,7 +427,7 @@ mod tests {
 
     #[test]
     fn installed_with_epochs() {
-        let (pkgs, rejected) = parse_installed(RPM_QA);
+        let (pkgs, rejected) = parse_installed(RPM_QA).unwrap();
         assert!(rejected.is_empty(), "{rejected:?}");
         let v = |n: &str| {
             pkgs.iter()
@@ -411,23 +438,24 @@ mod tests {
         assert_eq!(v("pw-alpha"), Some("1.0-1"));
         let (ok, bad) = parse_installed(
             "x\t0\t1.0\t1\tnoarch\n-e\t0\t1\t1\tnoarch\ny\t0\t1-0\t1\tnoarch\ngpg-pubkey\t0\tabc\tdef\t(none)\n",
-        );
+        )
+        .unwrap();
         assert_eq!(ok.len(), 1);
         assert_eq!(bad.len(), 2, "{bad:?}");
     }
 
     #[test]
     fn advisories_pick_the_most_urgent_and_collect_cves() {
-        let (installed, _) = parse_installed(RPM_QA);
-        let (ups, rejected) = parse_upgrades(UPGRADES);
+        let (installed, _) = parse_installed(RPM_QA).unwrap();
+        let (ups, rejected) = parse_upgrades(UPGRADES).unwrap();
         assert!(rejected.is_empty());
-        let info = parse_advisory_info(INFO);
+        let info = parse_advisory_info(INFO).unwrap();
         assert_eq!(info.len(), 5);
         assert_eq!(
             info["PWT-2026:0001"].cves,
             ["CVE-2026-1234", "CVE-2026-5678"]
         );
-        let u = updates(&installed, &ups, &parse_advisory_list(LIST), &info);
+        let u = updates(&installed, &ups, &parse_advisory_list(LIST).unwrap(), &info);
         let row = |n: &str| u.iter().find(|x| x.name == n).unwrap();
         let beta = row("pw-beta");
         assert_eq!(beta.classification, Classification::Security);
@@ -468,9 +496,9 @@ mod tests {
         assert!(
             updates(
                 &installed,
-                &parse_upgrades("").0,
-                &parse_advisory_list(""),
-                &parse_advisory_info("")
+                &parse_upgrades("").unwrap().0,
+                &parse_advisory_list("").unwrap(),
+                &parse_advisory_info("").unwrap()
             )
             .is_empty()
         );

@@ -14,7 +14,7 @@
 
 use serde::Deserialize;
 
-use super::{PackageScan, ScanError, ScanOptions};
+use super::{PackageScan, Rejected, ScanError, ScanOptions};
 use crate::facts::{AvailableUpdate, HostFacts, InstalledPackage, OsInfo, PackageManager};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
@@ -133,7 +133,42 @@ fn arch(processor: &str) -> String {
     }
 }
 
+/// serde builds every element of an array (tens of bytes each, however
+/// short its text) before patchwave looks at it, so the number of values in
+/// a document from a host is bounded before it is parsed. A real scan
+/// document holds a few thousand.
+const MAX_JSON_VALUES: usize = 500_000;
+
+/// Refuses a document with more than [`MAX_JSON_VALUES`] values (counted
+/// as the commas and openings outside strings, at least one per value).
+fn check_json_size(json: &str) -> Result<(), String> {
+    let (mut n, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' => n += 1,
+            _ => {}
+        }
+        if n > MAX_JSON_VALUES {
+            return Err(format!(
+                "the script printed a document of more than {MAX_JSON_VALUES} values; no real host has that much to say"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
+    check_json_size(json)?;
     let doc: ScanDoc = serde_json::from_str(json.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("the scan script's output is not what patchwave expects: {e}"))?;
     if doc.version != 1 {
@@ -143,7 +178,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
         ));
     }
     let arch = arch(&doc.os.arch);
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     let mut installed = Vec::new();
     for i in doc.installed {
         if is_kb(&i.kb) {
@@ -154,7 +189,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
                 held: false,
             });
         } else {
-            rejected.push(format!(
+            rejected.push(&format!(
                 "installed: `{}` is not a KB id",
                 i.kb.escape_debug()
             ));
@@ -165,7 +200,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
     let mut updates = Vec::new();
     for u in doc.updates {
         let Some(kb) = u.kbs.iter().find(|k| is_kb(k)) else {
-            rejected.push(format!(
+            rejected.push(&format!(
                 "update {} ({}) has no KB id; baselines cannot name it",
                 u.update_id.escape_debug(),
                 u.title.escape_debug()
@@ -221,7 +256,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
             updates,
             reboot_required: !doc.reboot_reasons.is_empty(),
             reboot_required_by: doc.reboot_reasons,
-            rejected,
+            rejected: rejected.into_lines(),
         },
     })
 }
@@ -295,6 +330,7 @@ pub struct InstallReport {
 }
 
 pub fn parse_install(json: &str) -> Result<InstallReport, String> {
+    check_json_size(json)?;
     serde_json::from_str(json.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("the install script's output is not what patchwave expects: {e}"))
 }
@@ -467,5 +503,24 @@ mod tests {
         );
         assert!(install_command(&["KB1; Restart-Computer"]).is_none());
         assert!(install_command(&[]).is_none());
+    }
+
+    #[test]
+    fn a_document_too_big_to_hold_is_refused_before_it_is_parsed() {
+        let kbs: String = (0..=MAX_JSON_VALUES)
+            .map(|i| format!("{{\"kb\":\"KB{i}\"}},"))
+            .collect();
+        let doc = format!(
+            r#"{{"version":1,"os":{{"caption":"c","version":"10","arch":"AMD64"}},"bootId":"b","installed":[{}]}}"#,
+            kbs.trim_end_matches(',')
+        );
+        assert!(
+            parse_scan(&doc)
+                .unwrap_err()
+                .contains("more than 500000 values")
+        );
+        // Commas inside strings are text, not values.
+        assert!(check_json_size(&format!("[\"{}\"]", ",".repeat(2 * MAX_JSON_VALUES))).is_ok());
+        assert!(check_json_size(&format!("[\"\\\"{}\"]", ",".repeat(2 * MAX_JSON_VALUES))).is_ok());
     }
 }

@@ -9,7 +9,7 @@ use jiff::civil::Date;
 
 use super::dnf::{self, parse_installed};
 use super::names::{is_arch, is_rpm_name};
-use super::{Refresh, ScanError, ScanOptions, run_ok};
+use super::{Refresh, Rejected, ScanError, ScanOptions, TooMany, room, run_ok, too_many};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
@@ -80,9 +80,57 @@ pub struct Patch {
     pub cves: Vec<String>,
 }
 
+/// roxmltree keeps every node and attribute of a document (tens of bytes
+/// each, so a document of tiny elements costs many times its size) and
+/// compares each element's attributes pairwise: both are bounded before a
+/// document from a host is parsed. Real `list-patches` output has some tens
+/// of nodes per patch and at most a dozen attributes per element.
+const MAX_XML_NODES: u32 = 500_000;
+const MAX_XML_ATTRIBUTES: usize = 500_000;
+const MAX_ATTRIBUTES_PER_ELEMENT: usize = 256;
+
+/// Counts attributes (an `=` followed by a quote) between one `<` and the
+/// next: an attribute value cannot hold a `<`, so every attribute of an
+/// element is counted with it.
+fn check_attributes(xml: &str) -> Result<(), String> {
+    let mut total = 0;
+    for segment in xml.split('<') {
+        let b = segment.as_bytes();
+        let here = memchr::memchr_iter(b'=', b)
+            .filter(|&i| {
+                matches!(
+                    b[i + 1..].iter().find(|c| !c.is_ascii_whitespace()),
+                    Some(b'"' | b'\'')
+                )
+            })
+            .count();
+        if here > MAX_ATTRIBUTES_PER_ELEMENT {
+            return Err(format!(
+                "zypper printed an XML element with more than {MAX_ATTRIBUTES_PER_ELEMENT} attributes"
+            ));
+        }
+        total += here;
+        if total > MAX_XML_ATTRIBUTES {
+            return Err(format!(
+                "zypper printed XML with more than {MAX_XML_ATTRIBUTES} attributes"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn xml_doc(xml: &str) -> Result<roxmltree::Document<'_>, String> {
-    roxmltree::Document::parse(xml)
-        .map_err(|e| format!("zypper printed XML that does not parse: {e}"))
+    check_attributes(xml)?;
+    let opts = roxmltree::ParsingOptions {
+        nodes_limit: MAX_XML_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    roxmltree::Document::parse_with_options(xml, opts).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => {
+            format!("zypper printed XML with more than {MAX_XML_NODES} nodes")
+        }
+        e => format!("zypper printed XML that does not parse: {e}"),
+    })
 }
 
 fn edition_ok(e: &str) -> bool {
@@ -94,8 +142,9 @@ fn edition_ok(e: &str) -> bool {
 
 pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), String> {
     let doc = xml_doc(xml)?;
+    // Each update is an element: the node limit bounds the list.
     let mut ups = Vec::new();
-    let mut rejected = Vec::new();
+    let mut rejected = Rejected::default();
     for u in doc.descendants().filter(|n| n.has_tag_name("update")) {
         if u.attribute("kind") != Some("package") {
             continue;
@@ -126,10 +175,10 @@ pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), Strin
         {
             ups.push(up);
         } else {
-            rejected.push(format!("{} {} {}", up.name, up.arch, up.edition));
+            rejected.push(&format!("{} {} {}", up.name, up.arch, up.edition));
         }
     }
-    Ok((ups, rejected))
+    Ok((ups, rejected.into_lines()))
 }
 
 fn patch_id_ok(id: &str) -> bool {
@@ -187,10 +236,11 @@ pub fn parse_list_patches(xml: &str) -> Result<Vec<Patch>, String> {
 
 /// Which package names each patch updates, from the `Conflicts` of
 /// `info -t patch` (`pkg < V-R`, one line or an indented `[N]` list).
-pub fn parse_patch_info(text: &str) -> BTreeMap<String, Vec<String>> {
+pub fn parse_patch_info(text: &str) -> Result<BTreeMap<String, Vec<String>>, TooMany> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current: Option<String> = None;
     let mut in_conflicts = false;
+    let mut entries = 0;
     let mut add = |patch: &Option<String>, entry: &str| {
         let name = entry.split_whitespace().next().unwrap_or("");
         // `pkg.arch` in multi-line lists; the arch suffix is dropped.
@@ -207,8 +257,11 @@ pub fn parse_patch_info(text: &str) -> BTreeMap<String, Vec<String>> {
         if let Some(p) = patch
             && is_rpm_name(name)
         {
+            room(entries, "patched packages")?;
+            entries += 1;
             out.entry(p.clone()).or_default().push(name.to_string());
         }
+        Ok(())
     };
     for line in text.lines() {
         if let Some((k, v)) = line
@@ -223,18 +276,18 @@ pub fn parse_patch_info(text: &str) -> BTreeMap<String, Vec<String>> {
                     if v.starts_with('[') || v.is_empty() {
                         in_conflicts = true;
                     } else {
-                        add(&current, v);
+                        add(&current, v)?;
                     }
                 }
                 _ => {}
             }
         } else if in_conflicts && line.starts_with(' ') && !line.trim().is_empty() {
-            add(&current, line.trim());
+            add(&current, line.trim())?;
         } else {
             in_conflicts = false;
         }
     }
-    out
+    Ok(out)
 }
 
 fn classification(category: &str) -> Classification {
@@ -314,12 +367,16 @@ pub fn updates(
 
 /// `(required, why)` from the reboot script's output.
 pub fn parse_reboot(out: &str) -> (bool, Vec<String>) {
-    let mut why = Vec::new();
+    let mut why: Vec<String> = Vec::new();
     for line in out.lines() {
-        match line.trim() {
-            "needs-rebooting 102" => why.push("zypper needs-rebooting".to_string()),
-            "flag" => why.push("/run/reboot-needed".to_string()),
-            _ => {}
+        let reason = match line.trim() {
+            "needs-rebooting 102" => "zypper needs-rebooting",
+            "flag" => "/run/reboot-needed",
+            _ => continue,
+        };
+        // A reason printed twice is one reason.
+        if !why.iter().any(|w| w == reason) {
+            why.push(reason.to_string());
         }
     }
     (!why.is_empty(), why)
@@ -350,7 +407,8 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
     let (ups, patches, reboot) = reads?;
     let reboot: Result<String, ScanError> = Ok(reboot);
     let failed = |e: String| ScanError::Failed(format!("{}: {e}", t.host()));
-    let (installed, mut rejected) = parse_installed(&installed?);
+    let (installed, mut rejected) =
+        parse_installed(&installed?).map_err(|e| too_many(t, &installed_cmd, e))?;
     let (ups, rej) = parse_list_updates(&ups).map_err(failed)?;
     rejected.extend(rej);
     let patches = parse_list_patches(&patches).map_err(failed)?;
@@ -360,7 +418,7 @@ pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::Packag
         let cmd = zypper(&["info", "-t", "patch"])
             .args(patches.iter().map(|p| p.id.clone()))
             .timeout(timeout);
-        parse_patch_info(&run_ok(t, &cmd).await?)
+        parse_patch_info(&run_ok(t, &cmd).await?).map_err(|e| too_many(t, &cmd, e))?
     };
     let (reboot_required, reboot_required_by) = parse_reboot(&reboot?);
     Ok(super::PackageScan {
@@ -399,7 +457,7 @@ mod tests {
         assert_eq!(patches[0].cves, ["CVE-2026-1234"]);
         assert_eq!(patches[0].issued, Some(jiff::civil::date(2026, 11, 20)));
         assert_eq!(patches[1].issued, Some(jiff::civil::date(2025, 11, 18)));
-        let pp = parse_patch_info(INFO);
+        let pp = parse_patch_info(INFO).unwrap();
         assert_eq!(pp["PWT-2026:0001"], ["pw-beta"]);
         assert_eq!(pp["PWT-2026:0002"], ["pw-alpha"]);
         let installed = vec![
@@ -432,7 +490,7 @@ mod tests {
     fn multi_line_conflicts_and_bad_xml() {
         let text = "Name        : SUSE-2026-1\nConflicts   : [2]\n    libfoo1.x86_64 < 1.2-3\n    foo-tools < 1.2-3\nSummary     : x\n";
         assert_eq!(
-            parse_patch_info(text)["SUSE-2026-1"],
+            parse_patch_info(text).unwrap()["SUSE-2026-1"],
             ["libfoo1", "foo-tools"]
         );
         assert!(parse_list_updates("<stream><update").is_err());
@@ -448,5 +506,29 @@ mod tests {
         assert!(parse_reboot("needs-rebooting 0\nflag\nrunning 6.4.0\n").0);
         // No kernel-version guessing on SUSE: its tools decide.
         assert!(!parse_reboot("needs-rebooting 0\n").0);
+    }
+
+    #[test]
+    fn xml_too_big_to_hold_is_refused_before_it_is_parsed() {
+        let tiny_elements = format!("<stream>{}</stream>", "<a/>".repeat(MAX_XML_NODES as usize));
+        let e = parse_list_updates(&tiny_elements).unwrap_err();
+        assert!(e.contains("more than 500000 nodes"), "{e}");
+        let attrs: String = (0..=MAX_ATTRIBUTES_PER_ELEMENT)
+            .map(|i| format!(" a{i}=''"))
+            .collect();
+        let e = parse_list_patches(&format!("<stream><x{attrs}/></stream>")).unwrap_err();
+        assert!(e.contains("more than 256 attributes"), "{e}");
+        let many = format!(
+            "<stream>{}</stream>",
+            "<x a=\"1\" b = '2'/>".repeat(MAX_XML_ATTRIBUTES / 2 + 1)
+        );
+        assert!(
+            parse_list_patches(&many)
+                .unwrap_err()
+                .contains("500000 attributes")
+        );
+        // `=` in text is not an attribute.
+        let text = format!("<stream><d>{}</d></stream>", "== a=b ".repeat(1000));
+        assert!(parse_list_patches(&text).unwrap().is_empty());
     }
 }

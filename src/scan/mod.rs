@@ -178,6 +178,9 @@ pub struct FleetScanOptions {
     pub os: ScanOptions,
     /// An ssh_config for every connection (tests, or a dedicated config).
     pub ssh_config: Option<PathBuf>,
+    /// The most one command may print (Fleet `scan.maxOutput`); it bounds
+    /// every command on the connections made here, not only the scan's.
+    pub max_output: u64,
 }
 
 impl Default for FleetScanOptions {
@@ -188,6 +191,7 @@ impl Default for FleetScanOptions {
             connect_timeout: Duration::from_secs(10),
             os: ScanOptions::default(),
             ssh_config: None,
+            max_output: crate::transport::DEFAULT_MAX_OUTPUT,
         }
     }
 }
@@ -218,6 +222,14 @@ impl FleetScanOptions {
                 } else {
                     os::Refresh::IfOlderThan(r)
                 };
+            }
+            // Validated (range included) by `validate`, which runs first.
+            if let Some(m) = scan
+                .max_output
+                .as_ref()
+                .and_then(|m| crate::spec::fleet::parse_size(m).ok())
+            {
+                o.max_output = m;
             }
         }
         o
@@ -293,9 +305,15 @@ pub async fn connect(
             let mut s = t.ssh.clone();
             s.connect_timeout = opts.connect_timeout;
             s.config_file = opts.ssh_config.clone();
-            Box::new(SshTransport::connect(&t.host, &s).await?)
+            Box::new(
+                SshTransport::connect(&t.host, &s)
+                    .await?
+                    .with_max_output(opts.max_output),
+            )
         }
-        TransportKind::Local => Box::new(LocalTransport::new(&t.host)),
+        TransportKind::Local => {
+            Box::new(LocalTransport::new(&t.host).with_max_output(opts.max_output))
+        }
         TransportKind::Winrm => {
             let mut s = match &t.winrm {
                 Some(Ok(s)) => s.clone(),
@@ -305,7 +323,11 @@ pub async fn connect(
                 }
             };
             s.connect_timeout = opts.connect_timeout;
-            Box::new(WinrmTransport::connect(&t.host, &s).await?)
+            Box::new(
+                WinrmTransport::connect(&t.host, &s)
+                    .await?
+                    .with_max_output(opts.max_output),
+            )
         }
     })
 }

@@ -36,6 +36,46 @@ pub struct ScanSettings {
     /// Refresh package metadata when older than this, e.g. `6h`. Default 6h.
     #[serde(default)]
     pub refresh_after: Option<Spanned<String>>,
+    /// The most any one command on a host (scan, install, hook) may print,
+    /// e.g. `256Mi`; past it the command is stopped and the host fails.
+    /// Bytes, or with a suffix `Ki`, `Mi`, `Gi` (or `k`, `M`, `G`), from 1Ki
+    /// to 4Gi. Default 64Mi.
+    #[serde(default)]
+    pub max_output: Option<Spanned<String>>,
+}
+
+/// Smallest and largest `scan.maxOutput`.
+pub const MAX_OUTPUT_RANGE: std::ops::RangeInclusive<u64> = 1024..=(4 << 30);
+
+/// A size as Kubernetes writes quantities: digits, then optionally `Ki`,
+/// `Mi`, `Gi` (powers of 1024) or `k`, `M`, `G` (powers of 1000).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, suffix) = t.split_at(digits);
+    let unit: u64 = match suffix {
+        "" => 1,
+        "k" => 1000,
+        "M" => 1000 * 1000,
+        "G" => 1000 * 1000 * 1000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; write bytes or a number with Ki, Mi or Gi, e.g. `256Mi`"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a size; write bytes or a number with Ki, Mi or Gi, e.g. `256Mi`"
+            )
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -72,4 +112,31 @@ pub struct VerificationSpec {
 
 fn default_true() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_quantities() {
+        assert_eq!(parse_size("256Mi"), Ok(256 << 20));
+        assert_eq!(parse_size("1Gi"), Ok(1 << 30));
+        assert_eq!(parse_size("512Ki"), Ok(512 << 10));
+        assert_eq!(parse_size("100M"), Ok(100_000_000));
+        assert_eq!(parse_size("2k"), Ok(2000));
+        assert_eq!(parse_size("65536"), Ok(65536));
+        for bad in [
+            "",
+            "Mi",
+            "1.5Gi",
+            "-1Mi",
+            "64MB",
+            "64 Mi",
+            "lots",
+            "99999999999999999999Gi",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -181,6 +181,7 @@ impl Validator<'_> {
                 self.concurrency(o, &scan.concurrency, "scan.concurrency");
                 self.positive_duration(o, &scan.timeout, "scan.timeout");
                 self.duration(o, &scan.refresh_after, "scan.refreshAfter");
+                self.max_output(o, &scan.max_output);
             }
             if let Some(apply) = &s.apply {
                 self.concurrency(o, &apply.concurrency, "apply.concurrency");
@@ -205,6 +206,22 @@ impl Validator<'_> {
                 o.error(c.pos, format!("{what} {} is out of range", c.value))
                     .with_hint(format!("use 1-{MAX_CONCURRENCY}")),
             );
+        }
+    }
+
+    fn max_output(&mut self, o: &Origin, m: &Option<Spanned<String>>) {
+        use super::fleet::{MAX_OUTPUT_RANGE, parse_size};
+        let Some(m) = m else { return };
+        match parse_size(&m.value) {
+            Err(e) => self.push(o.error_hinted(m.pos, &format!("scan.maxOutput {e}"))),
+            Ok(n) if !MAX_OUTPUT_RANGE.contains(&n) => self.push(
+                o.error(
+                    m.pos,
+                    format!("scan.maxOutput `{}` is out of range", m.value),
+                )
+                .with_hint("use 1Ki-4Gi; the default is 64Mi"),
+            ),
+            Ok(_) => {}
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod command;
 mod local;
+pub mod output;
 pub mod powershell;
 mod ssh;
 pub mod winrm;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 pub use command::{CommandOutput, RemoteCommand};
 pub use local::LocalTransport;
+pub use output::{DEFAULT_MAX_OUTPUT, STDERR_TAIL, Stream};
 pub use ssh::{SshSettings, SshTransport};
 
 /// Why a command could not be run (as opposed to running and failing).
@@ -48,6 +50,20 @@ pub enum TransportError {
         command: String,
         message: String,
     },
+    /// The command sent more than the cap on one stream; reading stopped
+    /// there and the command was ended.
+    #[error(
+        "{host}: `{program}` sent more than {} on {stream}, so patchwave stopped reading and ended it (a broken or compromised host can do this). If this host really prints that much, raise the Fleet's `scan.maxOutput` (now {})",
+        output::format_size(*limit),
+        output::format_size(*limit)
+    )]
+    OutputTooLarge {
+        host: String,
+        /// The program, without its arguments.
+        program: String,
+        stream: Stream,
+        limit: u64,
+    },
 }
 
 impl TransportError {
@@ -70,6 +86,16 @@ impl RemoteCommand {
                 reason,
             }),
             None => Ok(()),
+        }
+    }
+
+    /// This command's output went past the cap on `host`.
+    pub fn too_much_output(&self, host: &str, o: output::Overflow) -> TransportError {
+        TransportError::OutputTooLarge {
+            host: host.to_string(),
+            program: self.program.clone(),
+            stream: o.stream,
+            limit: o.limit,
         }
     }
 

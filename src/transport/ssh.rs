@@ -9,7 +9,12 @@ use async_trait::async_trait;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncWriteExt;
 
+use super::output::{self, ReadError};
 use super::{CommandOutput, RemoteCommand, Transport, TransportError};
+
+/// How long a command that went past the output cap gets to end after its
+/// pipes close (its next write fails) before patchwave stops waiting for it.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// How to reach one host over ssh. Unset fields fall back to ssh_config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +53,7 @@ pub struct SshTransport {
     name: String,
     session: Session,
     platform: super::Platform,
+    max_output: u64,
 }
 
 impl std::fmt::Debug for SshTransport {
@@ -59,6 +65,13 @@ impl std::fmt::Debug for SshTransport {
 }
 
 impl SshTransport {
+    /// The most a command may print on stdout (and on stderr) before it is
+    /// stopped and fails; default [`output::DEFAULT_MAX_OUTPUT`].
+    pub fn with_max_output(mut self, bytes: u64) -> SshTransport {
+        self.max_output = bytes;
+        self
+    }
+
     /// Opens the master connection; fails fast on an unreachable host or a
     /// host key that does not match known_hosts.
     pub async fn connect(name: &str, s: &SshSettings) -> Result<SshTransport, TransportError> {
@@ -100,6 +113,7 @@ impl SshTransport {
                 name: name.to_string(),
                 session,
                 platform: s.platform,
+                max_output: output::DEFAULT_MAX_OUTPUT,
             }),
             Ok(Err(e)) => Err(classify_connect_error(name, &e)),
             Err(_) => Err(TransportError::Unreachable {
@@ -209,25 +223,60 @@ impl Transport for SshTransport {
         let work = async {
             let mut child = c.spawn().await.map_err(|e| io_err(error_chain(&e)))?;
             let stdin = child.stdin().take();
+            let streams = output::read_streams(
+                child.stdout().take(),
+                child.stderr().take(),
+                self.max_output,
+            );
             // Feed stdin while reading output: a large input must not wait on a full pipe.
-            let feed = async {
+            let mut feed = Box::pin(async {
                 if let (Some(data), Some(mut stdin)) = (stdin_data, stdin) {
                     stdin.write_all(data).await?;
                     stdin.shutdown().await?;
                 }
                 Ok::<(), std::io::Error>(())
+            });
+            tokio::pin!(streams);
+            let mut fed = None;
+            let read = loop {
+                tokio::select! {
+                    r = &mut streams => break r,
+                    f = &mut feed, if fed.is_none() => fed = Some(f),
+                }
             };
-            let (fed, out) = tokio::join!(feed, child.wait_with_output());
-            let out = out.map_err(|e| io_err(error_chain(&e)))?;
+            let (stdout, stderr) = match read {
+                Ok(streams) => streams,
+                Err(ReadError::Overflow(o)) => {
+                    // Both pipes are closed now: the master's next write to
+                    // them fails, ssh tells sshd to stop (eow@openssh.com),
+                    // and the command's next write gets SIGPIPE. Its end is
+                    // awaited briefly so the connection is left tidy; one
+                    // that ignores SIGPIPE is left to its `timeout`.
+                    drop(feed);
+                    let _ = tokio::time::timeout(STOP_GRACE, child.wait()).await;
+                    return Err(cmd.too_much_output(&self.name, o));
+                }
+                Err(ReadError::Io(e)) => return Err(io_err(e.to_string())),
+            };
+            let fed = match fed {
+                Some(f) => f,
+                None => feed.await,
+            };
+            let status = child.wait().await.map_err(|e| io_err(error_chain(&e)))?;
             // A command that exited on its own explains itself better than the
             // broken pipe its early exit caused.
-            if out.status.code().is_none() {
+            if status.code().is_none() {
                 fed.map_err(|e| io_err(format!("writing stdin: {e}")))?;
             }
-            Ok(out)
+            Ok(std::process::Output {
+                status,
+                stdout,
+                stderr,
+            })
         };
         match tokio::time::timeout(cmd.transport_deadline(), work).await {
             Ok(Ok(out)) => cmd.outcome(&self.name, out),
+            Ok(Err(e @ TransportError::OutputTooLarge { .. })) => Err(e),
             Ok(Err(e)) => {
                 // A dead master means the host went away, not that the command failed.
                 if self.session.check().await.is_err() {

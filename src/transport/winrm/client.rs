@@ -13,6 +13,7 @@ use super::ntlm::Sealer;
 use super::ntlm_auth::{self, Credentials};
 use super::response::{self, Fault};
 use super::sealed;
+use crate::transport::output::{self, Capped, Overflow, Tail};
 
 /// How the client proves who it is. The password never leaves this value
 /// except inside the authentication exchange.
@@ -86,6 +87,9 @@ pub enum WinrmError {
     Timeout { host: String, after: Duration },
     #[error("{host}: refusing: {message}")]
     Refused { host: String, message: String },
+    /// The command sent more than the cap; it was terminated.
+    #[error("{host}: the command sent more than {} on {}", output::format_size(.overflow.limit), .overflow.stream)]
+    OutputTooLarge { host: String, overflow: Overflow },
 }
 
 /// What a finished command left.
@@ -105,6 +109,9 @@ pub struct WinrmClient {
     /// Start commands directly rather than under `cmd.exe /c` (what the
     /// transport does; off by default, as in the recorded sessions).
     pub skip_cmd_shell: bool,
+    /// The most a command may send on stdout (and on stderr); past it the
+    /// command is terminated and fails.
+    pub max_output: u64,
 }
 
 const SOAP_TYPE: &str = "application/soap+xml;charset=UTF-8";
@@ -142,6 +149,7 @@ impl WinrmClient {
             session,
             ntlm: None,
             skip_cmd_shell: false,
+            max_output: output::DEFAULT_MAX_OUTPUT,
         })
     }
 
@@ -382,7 +390,8 @@ impl WinrmClient {
     }
 
     /// Receives until the command is done or `deadline` passes (then the
-    /// command is terminated).
+    /// command is terminated), or until its output goes past `max_output`
+    /// (then too: the host stops producing it, nothing more is read).
     pub fn receive_all(
         &mut self,
         shell: &str,
@@ -390,7 +399,8 @@ impl WinrmClient {
         deadline: Instant,
     ) -> Result<Output, WinrmError> {
         let started = Instant::now();
-        let mut out = Output::default();
+        let mut stdout = Capped::new(self.max_output);
+        let mut stderr = Tail::new(output::STDERR_TAIL, self.max_output);
         loop {
             if Instant::now() >= deadline {
                 let _ = self.signal(shell, command, "terminate");
@@ -402,11 +412,23 @@ impl WinrmClient {
             match self.call(&envelope::receive(&self.session, shell, command)) {
                 Ok(xml) => {
                     let got = response::received(&xml).map_err(|e| self.protocol(e))?;
-                    out.stdout.extend_from_slice(&got.stdout);
-                    out.stderr.extend_from_slice(&got.stderr);
+                    drop(xml);
+                    if let Err(overflow) = stdout
+                        .push(&got.stdout)
+                        .and_then(|()| stderr.push(&got.stderr))
+                    {
+                        let _ = self.signal(shell, command, "terminate");
+                        return Err(WinrmError::OutputTooLarge {
+                            host: self.host.clone(),
+                            overflow,
+                        });
+                    }
                     if got.done {
-                        out.exit_code = got.exit_code;
-                        return Ok(out);
+                        return Ok(Output {
+                            stdout: stdout.into_inner(),
+                            stderr: stderr.into_inner(),
+                            exit_code: got.exit_code,
+                        });
                     }
                 }
                 // Nothing within OperationTimeout: the command still runs.

@@ -106,8 +106,15 @@ pub struct WinrmTransport {
     client: Arc<Mutex<WinrmClient>>,
 }
 
-fn transport_error(host: &str, command: &str, e: WinrmError) -> TransportError {
+/// `command` is the command as shown; `program` names it in an output-cap error.
+fn transport_error(host: &str, command: &str, program: &str, e: WinrmError) -> TransportError {
     match e {
+        WinrmError::OutputTooLarge { overflow, .. } => TransportError::OutputTooLarge {
+            host: host.to_string(),
+            program: program.to_string(),
+            stream: overflow.stream,
+            limit: overflow.limit,
+        },
         WinrmError::Connect { message, .. } => TransportError::Unreachable {
             host: host.to_string(),
             message,
@@ -159,7 +166,7 @@ impl WinrmTransport {
             read_timeout: Duration::from_secs(90),
         };
         let mut client = WinrmClient::new(host, endpoint, auth)
-            .map_err(|e| transport_error(host, "connect", e))?;
+            .map_err(|e| transport_error(host, "connect", "connect", e))?;
         client.skip_cmd_shell = true;
         let client = Arc::new(Mutex::new(client));
         let probe = client.clone();
@@ -171,11 +178,21 @@ impl WinrmTransport {
         })
         .await
         .map_err(|e| unreachable(format!("the connection task failed: {e}")))?
-        .map_err(|e| transport_error(&name, "connect", e))?;
+        .map_err(|e| transport_error(&name, "connect", "connect", e))?;
         Ok(WinrmTransport {
             host: host.to_string(),
             client,
         })
+    }
+
+    /// The most a command may send on stdout (and on stderr) before it is
+    /// terminated and fails; default [`crate::transport::DEFAULT_MAX_OUTPUT`].
+    pub fn with_max_output(self, bytes: u64) -> WinrmTransport {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .max_output = bytes;
+        self
     }
 }
 
@@ -195,6 +212,7 @@ impl Transport for WinrmTransport {
         let cmd = cmd.clone();
         let host = self.host.clone();
         let shown = cmd.to_string();
+        let program = cmd.program.clone();
         let result = tokio::task::spawn_blocking(move || -> Result<Output, WinrmError> {
             let mut c = client.lock().unwrap_or_else(|p| p.into_inner());
             // LC_ALL means nothing on Windows; the rest is the command's.
@@ -218,7 +236,7 @@ impl Transport for WinrmTransport {
             command: shown.clone(),
             message: format!("the command task failed: {e}"),
         })?;
-        let out = result.map_err(|e| transport_error(&host, &shown, e))?;
+        let out = result.map_err(|e| transport_error(&host, &shown, &program, e))?;
         Ok(CommandOutput {
             status: out.exit_code,
             stdout: out.stdout,
