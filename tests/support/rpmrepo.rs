@@ -13,6 +13,8 @@ pub struct Rpm {
     pub epoch: Option<u32>,
     pub version: String,
     pub release: String,
+    /// A `Requires:` line's value (`pw-lib >= 1.0`), if any.
+    pub requires: Option<String>,
 }
 
 impl Rpm {
@@ -22,6 +24,7 @@ impl Rpm {
             epoch: None,
             version: version.into(),
             release: release.into(),
+            requires: None,
         }
     }
 }
@@ -74,10 +77,15 @@ impl RpmRepo {
                 .root
                 .join(format!("{}-{}-{}.spec", p.name, p.version, p.release));
             let epoch = p.epoch.map(|e| format!("Epoch: {e}\n")).unwrap_or_default();
+            let requires = p
+                .requires
+                .as_ref()
+                .map(|r| format!("Requires: {r}\n"))
+                .unwrap_or_default();
             fs::write(
                 &spec,
                 format!(
-                    "Name: {n}\n{epoch}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files\n/usr/share/{n}/VERSION\n",
+                    "Name: {n}\n{epoch}{requires}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files\n/usr/share/{n}/VERSION\n",
                     n = p.name, v = p.version, r = p.release
                 ),
             )
