@@ -445,78 +445,137 @@ fn apt_a_host_killed_while_dpkg_unpacks_is_repaired_by_the_next_apply() {
 
 // ---------------------------------------------------------------- RPM hosts
 
-#[test]
-fn dnf_and_zypper_a_blocked_dependency_refuses_the_host_and_allow_as_dependency_patches_it() {
-    // h1 runs dnf, h2 zypper.
-    let fleet = Fleet::start(Base::Rpm, RPM_SUBNET, 2);
-    let dir = tempfile::tempdir().unwrap();
-    let mut repo = RpmRepo::new(dir.path());
-    repo.publish(
-        &[
-            Rpm::new("pw-lib", "1.0", "1"),
-            Rpm::new("pw-ok", "1.0", "1"),
-        ],
-        &[],
-    );
-    let server = FileServer::start(dir.path());
-    let url = format!("{}/repo", server.url());
-    for (h, os) in [
-        (
-            "h1",
-            "ID=patchwave-rpmtest\nID_LIKE=\"rhel fedora\"\nVERSION_ID=9\n",
-        ),
-        (
-            "h2",
-            "ID=opensuse-leap\nID_LIKE=\"suse opensuse\"\nVERSION_ID=15.6\n",
-        ),
-    ] {
-        fleet.write(h, "/etc/os-release", os);
-        fleet.ssh_ok(
-            h,
+struct RpmWorld {
+    fleet: Fleet,
+    repo: Mutex<RpmRepo>,
+    _dir: tempfile::TempDir,
+    _server: FileServer,
+}
+
+static RPM: OnceLock<RpmWorld> = OnceLock::new();
+static RPM_SERIAL: Mutex<()> = Mutex::new(());
+
+fn rpm_serial() -> MutexGuard<'static, ()> {
+    RPM_SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// h1 runs dnf and h2 zypper (the blocked dependency); h3 runs dnf (the crash).
+fn rpm_world() -> &'static RpmWorld {
+    RPM.get_or_init(|| {
+        let fleet = Fleet::start(Base::Rpm, RPM_SUBNET, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let mut repo = RpmRepo::new(dir.path());
+        // rpm runs scriptlets with /bin/sh, which the Debian base has but its
+        // rpm database does not know about.
+        let mut sh = Rpm::new("pw-sh-provider", "1", "1");
+        sh.provides = Some("/bin/sh".into());
+        // pw-crash 1.0-1's %preun stalls its erasure while /etc/pw-slow
+        // exists: in an upgrade rpm has installed 2.0-1 by then.
+        let mut crash = Rpm::new("pw-crash", "1.0", "1");
+        crash.preun =
+            Some("if [ -e /etc/pw-slow ]; then touch /run/pw-crash-waiting; sleep 600; fi".into());
+        repo.publish(
             &[
-                "mkdir",
-                "-p",
-                "/etc/yum.repos.d",
-                "/etc/dnf/vars",
-                "/etc/rpm",
+                Rpm::new("pw-lib", "1.0", "1"),
+                Rpm::new("pw-ok", "1.0", "1"),
+                Rpm::new("pw-other", "1.0", "1"),
+                sh,
+                crash,
+            ],
+            &[],
+        );
+        let server = FileServer::start(dir.path());
+        let url = format!("{}/repo", server.url());
+        let rhel = "ID=patchwave-rpmtest\nID_LIKE=\"rhel fedora\"\nVERSION_ID=9\n";
+        let suse = "ID=opensuse-leap\nID_LIKE=\"suse opensuse\"\nVERSION_ID=15.6\n";
+        for (h, os) in [("h1", rhel), ("h2", suse), ("h3", rhel)] {
+            fleet.write(h, "/etc/os-release", os);
+            fleet.ssh_ok(
+                h,
+                &[
+                    "mkdir",
+                    "-p",
+                    "/etc/yum.repos.d",
+                    "/etc/dnf/vars",
+                    "/etc/rpm",
+                ],
+            );
+            fleet.write(h, "/etc/rpm/macros", "%_dbpath /var/lib/rpm\n");
+        }
+        for h in ["h1", "h3"] {
+            fleet.write(h, "/etc/dnf/vars/releasever", "9\n");
+            fleet.write(
+                h,
+                "/etc/yum.repos.d/testfleet.repo",
+                &RpmRepo::dnf_repo_file(&url),
+            );
+        }
+        fleet.ssh_ok(
+            "h1",
+            &["dnf", "-q", "-y", "install", "pw-lib-1.0-1", "pw-ok-1.0-1"],
+        );
+        fleet.ssh_ok(
+            "h2",
+            &[
+                "zypper",
+                "--non-interactive",
+                "addrepo",
+                "--no-gpgcheck",
+                &url,
+                "testfleet",
             ],
         );
-        fleet.write(h, "/etc/rpm/macros", "%_dbpath /var/lib/rpm\n");
+        fleet.ssh_ok(
+            "h2",
+            &[
+                "zypper",
+                "--non-interactive",
+                "install",
+                "pw-lib = 1.0-1",
+                "pw-ok = 1.0-1",
+            ],
+        );
+        fleet.ssh_ok(
+            "h3",
+            &[
+                "dnf",
+                "-q",
+                "-y",
+                "install",
+                "pw-sh-provider",
+                "pw-crash-1.0-1",
+                "pw-other-1.0-1",
+            ],
+        );
+        RpmWorld {
+            fleet,
+            repo: Mutex::new(repo),
+            _dir: dir,
+            _server: server,
+        }
+    })
+}
+
+/// Every installed `VERSION-RELEASE` of a package (one a line), or `not installed`.
+fn rpm(host: &str, package: &str) -> String {
+    let out = rpm_world().fleet.ssh(
+        host,
+        &["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}\n", package],
+    );
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    } else {
+        "not installed".to_string()
     }
-    fleet.write("h1", "/etc/dnf/vars/releasever", "9\n");
-    fleet.write(
-        "h1",
-        "/etc/yum.repos.d/testfleet.repo",
-        &RpmRepo::dnf_repo_file(&url),
-    );
-    fleet.ssh_ok(
-        "h1",
-        &["dnf", "-q", "-y", "install", "pw-lib-1.0-1", "pw-ok-1.0-1"],
-    );
-    fleet.ssh_ok(
-        "h2",
-        &[
-            "zypper",
-            "--non-interactive",
-            "addrepo",
-            "--no-gpgcheck",
-            &url,
-            "testfleet",
-        ],
-    );
-    fleet.ssh_ok(
-        "h2",
-        &[
-            "zypper",
-            "--non-interactive",
-            "install",
-            "pw-lib = 1.0-1",
-            "pw-ok = 1.0-1",
-        ],
-    );
+}
+
+#[test]
+fn dnf_and_zypper_a_blocked_dependency_refuses_the_host_and_allow_as_dependency_patches_it() {
+    let _s = rpm_serial();
+    let w = rpm_world();
     let mut lib = Rpm::new("pw-lib", "2.0", "1");
     lib.requires = Some("pw-blocked >= 1.0".into());
-    repo.publish(
+    w.repo.lock().unwrap().publish(
         &[
             lib,
             Rpm::new("pw-blocked", "1.0", "1"),
@@ -524,20 +583,12 @@ fn dnf_and_zypper_a_blocked_dependency_refuses_the_host_and_allow_as_dependency_
         ],
         &[],
     );
-    let rpm = |h: &str, p: &str| {
-        let out = fleet.ssh(h, &["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}", p]);
-        if out.status.success() {
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        } else {
-            "not installed".to_string()
-        }
-    };
 
     let repo_dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     write_repo(
         repo_dir.path(),
-        &fleet,
+        &w.fleet,
         &["h1", "h2"],
         &["pw-lib", "pw-ok"],
         "block",
@@ -565,7 +616,7 @@ fn dnf_and_zypper_a_blocked_dependency_refuses_the_host_and_allow_as_dependency_
     let allow_state = tempfile::tempdir().unwrap();
     write_repo(
         allow_dir.path(),
-        &fleet,
+        &w.fleet,
         &["h1", "h2"],
         &["pw-lib", "pw-ok"],
         "allowAsDependency",
@@ -578,5 +629,119 @@ fn dnf_and_zypper_a_blocked_dependency_refuses_the_host_and_allow_as_dependency_
         assert_eq!(rpm(h, "pw-blocked"), "1.0-1", "{h}");
         assert_eq!(rpm(h, "pw-ok"), "1.1-1", "{h}");
     }
-    drop(server);
+}
+
+#[test]
+fn dnf_a_host_killed_between_install_and_erase_is_repaired_by_the_next_apply() {
+    let _s = rpm_serial();
+    let w = rpm_world();
+    let f = &w.fleet;
+    w.repo
+        .lock()
+        .unwrap()
+        .publish(&[Rpm::new("pw-crash", "2.0", "1")], &[]);
+    let repo = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    write_repo(
+        repo.path(),
+        f,
+        &["h3"],
+        &["pw-crash", "pw-other"],
+        "block",
+        "{waves: [\"100%\"]}",
+    );
+    f.ssh_ok("h3", &["touch", "/etc/pw-slow"]);
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("apply.log");
+    let log_file = fs::File::create(&log).unwrap();
+    let mut child = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(repo.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .unwrap();
+    let said = || fs::read_to_string(&log).unwrap_or_default();
+    // Until rpm has installed 2.0-1 and waits in 1.0-1's %preun.
+    let until = Instant::now() + Duration::from_secs(180);
+    while !f
+        .ssh("h3", &["test", "-e", "/run/pw-crash-waiting"])
+        .status
+        .success()
+    {
+        if Instant::now() > until || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "rpm never reached pw-crash 1.0-1's %preun on h3\n{}",
+                said()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Every process of h3 dies at once (see the apt test: only h3's own PID
+    // namespace is reached).
+    let _ = f.ssh("h3", &["kill", "-9", "-1"]);
+    let code = wait_bounded(&mut child, Duration::from_secs(300));
+    assert_eq!(code, Some(3), "its only host failed: {}", said());
+    assert!(!f.ssh("h3", &["pgrep", "-x", "dnf"]).status.success());
+    assert_eq!(
+        rpm("h3", "pw-crash"),
+        "1.0-1\n2.0-1",
+        "both copies are in the rpm database"
+    );
+    let id = run_records(state.path())[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.ssh_ok("h3", &["rm", "/etc/pw-slow"]);
+    // rpm counts 2.0-1 as installed now, so pw-crash is not planned again; a
+    // newer pw-other puts h3 back in the plan.
+    w.repo
+        .lock()
+        .unwrap()
+        .publish(&[Rpm::new("pw-other", "1.1", "1")], &[]);
+
+    let stranger = tempfile::tempdir().unwrap();
+    let out = apply(repo.path(), stranger.path(), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.said);
+    assert!(
+        out.said.contains("(`dnf check --duplicates`)")
+            && out.said.contains("no install of its own")
+            && out.said.contains("dnf remove --duplicates"),
+        "{}",
+        out.said
+    );
+    assert_eq!(rpm("h3", "pw-crash"), "1.0-1\n2.0-1");
+
+    // The halted run, resumed: repaired first, then patched.
+    let out = apply(repo.path(), state.path(), &["--resume"]);
+    assert_eq!(out.code, Some(0), "{}", out.said);
+    assert!(out.said.contains("g/h3: repair ok"), "{}", out.said);
+    assert_eq!(rpm("h3", "pw-crash"), "2.0-1");
+    assert_eq!(rpm("h3", "pw-other"), "1.1-1");
+    f.ssh_ok("h3", &["dnf", "-q", "check", "--duplicates"]);
+    let runs = run_records(state.path());
+    assert_eq!(runs.len(), 1, "the same run, resumed");
+    let h3 = host_entry(&runs[0], "h3");
+    assert_eq!(h3["outcome"]["state"], "patched", "{h3}");
+    let steps = steps(h3);
+    let names: Vec<&str> = steps.iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "connect", "resolve", "install", "connect", "repair", "resolve", "install", "verify"
+        ],
+        "{h3}"
+    );
+    let (_, ok, said) = &steps[4];
+    assert!(ok);
+    assert!(
+        said.contains(&format!("run {id} was interrupted"))
+            && said.contains("pw-crash 1.0-1 (duplicate of 2.0-1)")
+            && said.contains("`dnf remove --duplicates`"),
+        "{said}"
+    );
 }

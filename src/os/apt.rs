@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{is_arch, is_deb_name, is_deb_version};
-use super::transaction::Resolved;
+use super::transaction::{Resolved, Unfinished};
 use super::{ScanError, ScanOptions, run_ok};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
@@ -334,23 +334,10 @@ pub fn parse_resolved(out: &str) -> Result<Vec<Resolved>, String> {
         .collect())
 }
 
-/// A package dpkg left unfinished: unpacked but not configured, half
-/// configured, half installed, or flagged for reinstallation. (Trigger
-/// states are not counted: `dpkg --configure -a` runs pending triggers.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unfinished {
-    pub name: String,
-    pub arch: String,
-    pub version: String,
-    /// `half-installed`, `unpacked`, `half-configured`, with
-    /// `, reinst-required` when dpkg flagged it.
-    pub state: String,
-    /// Files half unpacked, or flagged: configuring cannot finish it, only
-    /// installing it again can.
-    pub needs_reinstall: bool,
-}
-
-/// The unfinished packages in `dpkg-query` output ([`installed_command`]).
+/// The unfinished packages in `dpkg-query` output ([`installed_command`]):
+/// unpacked but not configured, half configured, half installed, or flagged
+/// for reinstallation. Trigger states are not counted: `dpkg --configure -a`
+/// runs pending triggers, and any transaction leaves them.
 pub fn parse_unfinished(out: &str) -> Vec<Unfinished> {
     let mut found = Vec::new();
     for line in out.lines() {

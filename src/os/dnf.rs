@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 
 use super::names::{is_arch, is_rpm_name, is_rpm_version_part};
-use super::transaction::Resolved;
+use super::transaction::{Resolved, Unfinished};
 use super::{Refresh, ScanError, ScanOptions, run_ok};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
@@ -214,6 +214,50 @@ fn rpm_evr_ok(s: &str) -> bool {
         return false;
     };
     valid_evr(epoch, v, r)
+}
+
+/// Packages in the rpm database twice, as an rpm transaction killed between
+/// installing the new version and erasing the old one leaves them (install-only
+/// packages such as kernels are not duplicates). Read-only, from the rpm
+/// database (`-C`: no repository is loaded).
+pub fn check_duplicates_command() -> RemoteCommand {
+    dnf(&["check", "--duplicates"])
+}
+
+/// dnf's own repair of duplicates: the newest version is installed again and
+/// the older ones are erased (their removal scriptlets run then).
+pub fn remove_duplicates_command() -> RemoteCommand {
+    RemoteCommand::new("dnf").args(["remove", "--duplicates", "-y", "-q"])
+}
+
+/// `name-[E:]V-R.arch` → (name, `[E:]V-R`, arch).
+fn split_nevra(s: &str) -> Option<(&str, &str, &str)> {
+    let (nevr, arch) = s.rsplit_once('.')?;
+    let (nev, release) = nevr.rsplit_once('-')?;
+    let (name, ev) = nev.rsplit_once('-')?;
+    let (epoch, version) = ev.split_once(':').unwrap_or(("", ev));
+    (is_rpm_name(name) && is_arch(arch) && valid_evr(epoch, version, release))
+        .then(|| (name, &nevr[name.len() + 1..], arch))
+}
+
+/// The duplicates `dnf check --duplicates` reports
+/// (`OLD-NEVRA is a duplicate with NEW-NEVRA`), the older copy of each.
+/// Lines that do not parse are left out.
+pub fn parse_duplicates(out: &str) -> Vec<Unfinished> {
+    out.lines()
+        .filter_map(|l| {
+            let (old, new) = l.trim().split_once(" is a duplicate with ")?;
+            let (name, version, arch) = split_nevra(old)?;
+            let (_, newer, _) = split_nevra(new)?;
+            Some(Unfinished {
+                name: name.to_string(),
+                arch: arch.to_string(),
+                version: version.to_string(),
+                state: format!("duplicate of {newer}"),
+                needs_reinstall: false,
+            })
+        })
+        .collect()
 }
 
 /// One row of `repoquery --upgrades`.
@@ -500,6 +544,7 @@ mod tests {
     const LIST: &str = include_str!("../../testdata/os/dnf/updateinfo-list.txt");
     const INFO: &str = include_str!("../../testdata/os/dnf/updateinfo-info.txt");
     const ASSUMENO: &str = include_str!("../../testdata/os/dnf/install-assumeno.txt");
+    const DUPLICATES: &str = include_str!("../../testdata/os/dnf/check-duplicates-interrupted.txt");
 
     #[test]
     fn installed_with_epochs() {
@@ -643,5 +688,28 @@ mod tests {
             resolve_command(&install).args,
             ["install", "--assumeno", "pw-app-2.0-1.noarch"]
         );
+    }
+
+    #[test]
+    fn duplicates_left_by_an_interrupted_transaction() {
+        assert_eq!(
+            parse_duplicates(DUPLICATES),
+            [Unfinished {
+                name: "pw-crash".into(),
+                arch: "noarch".into(),
+                version: "1.0-1".into(),
+                state: "duplicate of 2.0-1".into(),
+                needs_reinstall: false,
+            }]
+        );
+        let d = parse_duplicates(
+            "pw-x-y-2:1.0-1.el9.x86_64 is a duplicate with pw-x-y-2:1.1-1.el9.x86_64\nevil;x-1-1.noarch is a duplicate with evil;x-2-1.noarch\nError: Check discovered 2 problem(s)\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].name.as_str(), d[0].version.as_str()),
+            ("pw-x-y", "2:1.0-1.el9")
+        );
+        assert!(parse_duplicates("").is_empty());
     }
 }

@@ -14,15 +14,21 @@
 //!    (half-installed, unpacked, half-configured, or flagged
 //!    reinst-required), and every one of them is in that transaction.
 //!
+//!    On dnf hosts the database's half is `dnf check --duplicates`: rpm
+//!    killed between installing the new version and erasing the old one
+//!    leaves both in its database, and every duplicate must be in that
+//!    transaction.
+//!
 //! Then the `repair` step runs `dpkg --configure -a` (it finishes dpkg's
 //! interrupted journal and configures what was unpacked), and packages still
 //! half-installed or flagged for reinstallation must be planned now: the
 //! install that follows (after the same resolve check) installs them again
-//! at their planned versions. Anything else — no journal entry, a package the
-//! transaction did not hold, a half-installed package no longer planned — is
-//! refused as before, with the command to run.
+//! at their planned versions. On dnf hosts it runs `dnf remove --duplicates`
+//! (the newest copy is installed again, the older erased). Anything else — no
+//! journal entry, a package the transaction did not hold, a half-installed
+//! package no longer planned — is refused, with the command to run.
 //!
-//! dnf and zypper hosts are not repaired: see README ("Applying, exactly").
+//! zypper hosts are not checked or repaired (see README, "Applying, exactly").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,9 +36,12 @@ use super::host::{HostJob, HostSettings, Stepper};
 use super::install::{self, last_lines};
 use super::record::{HostOutcome, RunKind, RunRecord, Step};
 use super::resolve::parse_record;
+use std::time::Duration;
+
 use crate::facts::PackageManager;
-use crate::os::apt::{self, Unfinished};
-use crate::transport::Transport;
+use crate::os::transaction::Unfinished;
+use crate::os::{apt, dnf};
+use crate::transport::{CommandOutput, RemoteCommand, Transport};
 
 /// An install of patchwave's that the journal shows interrupted on a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,21 +138,85 @@ pub fn left_for_install(
     Ok(again)
 }
 
-async fn unfinished(
-    t: &dyn Transport,
-    timeout: std::time::Duration,
-) -> Result<Vec<Unfinished>, String> {
+/// What a host's package database shows of interrupted work.
+struct Leftovers {
+    /// The checking tool's own words, for a refusal.
+    said: String,
+    found: Vec<Unfinished>,
+}
+
+async fn run_read(t: &dyn Transport, cmd: &RemoteCommand) -> Result<CommandOutput, String> {
+    t.run(cmd).await.map_err(|e| format!("`{cmd}`: {e}"))
+}
+
+/// dpkg's unfinished packages.
+async fn dpkg_unfinished(t: &dyn Transport, timeout: Duration) -> Result<Vec<Unfinished>, String> {
     let cmd = apt::installed_command().timeout(timeout);
-    let out = t.run(&cmd).await.map_err(|e| format!("`{cmd}`: {e}"))?;
+    let out = run_read(t, &cmd).await?;
     if !out.success() {
         return Err(format!("`{cmd}` failed: {}", out.stderr_tail()));
     }
     Ok(apt::parse_unfinished(&out.stdout_str()))
 }
 
+/// Interrupted work in the package database (`dpkg --audit` on apt hosts,
+/// `dnf check --duplicates` on dnf hosts); `None` when there is none, or
+/// nothing to check it with.
+async fn leftovers(
+    t: &dyn Transport,
+    pm: PackageManager,
+    timeout: Duration,
+) -> Result<Option<Leftovers>, String> {
+    match pm {
+        PackageManager::Apt => {
+            let Some(audit) = install::audit_command(pm) else {
+                return Ok(None);
+            };
+            let said = run_read(t, &audit).await?.stdout_str();
+            if said.trim().is_empty() {
+                return Ok(None);
+            }
+            let found = dpkg_unfinished(t, timeout).await?;
+            Ok(Some(Leftovers { said, found }))
+        }
+        PackageManager::Dnf => {
+            let cmd = dnf::check_duplicates_command().timeout(timeout);
+            let out = run_read(t, &cmd).await?;
+            if out.success() {
+                return Ok(None);
+            }
+            let said = out.stdout_str();
+            let found = dnf::parse_duplicates(&said);
+            if found.is_empty() {
+                return Err(format!(
+                    "`{cmd}` failed: {}",
+                    last_lines(&format!("{said}\n{}", out.stderr_tail()), 4)
+                ));
+            }
+            Ok(Some(Leftovers { said, found }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The refusal of work that is not provably patchwave's, with what to run.
+fn refusal(pm: PackageManager, said: &str, why: &str) -> String {
+    let said = last_lines(said, 4);
+    match pm {
+        PackageManager::Dnf => format!(
+            "the rpm database holds packages twice, as an interrupted transaction leaves them \
+             (`dnf check --duplicates`): {said}; {why}; repair it first (`dnf remove --duplicates`)"
+        ),
+        _ => format!(
+            "the package database has unfinished work from before (`dpkg --audit`): {said}; {why}; \
+             repair it first (`dpkg --configure -a`, or reinstall the package)"
+        ),
+    }
+}
+
 /// Before the install: unfinished work in the package database is repaired
 /// when it is patchwave's own (a `repair` step), and fails the host at the
-/// install step otherwise, as it always has.
+/// install step otherwise, as it always has on apt hosts.
 pub(super) async fn before_install(
     t: &dyn Transport,
     job: &HostJob,
@@ -151,35 +224,39 @@ pub(super) async fn before_install(
     s: &Stepper<'_>,
 ) -> Result<(), (Step, String)> {
     let fail = |e: String| s.run(Step::Install, async move { Err::<((), String), _>(e) });
-    let Some(audit) = install::audit_command(job.package_manager) else {
-        return Ok(());
-    };
-    let said = match t.run(&audit).await {
-        Ok(out) => out.stdout_str(),
-        Err(e) => return fail(e.to_string()).await,
-    };
-    if said.trim().is_empty() {
-        return Ok(());
-    }
-    let timeout = settings.scan.os.command_timeout;
-    let found = match unfinished(t, timeout).await {
-        Ok(u) => u,
+    let pm = job.package_manager;
+    let left = match leftovers(t, pm, settings.scan.os.command_timeout).await {
+        Ok(None) => return Ok(()),
+        Ok(Some(l)) => l,
         Err(e) => return fail(e).await,
     };
     let journal = settings.safety.interrupted.get(&job.target.host);
-    match is_ours(&found, journal) {
-        Err(why) => {
-            fail(format!(
-                "the package database has unfinished work from before (`dpkg --audit`): {}; {why}; \
-                 repair it first (`dpkg --configure -a`, or reinstall the package)",
-                last_lines(&said, 4)
-            ))
-            .await
-        }
+    match is_ours(&left.found, journal) {
+        Err(why) => fail(refusal(pm, &left.said, &why)).await,
         Ok(i) => {
-            s.run(Step::Repair, repair(t, job, settings, i, &found))
+            s.run(Step::Repair, repair(t, job, settings, i, &left.found))
                 .await
         }
+    }
+}
+
+/// Runs one repair command; its last lines, or why it failed.
+async fn repair_with(
+    t: &dyn Transport,
+    cmd: RemoteCommand,
+    interrupted: &Interrupted,
+    listed: &str,
+) -> Result<String, String> {
+    let out = run_read(t, &cmd).await?;
+    let said = last_lines(&format!("{}\n{}", out.stdout_str(), out.stderr_tail()), 3);
+    if out.success() {
+        Ok(if said.is_empty() { "done".into() } else { said })
+    } else {
+        Err(format!(
+            "repairing the install run {} left unfinished ({listed}): `{cmd}` exited with {}: {said}",
+            interrupted.run,
+            out.status.map_or("a signal".into(), |c| c.to_string()),
+        ))
     }
 }
 
@@ -190,41 +267,43 @@ async fn repair(
     interrupted: &Interrupted,
     found: &[Unfinished],
 ) -> Result<((), String), String> {
-    debug_assert_eq!(job.package_manager, PackageManager::Apt);
     let listed: Vec<String> = found
         .iter()
         .map(|u| format!("{} {} ({})", u.name, u.version, u.state))
         .collect();
-    let cmd = apt::configure_pending_command().timeout(settings.install_timeout);
-    let out = t.run(&cmd).await.map_err(|e| format!("`{cmd}`: {e}"))?;
-    let configured = last_lines(&format!("{}\n{}", out.stdout_str(), out.stderr_tail()), 3);
-    if !out.success() {
-        return Err(format!(
-            "repairing the install run {} left unfinished ({}): `{cmd}` exited with {}: {configured}",
-            interrupted.run,
-            listed.join(", "),
-            out.status.map_or("a signal".into(), |c| c.to_string()),
-        ));
-    }
-    let left = unfinished(t, settings.scan.os.command_timeout).await?;
-    let again = left_for_install(&left, &job.planned)?;
-    let mut said = format!(
-        "run {} was interrupted installing on this host ({}); `dpkg --configure -a`: {}",
-        interrupted.run,
-        listed.join(", "),
-        if configured.is_empty() {
-            "done"
-        } else {
-            &configured
-        }
+    let listed = listed.join(", ");
+    let timeout = settings.scan.os.command_timeout;
+    let head = format!(
+        "run {} was interrupted installing on this host ({listed})",
+        interrupted.run
     );
-    if !again.is_empty() {
-        said.push_str(&format!(
-            "; installed again at the planned version by the install that follows: {}",
-            again.join(", ")
-        ));
+    match job.package_manager {
+        PackageManager::Dnf => {
+            let cmd = dnf::remove_duplicates_command().timeout(settings.install_timeout);
+            let said = repair_with(t, cmd, interrupted, &listed).await?;
+            if let Some(still) = leftovers(t, PackageManager::Dnf, timeout).await? {
+                return Err(format!(
+                    "`dnf remove --duplicates` left duplicates: {}",
+                    last_lines(&still.said, 4)
+                ));
+            }
+            Ok(((), format!("{head}; `dnf remove --duplicates`: {said}")))
+        }
+        _ => {
+            let cmd = apt::configure_pending_command().timeout(settings.install_timeout);
+            let said = repair_with(t, cmd, interrupted, &listed).await?;
+            let left = dpkg_unfinished(t, timeout).await?;
+            let again = left_for_install(&left, &job.planned)?;
+            let mut said = format!("{head}; `dpkg --configure -a`: {said}");
+            if !again.is_empty() {
+                said.push_str(&format!(
+                    "; installed again at the planned version by the install that follows: {}",
+                    again.join(", ")
+                ));
+            }
+            Ok(((), said))
+        }
     }
-    Ok(((), said))
 }
 
 #[cfg(test)]
