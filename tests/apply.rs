@@ -627,7 +627,9 @@ fn reboot_always_reboots_waits_for_the_host_and_verifies_again() {
         .collect();
     assert_eq!(
         steps,
-        ["connect", "resolve", "install", "verify", "reboot", "verify"],
+        [
+            "connect", "resolve", "install", "verify", "reboot", "verify"
+        ],
         "{h6}"
     );
     assert_eq!(h6["outcome"]["state"], "patched");
