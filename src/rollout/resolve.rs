@@ -156,7 +156,7 @@ pub async fn check(
         ));
     }
     said = format!(
-        "{}; nothing was changed: approve that version, set `rejectedAction: allowAsDependency`, or reject the package that pulls it in. {said}",
+        "{}; nothing was changed. To go on: narrow or remove that `rejected[]` entry, set `rejectedAction: allowAsDependency`, or reject the version that pulls it in. {said}",
         why.join("; ")
     );
     Err(said)
