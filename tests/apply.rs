@@ -260,7 +260,7 @@ fn canary_first_then_the_rest_each_at_the_planned_version() {
             .iter()
             .map(|s| s["step"].as_str().unwrap())
             .collect();
-        assert_eq!(steps, ["connect", "install", "verify"], "{h}");
+        assert_eq!(steps, ["connect", "resolve", "install", "verify"], "{h}");
     }
     for h in HOSTS {
         assert_eq!(installed(h, "pw-app"), "1.1-1 ii", "{h}");
@@ -625,7 +625,9 @@ fn reboot_always_reboots_waits_for_the_host_and_verifies_again() {
         .collect();
     assert_eq!(
         steps,
-        ["connect", "install", "verify", "reboot", "verify"],
+        [
+            "connect", "resolve", "install", "verify", "reboot", "verify"
+        ],
         "{h6}"
     );
     assert_eq!(h6["outcome"]["state"], "patched");

@@ -927,6 +927,7 @@ async fn apply_group(
         return exit(Exit::Error);
     };
     let settings = settings_for(repo, group, g, scan_opts);
+    let settings = settings.with_journal(store.as_ref());
 
     let mut record = match open {
         Some(r) => {
@@ -1216,6 +1217,7 @@ fn settings_for(
         reboot,
         hooks: group.spec.hooks.clone(),
         health: group.spec.health_checks.clone(),
+        safety: crate::rollout::safety::InstallSafety::for_baseline(repo, &g.baseline),
     }
 }
 
@@ -1524,6 +1526,7 @@ mod tests {
             reboot: RebootPolicy::IfRequired,
             hooks: Default::default(),
             health: if health { vec![check] } else { vec![] },
+            safety: Default::default(),
         };
         settle_resumed_hosts(&mut record, &plan, &[("h1", &facts)].into(), &settings);
         record.waves[0].hosts[0].outcome.clone()

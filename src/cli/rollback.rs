@@ -160,6 +160,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         reboot: Default::default(),
         hooks: Default::default(),
         health: Vec::new(),
+        safety: Default::default(),
     };
     let mut record = RunRecord {
         version: RUN_VERSION,

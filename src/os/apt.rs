@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{is_arch, is_deb_name, is_deb_version};
+use super::transaction::{Resolved, Unfinished};
 use super::{Rejected, ScanError, ScanOptions, TooMany, push_entry, room, run_ok, too_many};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
@@ -309,6 +310,84 @@ pub fn parse_reboot(out: &str) -> Result<(bool, Vec<String>), TooMany> {
     }
 }
 
+/// The install patchwave is about to run, resolved without changing
+/// anything: the same command and arguments with `-s` (apt's simulation;
+/// no lock is taken).
+pub fn resolve_command(install: &RemoteCommand) -> RemoteCommand {
+    let mut c = install.clone();
+    let mut args = vec![
+        "-s".to_string(),
+        "-o".into(),
+        "Debug::NoLocking=true".into(),
+    ];
+    args.append(&mut c.args);
+    c.args = args;
+    c
+}
+
+/// Every package the simulated install would unpack (`Inst` lines),
+/// dependencies included. A line that does not parse fails the whole answer:
+/// a transaction that cannot be read completely cannot be vouched for.
+pub fn parse_resolved(out: &str) -> Result<Vec<Resolved>, String> {
+    let sim = parse_simulation(out).map_err(|e| e.to_string())?;
+    if let Some(line) = sim.rejected.first() {
+        return Err(format!(
+            "apt's simulation printed a line patchwave cannot read: `{line}`"
+        ));
+    }
+    Ok(sim
+        .installs
+        .iter()
+        .map(|i| Resolved::new(&i.name, &i.arch, &i.new_version))
+        .collect())
+}
+
+/// The unfinished packages in `dpkg-query` output ([`installed_command`]):
+/// unpacked but not configured, half configured, half installed, or flagged
+/// for reinstallation. Trigger states are not counted: `dpkg --configure -a`
+/// runs pending triggers, and any transaction leaves them.
+pub fn parse_unfinished(out: &str) -> Vec<Unfinished> {
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let [name, arch, version, status] = line.split('\t').collect::<Vec<_>>()[..] else {
+            continue;
+        };
+        let mut st = status.chars().skip(1);
+        let (current, error) = (st.next().unwrap_or(' '), st.next().unwrap_or(' '));
+        let state = match current {
+            'H' => "half-installed",
+            'U' => "unpacked",
+            'F' => "half-configured",
+            _ if error == 'R' => "installed",
+            _ => continue,
+        };
+        if !(is_deb_name(name) && is_arch(arch) && is_deb_version(version)) {
+            continue;
+        }
+        let reinst = error == 'R';
+        found.push(Unfinished {
+            name: name.to_string(),
+            arch: arch.to_string(),
+            version: version.to_string(),
+            state: if reinst {
+                format!("{state}, reinst-required")
+            } else {
+                state.to_string()
+            },
+            needs_reinstall: reinst || current == 'H',
+        });
+    }
+    found
+}
+
+/// Finishes what dpkg was interrupted in: unpacked packages are configured,
+/// pending triggers run. Half-installed packages are left for a new install.
+pub fn configure_pending_command() -> RemoteCommand {
+    RemoteCommand::new("dpkg")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["--force-confdef", "--force-confold", "--configure", "-a"])
+}
+
 /// The whole apt scan. Read-only unless a refresh is due.
 pub async fn scan(t: &dyn Transport, opts: &ScanOptions) -> Result<super::PackageScan, ScanError> {
     let refresh = match opts.refresh {
@@ -371,6 +450,9 @@ mod tests {
     const POLICY: &str = include_str!("../../testdata/os/apt/apt-cache-policy-held.txt");
     const REBOOT: &str = include_str!("../../testdata/os/apt/reboot-required.txt");
     const PARTIAL: &str = include_str!("../../testdata/os/apt/dpkg-query-partial.txt");
+    const BLOCKED: &str =
+        include_str!("../../testdata/os/apt/simulate-install-blocked-dependency.txt");
+    const INTERRUPTED: &str = include_str!("../../testdata/os/apt/dpkg-query-interrupted.txt");
 
     fn pkg<'a>(pkgs: &'a [InstalledPackage], name: &str, arch: &str) -> &'a InstalledPackage {
         pkgs.iter()
@@ -538,5 +620,78 @@ mod tests {
                 .chain((0..=super::super::MAX_ENTRIES).map(|i| format!("  k{i}\n")))
                 .collect();
         assert!(parse_simulation(&kept).is_err());
+    }
+
+    #[test]
+    fn a_resolved_install_lists_the_dependencies_it_pulls_in() {
+        let r = parse_resolved(BLOCKED).unwrap();
+        assert_eq!(
+            r,
+            [
+                Resolved::new("pw-blocked", "all", "1.0-1"),
+                Resolved::new("pw-app", "all", "2.0-1"),
+                Resolved::new("pw-other", "all", "1.1-1"),
+            ]
+        );
+        assert!(parse_resolved("Inst trunc [1.0\n").is_err());
+        assert_eq!(
+            parse_resolved("0 upgraded, 0 newly installed\n"),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn the_resolve_command_is_the_install_with_simulation() {
+        let install = RemoteCommand::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--only-upgrade", "pw-app=2.0-1"]);
+        let r = resolve_command(&install);
+        assert_eq!(r.program, "apt-get");
+        assert_eq!(r.env, install.env);
+        assert_eq!(
+            r.args,
+            [
+                "-s",
+                "-o",
+                "Debug::NoLocking=true",
+                "install",
+                "-y",
+                "--only-upgrade",
+                "pw-app=2.0-1"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_database_names_its_unfinished_packages() {
+        let u = parse_unfinished(INTERRUPTED);
+        assert_eq!(
+            u,
+            [
+                Unfinished {
+                    name: "pw-app".into(),
+                    arch: "all".into(),
+                    version: "1.0-1".into(),
+                    state: "half-installed, reinst-required".into(),
+                    needs_reinstall: true,
+                },
+                Unfinished {
+                    name: "pw-blocked".into(),
+                    arch: "all".into(),
+                    version: "1.0-1".into(),
+                    state: "unpacked".into(),
+                    needs_reinstall: false,
+                },
+            ]
+        );
+        assert!(parse_unfinished(DPKG_QUERY).is_empty());
+        // Trigger states are not unfinished work of a transaction.
+        assert!(
+            parse_unfinished("man-db\tamd64\t2.11.2-2\tiT \nlibc-bin\tamd64\t2.36-9\tiW \n")
+                .is_empty()
+        );
+        let flagged = parse_unfinished("pw-x\tall\t1.0\tiiR\nevil;x\tall\t1\tiHR\n");
+        assert_eq!(flagged.len(), 1);
+        assert_eq!(flagged[0].state, "installed, reinst-required");
     }
 }

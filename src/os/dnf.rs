@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 
 use super::names::{is_arch, is_rpm_name, is_rpm_version_part};
+use super::transaction::{Resolved, Unfinished};
 use super::{
     Refresh, Rejected, ScanError, ScanOptions, TooMany, push_entry, room, run_ok, too_many,
 };
@@ -124,6 +125,156 @@ pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>)
     }
     pkgs.sort();
     Ok((pkgs, rejected.into_lines()))
+}
+
+/// The install patchwave is about to run, resolved without changing
+/// anything: the same command and package arguments, answering no
+/// (`--assumeno`) instead of yes, and not quiet, so dnf prints its
+/// transaction table.
+pub fn resolve_command(install: &RemoteCommand) -> RemoteCommand {
+    let mut c = install.clone();
+    c.args = c
+        .args
+        .iter()
+        .filter(|a| *a != "-q")
+        .map(|a| {
+            if a == "-y" {
+                "--assumeno".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    c
+}
+
+/// The packages dnf's transaction table (`dnf install --assumeno`, dnf 4)
+/// would install, upgrade, downgrade or reinstall, dependencies included.
+/// Removals and skipped packages are not installs. dnf prints the table 80
+/// columns wide: a name too long for its column stands on a line of its own
+/// and the rest of the row follows on the next. `Err` when dnf resolved
+/// nothing it could show, or a row does not parse (an unreadable transaction
+/// cannot be vouched for).
+pub fn parse_resolved(out: &str) -> Result<Vec<Resolved>, String> {
+    if out.lines().any(|l| l.trim() == "Nothing to do.") {
+        return Ok(Vec::new());
+    }
+    if !out.lines().any(|l| l.trim() == "Dependencies resolved.") {
+        return Err("dnf did not resolve the transaction".into());
+    }
+    let mut found = Vec::new();
+    let mut installs = false;
+    let mut pending: Option<&str> = None;
+    for line in out.lines() {
+        if line.starts_with("Transaction Summary") {
+            break;
+        }
+        if line.trim().is_empty() || line.starts_with('=') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            // A section header: `Upgrading:`, `Installing dependencies:`, `Removing:` …
+            let h = line.trim_end_matches(':');
+            installs = ["Install", "Upgrad", "Downgrad", "Reinstall"]
+                .iter()
+                .any(|w| h.starts_with(w));
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"Package") || words.first() == Some(&"replacing") {
+            continue;
+        }
+        if !installs {
+            continue;
+        }
+        let row: Vec<&str> = match (pending.take(), words.as_slice()) {
+            (None, [name]) => {
+                pending = Some(name);
+                continue;
+            }
+            (Some(name), rest) => std::iter::once(name).chain(rest.iter().copied()).collect(),
+            (None, _) => words,
+        };
+        // name arch version repo size unit
+        match row.as_slice() {
+            [name, arch, version, _repo, _size, ..]
+                if is_rpm_name(name) && is_arch(arch) && rpm_evr_ok(version) =>
+            {
+                push_entry(
+                    &mut found,
+                    Resolved::new(name, arch, version),
+                    "packages in a transaction",
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            _ => {
+                return Err(format!(
+                    "dnf printed a row patchwave cannot read: `{}`",
+                    line.trim()
+                ));
+            }
+        }
+    }
+    if let Some(name) = pending {
+        return Err(format!("dnf's table ends inside the row of `{name}`"));
+    }
+    Ok(found)
+}
+
+/// `[E:]V-R` as dnf prints it.
+fn rpm_evr_ok(s: &str) -> bool {
+    let (epoch, vr) = match s.split_once(':') {
+        Some((e, vr)) => (e, vr),
+        None => ("", s),
+    };
+    let Some((v, r)) = vr.rsplit_once('-') else {
+        return false;
+    };
+    valid_evr(epoch, v, r)
+}
+
+/// Packages in the rpm database twice, as an rpm transaction killed between
+/// installing the new version and erasing the old one leaves them (install-only
+/// packages such as kernels are not duplicates). Read-only, from the rpm
+/// database (`-C`: no repository is loaded).
+pub fn check_duplicates_command() -> RemoteCommand {
+    dnf(&["check", "--duplicates"])
+}
+
+/// dnf's own repair of duplicates: the newest version is installed again and
+/// the older ones are erased (their removal scriptlets run then).
+pub fn remove_duplicates_command() -> RemoteCommand {
+    RemoteCommand::new("dnf").args(["remove", "--duplicates", "-y", "-q"])
+}
+
+/// `name-[E:]V-R.arch` → (name, `[E:]V-R`, arch).
+fn split_nevra(s: &str) -> Option<(&str, &str, &str)> {
+    let (nevr, arch) = s.rsplit_once('.')?;
+    let (nev, release) = nevr.rsplit_once('-')?;
+    let (name, ev) = nev.rsplit_once('-')?;
+    let (epoch, version) = ev.split_once(':').unwrap_or(("", ev));
+    (is_rpm_name(name) && is_arch(arch) && valid_evr(epoch, version, release))
+        .then(|| (name, &nevr[name.len() + 1..], arch))
+}
+
+/// The duplicates `dnf check --duplicates` reports
+/// (`OLD-NEVRA is a duplicate with NEW-NEVRA`), the older copy of each.
+/// Lines that do not parse are left out.
+pub fn parse_duplicates(out: &str) -> Vec<Unfinished> {
+    out.lines()
+        .filter_map(|l| {
+            let (old, new) = l.trim().split_once(" is a duplicate with ")?;
+            let (name, version, arch) = split_nevra(old)?;
+            let (_, newer, _) = split_nevra(new)?;
+            Some(Unfinished {
+                name: name.to_string(),
+                arch: arch.to_string(),
+                version: version.to_string(),
+                state: format!("duplicate of {newer}"),
+                needs_reinstall: false,
+            })
+        })
+        .collect()
 }
 
 /// One row of `repoquery --upgrades`.
@@ -424,6 +575,8 @@ mod tests {
     const UPGRADES: &str = include_str!("../../testdata/os/dnf/repoquery-upgrades.txt");
     const LIST: &str = include_str!("../../testdata/os/dnf/updateinfo-list.txt");
     const INFO: &str = include_str!("../../testdata/os/dnf/updateinfo-info.txt");
+    const ASSUMENO: &str = include_str!("../../testdata/os/dnf/install-assumeno.txt");
+    const DUPLICATES: &str = include_str!("../../testdata/os/dnf/check-duplicates-interrupted.txt");
 
     #[test]
     fn installed_with_epochs() {
@@ -520,5 +673,76 @@ mod tests {
         // UEK and SUSE kernels: package names differ from `uname -r`, yet nothing is pending.
         assert!(!parse_reboot("running kernel-uek-core 5.15.0-200.el9uek.x86_64\nnewest kernel-uek-core 5.15.0-200.el9uek.x86_64\n").0);
         assert!(!parse_reboot("running kernel-default 6.4.0-150600.23.25.1.x86_64\nnewest kernel-default 6.4.0-150600.23.25.1.x86_64\n").0);
+    }
+
+    #[test]
+    fn the_transaction_table_with_dependencies_epochs_and_wrapped_names() {
+        let r = parse_resolved(ASSUMENO).unwrap();
+        assert_eq!(
+            r,
+            [
+                Resolved::new("pw-gamma", "noarch", "1.0-1"),
+                Resolved::new("pw-app", "noarch", "2.0-1"),
+                Resolved::new("pw-other", "noarch", "1.1-1"),
+                Resolved::new("pw-blocked", "noarch", "1.0-1"),
+                Resolved::new(
+                    "pw-dependency-with-a-really-long-name-to-wrap",
+                    "noarch",
+                    "2:1.0-1.el9"
+                ),
+            ]
+        );
+        assert_eq!(
+            parse_resolved("Dependencies resolved.\nNothing to do.\nComplete!\n"),
+            Ok(vec![])
+        );
+        // No table at all (dnf failed to resolve), a hostile row, a cut table.
+        assert!(parse_resolved("No match for argument: x\n").is_err());
+        assert!(
+            parse_resolved("Dependencies resolved.\nInstalling:\n evil;x noarch 1-1 r 1 k\n")
+                .is_err()
+        );
+        assert!(
+            parse_resolved("Dependencies resolved.\nInstalling:\n pw-very-long-name\n").is_err()
+        );
+        // Removals and obsoleted packages are not installs.
+        let r = parse_resolved(
+            "Dependencies resolved.\nUpgrading:\n a x86_64 2-1 r 1 k\n     replacing  a-old.x86_64 1-1\nRemoving dependent packages:\n b x86_64 1-1 @System 1 k\n",
+        )
+        .unwrap();
+        assert_eq!(r, [Resolved::new("a", "x86_64", "2-1")]);
+    }
+
+    #[test]
+    fn the_resolve_command_answers_no_and_keeps_the_packages() {
+        let install =
+            RemoteCommand::new("dnf").args(["install", "-y", "-q", "pw-app-2.0-1.noarch"]);
+        assert_eq!(
+            resolve_command(&install).args,
+            ["install", "--assumeno", "pw-app-2.0-1.noarch"]
+        );
+    }
+
+    #[test]
+    fn duplicates_left_by_an_interrupted_transaction() {
+        assert_eq!(
+            parse_duplicates(DUPLICATES),
+            [Unfinished {
+                name: "pw-crash".into(),
+                arch: "noarch".into(),
+                version: "1.0-1".into(),
+                state: "duplicate of 2.0-1".into(),
+                needs_reinstall: false,
+            }]
+        );
+        let d = parse_duplicates(
+            "pw-x-y-2:1.0-1.el9.x86_64 is a duplicate with pw-x-y-2:1.1-1.el9.x86_64\nevil;x-1-1.noarch is a duplicate with evil;x-2-1.noarch\nError: Check discovered 2 problem(s)\n",
+        );
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].name.as_str(), d[0].version.as_str()),
+            ("pw-x-y", "2:1.0-1.el9")
+        );
+        assert!(parse_duplicates("").is_empty());
     }
 }

@@ -7,6 +7,7 @@ pub mod apt;
 pub mod detect;
 pub mod dnf;
 pub mod names;
+pub mod transaction;
 pub mod windows;
 pub mod zypper;
 

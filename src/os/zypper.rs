@@ -9,6 +9,7 @@ use jiff::civil::Date;
 
 use super::dnf::{self, parse_installed};
 use super::names::{is_arch, is_rpm_name};
+use super::transaction::Resolved;
 use super::{Refresh, Rejected, ScanError, ScanOptions, TooMany, room, run_ok, too_many};
 use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
@@ -138,6 +139,77 @@ fn edition_ok(e: &str) -> bool {
         && e.len() <= 200
         && e.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._+~^:-".contains(&b))
+}
+
+/// The install patchwave is about to run, resolved without changing
+/// anything: the same command and package arguments with `--dry-run`, and
+/// zypper's XML output (`--xmlout`, a global option) to read the summary.
+pub fn resolve_command(install: &RemoteCommand) -> RemoteCommand {
+    let mut c = install.clone();
+    let mut args = vec!["--xmlout".to_string()];
+    for a in &install.args {
+        args.push(a.clone());
+        if a == "install" {
+            args.push("--dry-run".into());
+        }
+    }
+    c.args = args;
+    c
+}
+
+/// The packages in the dry run's `<install-summary>` that would be put on the
+/// host (installed, upgraded, downgraded, reinstalled, or changing arch or
+/// vendor), dependencies included. `Err` with zypper's own error messages
+/// when it resolved nothing, or when a package entry does not parse.
+pub fn parse_resolved(xml: &str) -> Result<Vec<Resolved>, String> {
+    let doc = xml_doc(xml)?;
+    let Some(summary) = doc
+        .descendants()
+        .find(|n| n.has_tag_name("install-summary"))
+    else {
+        let errors: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("message") && n.attribute("type") == Some("error"))
+            .filter_map(|n| n.text())
+            .collect();
+        return if errors.is_empty() {
+            // "Nothing to do.": every package is already at its version.
+            Ok(Vec::new())
+        } else {
+            Err(errors.join(" / "))
+        };
+    };
+    const PUTS: [&str; 6] = [
+        "to-install",
+        "to-upgrade",
+        "to-downgrade",
+        "to-reinstall",
+        "to-change-arch",
+        "to-change-vendor",
+    ];
+    let mut found = Vec::new();
+    for list in summary
+        .children()
+        .filter(|n| PUTS.iter().any(|t| n.has_tag_name(*t)))
+    {
+        for s in list.children().filter(|n| n.has_tag_name("solvable")) {
+            if s.attribute("type") != Some("package") {
+                continue;
+            }
+            let (name, edition, arch) = (
+                s.attribute("name").unwrap_or(""),
+                s.attribute("edition").unwrap_or(""),
+                s.attribute("arch").unwrap_or(""),
+            );
+            if !(is_rpm_name(name) && edition_ok(edition) && is_arch(arch)) {
+                return Err(format!(
+                    "zypper's summary has a package patchwave cannot read: `{name}` `{edition}` `{arch}`"
+                ));
+            }
+            found.push(Resolved::new(name, arch, edition));
+        }
+    }
+    Ok(found)
 }
 
 pub fn parse_list_updates(xml: &str) -> Result<(Vec<Update>, Vec<String>), String> {
@@ -437,6 +509,7 @@ mod tests {
     const LU: &str = include_str!("../../testdata/os/zypper/list-updates.xml");
     const LP: &str = include_str!("../../testdata/os/zypper/list-patches.xml");
     const INFO: &str = include_str!("../../testdata/os/zypper/info-patch.txt");
+    const DRY_RUN: &str = include_str!("../../testdata/os/zypper/install-dry-run.xml");
 
     #[test]
     fn updates_patches_and_their_packages() {
@@ -530,5 +603,69 @@ mod tests {
         // `=` in text is not an attribute.
         let text = format!("<stream><d>{}</d></stream>", "== a=b ".repeat(1000));
         assert!(parse_list_patches(&text).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_dry_run_summary_with_dependencies_and_epochs() {
+        let r = parse_resolved(DRY_RUN).unwrap();
+        assert_eq!(
+            r,
+            [
+                Resolved::new("pw-app", "noarch", "2.0-1"),
+                Resolved::new("pw-other", "noarch", "1.1-1"),
+                Resolved::new("pw-blocked", "noarch", "1.0-1"),
+                Resolved::new(
+                    "pw-dependency-with-a-really-long-name-to-wrap",
+                    "noarch",
+                    "2:1.0-1.el9"
+                ),
+                Resolved::new("pw-gamma", "noarch", "1.0-1"),
+            ]
+        );
+        let err = parse_resolved(
+            "<?xml version='1.0'?>\n<stream>\n<message type=\"error\">No provider of &apos;pw-app.noarch=9.9-1&apos; found.</message>\n</stream>\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("No provider of 'pw-app.noarch=9.9-1'"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_resolved("<stream><message type=\"info\">Nothing to do.</message></stream>"),
+            Ok(vec![])
+        );
+        assert!(parse_resolved("<stream><install-summary><to-install><solvable type=\"package\" name=\"x;y\" edition=\"1-1\" arch=\"noarch\"/></to-install></install-summary></stream>").is_err());
+        // Removals are not installs.
+        assert_eq!(
+            parse_resolved(
+                "<stream><install-summary><to-remove><solvable type=\"package\" name=\"old\" edition=\"1-1\" arch=\"noarch\"/></to-remove></install-summary></stream>"
+            ),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn the_resolve_command_is_a_dry_run_of_the_install() {
+        let install = RemoteCommand::new("zypper")
+            .env("ZYPP_LOCK_TIMEOUT", "120")
+            .args([
+                "--non-interactive",
+                "install",
+                "--no-recommends",
+                "pw-app.noarch=2.0-1",
+            ]);
+        let r = resolve_command(&install);
+        assert_eq!(r.env, install.env);
+        assert_eq!(
+            r.args,
+            [
+                "--xmlout",
+                "--non-interactive",
+                "install",
+                "--dry-run",
+                "--no-recommends",
+                "pw-app.noarch=2.0-1"
+            ]
+        );
     }
 }

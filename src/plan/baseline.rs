@@ -323,6 +323,22 @@ impl CompiledBaseline {
         version: &str,
         ctx: &Context<'_>,
     ) -> Option<String> {
+        self.blocks(name, version, ctx.package_manager, ctx.today())
+            .map(|reason| format!("rejected version installed: {reason}"))
+    }
+
+    /// The reason of the `rejected[]` entry that forbids this version of a
+    /// package from being installed at all, even as another package's
+    /// dependency: only with `rejectedAction: block` (the default), matched
+    /// exactly as [`CompiledBaseline::evaluate`] matches a rejection (glob,
+    /// version constraint, `until` counted on `today`).
+    pub fn blocks(
+        &self,
+        name: &str,
+        version: &str,
+        pm: PackageManager,
+        today: Date,
+    ) -> Option<&str> {
         if self.rejected_action != RejectedAction::Block {
             return None;
         }
@@ -331,10 +347,16 @@ impl CompiledBaseline {
             .find(|e| {
                 name.starts_with(&e.prefix)
                     && e.glob.is_match(name)
-                    && e.until.is_none_or(|until| ctx.today() <= until)
-                    && satisfies(ctx.package_manager, version, &e.constraint)
+                    && e.until.is_none_or(|until| today <= until)
+                    && satisfies(pm, version, &e.constraint)
             })
-            .map(|e| format!("rejected version installed: {}", e.reason))
+            .map(|e| e.reason.as_str())
+    }
+
+    /// Whether this baseline blocks anything at all (no need to resolve an
+    /// install's dependencies otherwise).
+    pub fn blocks_any(&self) -> bool {
+        self.rejected_action == RejectedAction::Block && !self.rejected.is_empty()
     }
 
     /// Why a reviewer might approve this update by hand, or `None` when that
@@ -1073,5 +1095,46 @@ mod tests {
         assert!(satisfies(PackageManager::Dnf, "1:3.0.7-25.el9", &c));
         assert!(!satisfies(PackageManager::Dnf, "3.0.7-25.el9_3", &c));
         assert!(satisfies(PackageManager::Dnf, "3.0.7-28.el9", &c));
+    }
+
+    #[test]
+    fn blocked_packages_match_as_rejections_do() {
+        let spec = "  rejected:\n    - {package: \"pw-block*\", version: \">= 1.0, < 2\", reason: not certified, until: 2026-12-31}\n";
+        let b = baseline(spec, &[]);
+        let day = |d: &str| d.parse::<Date>().unwrap();
+        let apt = PackageManager::Apt;
+        assert!(b.blocks_any());
+        assert_eq!(
+            b.blocks("pw-blocked", "1.0-1", apt, day("2026-12-02")),
+            Some("not certified")
+        );
+        // The version constraint, the glob and `until` all decide.
+        assert_eq!(
+            b.blocks("pw-blocked", "2.0-1", apt, day("2026-12-02")),
+            None
+        );
+        assert_eq!(b.blocks("pw-app", "1.0-1", apt, day("2026-12-02")), None);
+        assert_eq!(
+            b.blocks("pw-blocked", "1.0-1", apt, day("2027-01-01")),
+            None
+        );
+        // The planner's own decision agrees on the same package.
+        let history = History::default();
+        let tz = TimeZone::UTC;
+        let ctx = Context {
+            package_manager: apt,
+            now: "2026-12-02T10:00:00Z".parse().unwrap(),
+            tz: &tz,
+            history: &history,
+            seen_at: None,
+        };
+        assert!(b.rejects_installed("pw-blocked", "1.5", &ctx).is_some());
+        // allowAsDependency: a rejected package may come in as a dependency.
+        let allow = baseline(&format!("  rejectedAction: allowAsDependency\n{spec}"), &[]);
+        assert!(!allow.blocks_any());
+        assert_eq!(
+            allow.blocks("pw-blocked", "1.0-1", apt, day("2026-12-02")),
+            None
+        );
     }
 }

@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use super::health;
 use super::install::{self, Direction, PackageVersion};
 use super::record::{HostOutcome, Step, StepRecord};
+use super::safety::InstallSafety;
 use super::template::{Scope, render_argv};
+use super::{repair, resolve};
 use crate::facts::{HostFacts, PackageManager};
 use crate::os::{self, Refresh, ScanOptions};
 use crate::scan::{FleetScanOptions, ScanTarget, connect};
@@ -34,6 +36,17 @@ pub struct HostSettings {
     pub reboot: RebootPolicy,
     pub hooks: HooksSpec,
     pub health: Vec<HealthCheckSpec>,
+    /// Blocked packages, and installs the journal shows interrupted.
+    pub safety: InstallSafety,
+}
+
+impl HostSettings {
+    /// With what the journal (read now, before this apply changes it) shows
+    /// patchwave was installing on each host when it was interrupted.
+    pub fn with_journal(mut self, state: &dyn crate::state::RunState) -> HostSettings {
+        self.safety = self.safety.with_journal(state);
+        self
+    }
 }
 
 /// One host's work.
@@ -62,14 +75,14 @@ pub trait StepSink: Send + Sync {
     fn health(&self, _host: &str, _at: Timestamp, _checks: &[CheckResult]) {}
 }
 
-struct Stepper<'a> {
+pub(super) struct Stepper<'a> {
     host: &'a str,
     sink: &'a dyn StepSink,
 }
 
 impl Stepper<'_> {
     /// Runs one step, timing and reporting it. `Err` carries the failure.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         step: Step,
         work: impl std::future::Future<Output = Result<(T, String), String>>,
@@ -95,7 +108,7 @@ impl Stepper<'_> {
     }
 }
 
-fn packages(map: &BTreeMap<String, String>) -> Vec<PackageVersion> {
+pub(super) fn packages(map: &BTreeMap<String, String>) -> Vec<PackageVersion> {
     map.iter()
         .map(|(key, version)| {
             let (name, arch) = key.rsplit_once(':').unwrap_or((key.as_str(), ""));
@@ -311,29 +324,36 @@ async fn work(
             )
             .await?;
         }
+        let Some(cmd) = install::install_command(
+            job.package_manager,
+            &packages(&job.planned),
+            Direction::Upgrade,
+            settings.install_timeout,
+        ) else {
+            let why = format!(
+                "{} hosts cannot be patched yet",
+                job.package_manager.as_str()
+            );
+            return s.run(Step::Install, async { Err(why) }).await;
+        };
+        // Unfinished work in the package database: repaired when it is
+        // patchwave's own interrupted install, refused otherwise.
+        repair::before_install(t.as_ref(), job, settings, s).await?;
+        // Nothing is installed that the baseline blocks, dependencies included.
+        if install::resolve_command(job.package_manager, &cmd).is_some() {
+            s.run(
+                Step::Resolve,
+                resolve::check(
+                    t.as_ref(),
+                    job.package_manager,
+                    &cmd,
+                    &job.planned,
+                    &settings.safety,
+                ),
+            )
+            .await?;
+        }
         s.run(Step::Install, async {
-            let Some(cmd) = install::install_command(
-                job.package_manager,
-                &packages(&job.planned),
-                Direction::Upgrade,
-                settings.install_timeout,
-            ) else {
-                return Err(format!(
-                    "{} hosts cannot be patched yet",
-                    job.package_manager.as_str()
-                ));
-            };
-            if let Some(audit) = install::audit_command(job.package_manager) {
-                let out = t.run(&audit).await.map_err(|e| e.to_string())?;
-                let said = out.stdout_str();
-                if !said.trim().is_empty() {
-                    return Err(format!(
-                        "the package database has unfinished work from before (`dpkg --audit`): {}; \
-                         repair it first (`dpkg --configure -a`, or reinstall the package)",
-                        install::last_lines(&said, 4)
-                    ));
-                }
-            }
             let out = t.run(&cmd).await.map_err(|e| e.to_string())?;
             if out.success() {
                 Ok(((), install::last_lines(&out.stdout_str(), 3)))

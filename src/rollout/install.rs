@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::facts::PackageManager;
+use crate::os::transaction::Resolved;
 use crate::transport::{CommandOutput, RemoteCommand};
 
 /// How long apt waits for the dpkg lock (unattended-upgrades may hold it):
@@ -101,6 +102,43 @@ pub fn install_command(
         },
     };
     Some(cmd.timeout(timeout))
+}
+
+/// The install `install` would run, resolved by the package manager without
+/// changing anything (same arguments): apt's simulation, dnf's
+/// `--assumeno`, zypper's `--dry-run`. `None` where there is no such thing.
+pub fn resolve_command(pm: PackageManager, install: &RemoteCommand) -> Option<RemoteCommand> {
+    match pm {
+        PackageManager::Apt => Some(crate::os::apt::resolve_command(install)),
+        PackageManager::Dnf => Some(crate::os::dnf::resolve_command(install)),
+        PackageManager::Zypper => Some(crate::os::zypper::resolve_command(install)),
+        PackageManager::Apk | PackageManager::WindowsUpdate => None,
+    }
+}
+
+/// What the resolved install would put on the host, or why it cannot be
+/// known (the package manager's own words).
+pub fn parse_resolved(pm: PackageManager, out: &CommandOutput) -> Result<Vec<Resolved>, String> {
+    let said = out.stdout_str();
+    let parsed = match pm {
+        // dnf answers no, and so always exits 1: its table says what it resolved.
+        PackageManager::Dnf => crate::os::dnf::parse_resolved(&said),
+        _ if !out.success() => Err(String::new()),
+        PackageManager::Apt => crate::os::apt::parse_resolved(&said),
+        PackageManager::Zypper => crate::os::zypper::parse_resolved(&said),
+        PackageManager::Apk | PackageManager::WindowsUpdate => Ok(Vec::new()),
+    };
+    parsed.map_err(|why| {
+        let mut text = last_lines(&format!("{said}\n{}", out.stderr_tail()), 4);
+        if !why.is_empty() {
+            text = format!("{why}: {text}");
+        }
+        format!(
+            "{} could not resolve the install (exit {}): {text}",
+            pm.as_str(),
+            out.status.map_or("a signal".into(), |c| c.to_string())
+        )
+    })
 }
 
 /// A read-only check that the package database has no unfinished work

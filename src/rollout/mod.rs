@@ -8,4 +8,7 @@ pub mod health;
 pub mod host;
 pub mod install;
 pub mod record;
+pub mod repair;
+pub mod resolve;
+pub mod safety;
 pub mod template;

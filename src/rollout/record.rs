@@ -147,6 +147,12 @@ pub enum Step {
     Connect,
     Pre,
     Snapshot,
+    /// Finishing an install of an earlier run that was interrupted on the
+    /// host (its package database says so, and so does this journal).
+    Repair,
+    /// The install resolved without changing anything: what it would put on
+    /// the host, dependencies included, checked against blocked packages.
+    Resolve,
     Install,
     Reboot,
     Verify,
@@ -161,6 +167,8 @@ impl Step {
             Step::Connect => "connect",
             Step::Pre => "pre hook",
             Step::Snapshot => "snapshot hook",
+            Step::Repair => "repair",
+            Step::Resolve => "resolve",
             Step::Install => "install",
             Step::Reboot => "reboot",
             Step::Verify => "verify",

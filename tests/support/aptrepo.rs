@@ -16,6 +16,10 @@ pub struct Deb {
     pub version: String,
     /// Body of a postinst script (run with `sh -e`), if any.
     pub postinst: Option<String>,
+    /// Body of a postrm script (run with `sh -e`; `$1` is dpkg's action), if any.
+    pub postrm: Option<String>,
+    /// A `Depends:` field, as Debian writes it (`pw-lib (>= 1.0)`).
+    pub depends: Option<String>,
 }
 
 impl Deb {
@@ -24,6 +28,8 @@ impl Deb {
             name: name.into(),
             version: version.into(),
             postinst: None,
+            postrm: None,
+            depends: None,
         }
     }
 }
@@ -68,16 +74,22 @@ impl AptRepo {
                 format!("{}\n", d.version),
             )
             .unwrap();
+            let depends = d
+                .depends
+                .as_ref()
+                .map(|x| format!("Depends: {x}\n"))
+                .unwrap_or_default();
             fs::write(
                 build.join("DEBIAN/control"),
                 format!(
-                    "Package: {}\nVersion: {}\nArchitecture: all\nMaintainer: patchwave tests <tests@example.com>\nDescription: patchwave test package {}\n",
+                    "Package: {}\nVersion: {}\nArchitecture: all\n{depends}Maintainer: patchwave tests <tests@example.com>\nDescription: patchwave test package {}\n",
                     d.name, d.version, d.name
                 ),
             )
             .unwrap();
-            if let Some(script) = &d.postinst {
-                let p = build.join("DEBIAN/postinst");
+            for (file, script) in [("postinst", &d.postinst), ("postrm", &d.postrm)] {
+                let Some(script) = script else { continue };
+                let p = build.join("DEBIAN").join(file);
                 fs::write(&p, format!("#!/bin/sh\nset -e\n{script}\n")).unwrap();
                 use std::os::unix::fs::PermissionsExt;
                 fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();

@@ -13,6 +13,13 @@ pub struct Rpm {
     pub epoch: Option<u32>,
     pub version: String,
     pub release: String,
+    /// A `Requires:` line's value (`pw-lib >= 1.0`), if any.
+    pub requires: Option<String>,
+    /// A `Provides:` line's value, if any.
+    pub provides: Option<String>,
+    /// Body of a `%preun` scriptlet (`/bin/sh`; `$1` is the count of copies
+    /// left), if any.
+    pub preun: Option<String>,
 }
 
 impl Rpm {
@@ -22,6 +29,9 @@ impl Rpm {
             epoch: None,
             version: version.into(),
             release: release.into(),
+            requires: None,
+            provides: None,
+            preun: None,
         }
     }
 }
@@ -74,10 +84,19 @@ impl RpmRepo {
                 .root
                 .join(format!("{}-{}-{}.spec", p.name, p.version, p.release));
             let epoch = p.epoch.map(|e| format!("Epoch: {e}\n")).unwrap_or_default();
+            let requires = [("Requires", &p.requires), ("Provides", &p.provides)]
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}\n")))
+                .collect::<String>();
+            let preun = p
+                .preun
+                .as_ref()
+                .map(|b| format!("%preun\n{b}\n"))
+                .unwrap_or_default();
             fs::write(
                 &spec,
                 format!(
-                    "Name: {n}\n{epoch}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files\n/usr/share/{n}/VERSION\n",
+                    "Name: {n}\n{epoch}{requires}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files\n/usr/share/{n}/VERSION\n{preun}",
                     n = p.name, v = p.version, r = p.release
                 ),
             )
