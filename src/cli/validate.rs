@@ -120,6 +120,10 @@ fn github_annotation(d: &Diagnostic) -> String {
     if let Some(h) = &d.hint {
         msg.push_str(&format!("\nhint: {h}"));
     }
+    // A finding about the whole repository has no line: no file either.
+    if d.line == 0 {
+        return format!("::{level} title=patchwave validate::{}", esc(&msg));
+    }
     format!(
         "::{level} file={},line={},col={},title=patchwave validate::{}",
         prop(&d.file.display().to_string()),
