@@ -21,6 +21,7 @@ pub mod facts;
 pub mod os;
 pub mod plan;
 pub mod propose;
+pub mod reconcile;
 pub mod rollout;
 pub mod scan;
 pub mod schedule;

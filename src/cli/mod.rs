@@ -190,64 +190,20 @@ fn scan_hosts(
     Ok(runtime()?.block_on(crate::scan::scan_fleet(targets, &opts, |_| {})))
 }
 
-/// The planner's history: run state, plus what the status branch shares
-/// (when the fleet repository is a git checkout that has one): first
-/// sightings (the earlier date wins) and the records of promotion-stage hosts
-/// (the later scan wins). A CI runner or a second replica then counts
-/// `approveAfterDays` and judges `promotion` like the machine that scanned
-/// and patched.
+/// The planner's history with what the status branch shares
+/// ([`crate::reconcile::history_with_status`]); unreadable shared files are
+/// printed as warnings.
 fn history_with_status(
     store: &dyn crate::state::RunState,
     repo: &crate::spec::Repository,
     git_dir: &std::path::Path,
 ) -> Result<crate::plan::History, String> {
-    use crate::status::{first_seen, host_history};
-    let branch = repo.status_branch();
-    let read = |dir: &str| crate::source::read_status_files(git_dir, &branch, dir).ok();
-    let stage_hosts = crate::state::promotion_stage_hosts(repo);
-    let mut shared = std::collections::HashMap::new();
-    if !stage_hosts.is_empty() {
-        for (path, text) in read(host_history::DIR).unwrap_or_default() {
-            if !stage_hosts.iter().any(|h| path == host_history::path(h)) {
-                continue;
-            }
-            match host_history::parse(&path, &text) {
-                Ok(r) => {
-                    shared.insert(r.host.clone(), r);
-                }
-                Err(e) => eprintln!("warning: {e}"),
-            }
+    let warn: crate::reconcile::event::Sink = std::sync::Arc::new(|e| {
+        if let crate::reconcile::event::Event::Warning { message } = e {
+            eprintln!("warning: {message}");
         }
-    }
-    let mut history =
-        crate::state::load_history_with(store, repo, &shared).map_err(|e| e.to_string())?;
-    for (path, text) in read("status").unwrap_or_default() {
-        if path == first_seen::PATH
-            && let Err(e) = first_seen::merge(&text, &mut history.first_seen)
-        {
-            eprintln!("warning: {e}");
-        }
-    }
-    Ok(history)
-}
-
-/// A remote `--repo` and its mirror under run state (`sources/<key>`).
-fn remote_source(
-    url: &str,
-    branch: &str,
-    state_dir: Option<&std::path::Path>,
-) -> Result<crate::source::RemoteSource, String> {
-    let base = match state_dir {
-        Some(d) => d.to_path_buf(),
-        None => crate::state::LocalState::default_dir("sources").map_err(|e| e.to_string())?,
-    };
-    Ok(crate::source::RemoteSource {
-        url: url.to_string(),
-        branch: branch.to_string(),
-        cache: base
-            .join("sources")
-            .join(crate::source::cache_key(url, branch)),
-    })
+    });
+    crate::reconcile::history_with_status(store, repo, git_dir, &warn)
 }
 
 /// `--repo` as a directory to read: itself, or for a remote URL the
@@ -263,7 +219,7 @@ fn readable_repo(
     if !crate::source::is_remote(&given) {
         return Ok(repo.to_path_buf());
     }
-    remote_source(&given, branch, state_dir)
+    crate::reconcile::source::remote_source(&given, branch, state_dir)
         .and_then(|r| r.tip().map_err(|e| e.to_string()))
         .map(|tip| tip.dir)
         .map_err(|e| {

@@ -56,6 +56,20 @@ pub enum Event {
     Halted { group: String, reason: String },
 }
 
+impl Event {
+    /// The group it is about.
+    pub fn group(&self) -> &str {
+        match self {
+            Event::WaveStarted { group, .. }
+            | Event::HostStarted { group, .. }
+            | Event::Step { group, .. }
+            | Event::HostFinished { group, .. }
+            | Event::Soak { group, .. }
+            | Event::Halted { group, .. } => group,
+        }
+    }
+}
+
 /// A wave's hosts and what each needs.
 #[derive(Debug, Clone)]
 pub struct WaveJobs {
@@ -80,8 +94,12 @@ pub struct GroupRollout {
     pub start_until: Option<Timestamp>,
     pub budget: ErrorBudget,
     /// Set when patchwave is shutting down: no new host starts, running
-    /// hosts finish their steps.
+    /// hosts finish their steps, a soak ends early, and the run stays open
+    /// for the next start to resume.
     pub shutdown: Arc<AtomicBool>,
+    /// Hosts patched at once across every group (the Fleet's
+    /// `apply.concurrency`), shared by groups rolling out together.
+    pub fleet_permits: Option<Arc<Semaphore>>,
 }
 
 /// The record, saved on every change; a save that fails halts the rollout
@@ -188,6 +206,9 @@ pub async fn run(
         if halted_reason(&halted).is_some() || pending.is_empty() {
             continue;
         }
+        if rollout.shutdown.load(Ordering::SeqCst) {
+            break;
+        }
         events(&Event::WaveStarted {
             group: rollout.group.clone(),
             wave: wave.number,
@@ -222,8 +243,13 @@ pub async fn run(
             let failed_here = failed_here.clone();
             let on_failure = rollout.on_failure;
             let shutdown = rollout.shutdown.clone();
+            let fleet_permits = rollout.fleet_permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
+                let _fleet_permit = match fleet_permits {
+                    Some(p) => Some(p.acquire_owned().await),
+                    None => None,
+                };
                 // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
                 let mut keys = set_keys;
                 keys.sort();
@@ -238,13 +264,13 @@ pub async fn run(
                     guards.push(m.lock_owned().await);
                 }
                 let host = job.target.host.clone();
+                // Shutting down: the host stays pending, for the next
+                // start to resume.
+                if shutdown.load(Ordering::SeqCst) {
+                    return;
+                }
                 let skip = halted_reason(&halted)
                     .map(|r| format!("not started: the rollout halted ({r})"))
-                    .or_else(|| {
-                        shutdown
-                            .load(Ordering::SeqCst)
-                            .then(|| "not started: patchwave is shutting down".to_string())
-                    })
                     .or_else(|| {
                         journal
                             .save_failed()
@@ -387,6 +413,7 @@ pub async fn run(
             .save_failed()
             .map(|e| format!("the run record cannot be saved: {e}"))
     });
+    let stopping = rollout.shutdown.load(Ordering::SeqCst);
     journal.update(|r| {
         for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
             // Only a crashed host task can leave a host in progress here.
@@ -404,6 +431,17 @@ pub async fn run(
             .filter(|h| h.outcome.is_failure())
             .count()
             .max(r.errors);
+        // Stopped by a shutdown (and not halted): the run stays open, its
+        // pending hosts pending; the next start resumes it.
+        let unfinished = r
+            .waves
+            .iter()
+            .flat_map(|w| &w.hosts)
+            .any(|h| h.outcome == HostOutcome::Pending);
+        if stopping && reason.is_none() && unfinished {
+            r.outcome = RunOutcome::Running;
+            return;
+        }
         for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
             if h.outcome == HostOutcome::Pending {
                 h.outcome = HostOutcome::Skipped {
@@ -462,12 +500,25 @@ async fn soak_and_watch(
     };
     let end = tokio::time::Instant::now() + soak;
     let every = SOAK_CHECK_EVERY.min(soak).max(Duration::from_secs(1));
+    let mut next_check = tokio::time::Instant::now() + every;
     loop {
         let now = tokio::time::Instant::now();
-        if now >= end || halted_reason(halted).is_some() {
+        let stopping = rollout.shutdown.load(Ordering::SeqCst);
+        if now >= end || halted_reason(halted).is_some() || stopping {
             return;
         }
-        tokio::time::sleep(every.min(end - now)).await;
+        // Wake at least every second, so a shutdown ends the soak promptly.
+        tokio::time::sleep(
+            next_check
+                .min(end)
+                .saturating_duration_since(now)
+                .min(Duration::from_secs(1)),
+        )
+        .await;
+        if tokio::time::Instant::now() < next_check.min(end) {
+            continue;
+        }
+        next_check = tokio::time::Instant::now() + every;
         if rollout.settings.health.is_empty() {
             continue;
         }

@@ -1,0 +1,146 @@
+//! What a reconcile reports as it goes: one typed stream that the CLI
+//! renders as progress text or JSON lines, and that the daemon logs and
+//! counts (later: notifications, the dashboard, other replicas).
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::rollout::group::Event as RolloutEvent;
+use crate::rollout::record::RunRecord;
+
+/// One thing that happened during a reconcile.
+#[derive(Debug, Clone, Serialize)]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    /// The desired-state commit carries an allowed signature.
+    Verified {
+        commit: String,
+        signer: String,
+    },
+    /// The source's newest commit was refused; the last good one is used.
+    SourceRefused {
+        reason: String,
+        working_from: Option<String>,
+    },
+    /// A targeted host could not be scanned, so it is not patched.
+    HostNotScanned {
+        group: String,
+        host: String,
+        /// `unreachable` or `failed`.
+        state: &'static str,
+        error: String,
+    },
+    /// The group is suspended (detect only).
+    Suspended {
+        group: String,
+    },
+    /// An earlier run halted; nothing starts until `--resume`.
+    StillHalted {
+        group: String,
+        run: String,
+        reason: String,
+    },
+    NothingToDo {
+        group: String,
+    },
+    /// An emergency run (`--now`) during a freeze without `--break-freeze`.
+    FreezeNeedsBreak {
+        group: String,
+        deny_window: String,
+        until: Timestamp,
+    },
+    /// Outside the windows, EmergencyChanges let covered hosts start.
+    AllowedByEmergency {
+        group: String,
+        names: Vec<String>,
+        until: Option<Timestamp>,
+    },
+    /// A change freeze keeps the group from starting hosts.
+    Frozen {
+        group: String,
+        deny_window: String,
+        until: Timestamp,
+        next_start: Option<Timestamp>,
+        /// An EmergencyChange covers it, without `breakFreeze`.
+        emergency_without_break: bool,
+    },
+    OutsideWindows {
+        group: String,
+        next_start: Option<Timestamp>,
+    },
+    /// Outside the windows, no host with changes is covered by an EmergencyChange.
+    NotCovered {
+        group: String,
+    },
+    Resuming {
+        group: String,
+        run: String,
+    },
+    RunStarted {
+        group: String,
+        run: String,
+        hosts: usize,
+        waves: usize,
+        /// `--now --reason`.
+        emergency_reason: Option<String>,
+    },
+    RunFinished {
+        run: Box<RunRecord>,
+    },
+    /// Status committed to the status branch: a run's, or hosts that
+    /// changed since the last status (`changed`).
+    StatusCommitted {
+        commit: String,
+        branch: String,
+        pushed: bool,
+        changed: Option<usize>,
+    },
+    /// Targeted hosts that were not reached: the run is incomplete.
+    Unreached {
+        hosts: Vec<String>,
+    },
+    Warning {
+        message: String,
+    },
+    Error {
+        message: String,
+    },
+    /// Waves, hosts, steps, soaks and halts, as the rollout reports them
+    /// (in their own shape: `{"event": "hostStarted", …}`).
+    #[serde(untagged)]
+    Rollout(RolloutEvent),
+}
+
+impl Event {
+    /// The group it is about, when it is about one.
+    pub fn group(&self) -> Option<&str> {
+        use Event::*;
+        match self {
+            HostNotScanned { group, .. }
+            | Suspended { group }
+            | StillHalted { group, .. }
+            | NothingToDo { group }
+            | FreezeNeedsBreak { group, .. }
+            | AllowedByEmergency { group, .. }
+            | Frozen { group, .. }
+            | OutsideWindows { group, .. }
+            | NotCovered { group }
+            | Resuming { group, .. }
+            | RunStarted { group, .. } => Some(group),
+            RunFinished { run } => Some(&run.group),
+            Rollout(e) => Some(e.group()),
+            _ => None,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Event::Error { .. })
+    }
+}
+
+/// Where events go; cheap to clone, shared by concurrent groups.
+pub type Sink = std::sync::Arc<dyn Fn(&Event) + Send + Sync>;

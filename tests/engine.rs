@@ -1,0 +1,371 @@
+//! The reconcile engine on real apt hosts (issue 15): groups roll out
+//! together, and a daemon stopped during a soak leaves its run open for the
+//! next start, which resumes it without installing anything twice.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
+use support::fleet::{Base, Fleet};
+use support::http::FileServer;
+use support::policy;
+
+const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
+const PACKAGES: [&str; 3] = ["pw-left", "pw-right", "pw-long"];
+
+struct World {
+    fleet: Fleet,
+    apt: AptRepo,
+    _apt_dir: tempfile::TempDir,
+    _server: FileServer,
+}
+
+static WORLD: OnceLock<World> = OnceLock::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn world() -> &'static World {
+    WORLD.get_or_init(|| {
+        let fleet = Fleet::start(Base::Apt, 15, HOSTS.len());
+        let apt_dir = tempfile::tempdir().unwrap();
+        let apt = AptRepo::new(apt_dir.path());
+        let debs: Vec<Deb> = PACKAGES.iter().map(|p| Deb::new(p, "1.0-1")).collect();
+        apt.publish(MAIN, &debs);
+        let server = FileServer::start(apt_dir.path());
+        let sources = AptRepo::sources_list(&server.url());
+        for h in HOSTS {
+            fleet.write(h, "/etc/apt/sources.list", &sources);
+            fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
+            let mut argv = vec![
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+            ];
+            let pins: Vec<String> = PACKAGES.iter().map(|p| format!("{p}=1.0-1")).collect();
+            argv.extend(pins.iter().map(String::as_str));
+            fleet.ssh_ok(h, &argv);
+        }
+        World {
+            fleet,
+            apt,
+            _apt_dir: apt_dir,
+            _server: server,
+        }
+    })
+}
+
+fn installed(host: &str, package: &str) -> String {
+    world()
+        .fleet
+        .ssh_ok(host, &["dpkg-query", "-W", "-f", "${Version}", package])
+        .trim()
+        .to_string()
+}
+
+/// A HostGroup `name` of `hosts`, under baseline `b`, rollout `rollout`, window `w`.
+fn group(name: &str, hosts: &[&str], rollout: &str) -> String {
+    let f = &world().fleet;
+    let list: String = hosts
+        .iter()
+        .map(|h| format!("    - {{name: {h}, address: {}}}\n", f.host(h).address))
+        .collect();
+    format!(
+        "apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: {name}}}
+spec:
+  baseline: b
+  rollout: {rollout}
+  windows: [w]
+  connection:
+    user: root
+    identityFile: {id}
+    knownHostsFile: {kh}
+  hosts:
+{list}",
+        id = f.identity().display(),
+        kh = f.known_hosts().display(),
+    )
+}
+
+fn rollout(name: &str, soak: &str) -> String {
+    format!(
+        "apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {{name: {name}}}
+spec: {{waves: [{{size: 1, soak: {soak}}}, \"100%\"]}}
+"
+    )
+}
+
+/// Security updates of `packages` approved at once.
+fn baseline(packages: &[&str]) -> String {
+    format!(
+        "apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {{name: b}}
+spec:
+  approvalRules:
+    - {{name: security, classifications: [security], packages: [{}]}}
+",
+        packages.join(", ")
+    )
+}
+
+const FLEET: &str = "apiVersion: patchwave.dev/v1
+kind: Fleet
+metadata: {name: t}
+spec: {scan: {refreshAfter: 0s}}
+";
+
+fn write_repo(dir: &Path, docs: &[&str]) {
+    fs::write(dir.join("fleet.yaml"), policy::stream(docs)).unwrap();
+}
+
+/// The run records in `state`, oldest first.
+fn runs(state: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = fs::read_dir(state.join("runs")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| serde_json::from_slice(&fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// Install steps recorded for `host` over every run in `state`.
+fn installs_of(state: &Path, host: &str) -> usize {
+    runs(state)
+        .iter()
+        .flat_map(|r| r["waves"].as_array().cloned().unwrap_or_default())
+        .flat_map(|w| w["hosts"].as_array().cloned().unwrap_or_default())
+        .filter(|h| h["host"] == host)
+        .flat_map(|h| h["steps"].as_array().cloned().unwrap_or_default())
+        .filter(|s| s["step"] == "install" && s["ok"] == true)
+        .count()
+}
+
+#[test]
+fn two_groups_soak_together_not_one_after_the_other() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(
+        SECURITY,
+        &[Deb::new("pw-left", "1.1-1"), Deb::new("pw-right", "1.1-1")],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    write_repo(
+        dir.path(),
+        &[
+            FLEET,
+            &group("left", &["h1", "h2"], "slow"),
+            &group("right", &["h3", "h4"], "slow"),
+            &baseline(&["pw-left", "pw-right"]),
+            &rollout("slow", "20s"),
+            policy::ALWAYS_OPEN_WINDOW,
+        ],
+    );
+    let started = Instant::now();
+    let out = support::patchwave()
+        .args(["apply", "--format", "json", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for h in HOSTS {
+        let want = if ["h1", "h2"].contains(&h) {
+            "pw-left"
+        } else {
+            "pw-right"
+        };
+        assert_eq!(installed(h, want), "1.1-1", "{h}");
+    }
+    // Each group soaks 20 s after its canary: one after the other would take
+    // over 40 s; together, a little over 20.
+    assert!(
+        took < Duration::from_secs(35),
+        "the two rollouts took {took:?}, as long as one after the other"
+    );
+    // Both soaks were announced before either group's second wave started.
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let soaks = events.iter().filter(|e| e["event"] == "soak").count();
+    let first_wave_2 = events
+        .iter()
+        .position(|e| e["event"] == "waveStarted" && e["wave"] == 2)
+        .unwrap();
+    let soaks_before = events[..first_wave_2]
+        .iter()
+        .filter(|e| e["event"] == "soak")
+        .count();
+    assert_eq!((soaks, soaks_before), (2, 2), "{stdout}");
+    assert!(
+        events.iter().all(|e| e["ts"].is_string()),
+        "every event has its time"
+    );
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_daemon(repo: &Path, state: &Path) -> (Daemon, std::process::ChildStdout) {
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut child = support::patchwave()
+        .args([
+            "daemon",
+            "--interval",
+            "1h",
+            "--log-format",
+            "json",
+            "--listen",
+            &listen,
+        ])
+        .arg("--repo")
+        .arg(repo)
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    (Daemon(child), out)
+}
+
+#[test]
+fn sigterm_during_a_long_soak_exits_at_once_and_the_next_start_resumes() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-long", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    write_repo(
+        dir.path(),
+        &[
+            FLEET,
+            &group("long", &["h1", "h2"], "ten-minutes"),
+            &baseline(&["pw-long"]),
+            &rollout("ten-minutes", "10m"),
+            policy::ALWAYS_OPEN_WINDOW,
+        ],
+    );
+    let (mut daemon, out) = start_daemon(dir.path(), state.path());
+    // Wait for the soak to begin (bounded).
+    let mut lines = BufReader::new(out).lines();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "no soak began");
+        let Some(Ok(line)) = lines.next() else {
+            panic!("the daemon's output ended before the soak");
+        };
+        if line.contains("\"event\":\"soak\"") {
+            break;
+        }
+    }
+    let canary: Vec<&str> = HOSTS[..2]
+        .iter()
+        .copied()
+        .filter(|h| installed(h, "pw-long") == "1.1-1")
+        .collect();
+    assert_eq!(canary.len(), 1, "one canary patched before the soak");
+    let pid = daemon.0.id().to_string();
+    let stopped = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(st) = daemon.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "the daemon did not exit within 30 s of SIGTERM during the soak"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(0));
+    // The run is still open: the canary patched, the other host pending.
+    let open = runs(state.path());
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["outcome"]["state"], "running", "{}", open[0]);
+    let other = if canary[0] == "h1" { "h2" } else { "h1" };
+    assert_eq!(installed(other, "pw-long"), "1.0-1");
+
+    // Restarted with a short soak, it resumes the same run: the other host
+    // is patched, the canary is not installed again.
+    write_repo(
+        dir.path(),
+        &[
+            FLEET,
+            &group("long", &["h1", "h2"], "ten-minutes"),
+            &baseline(&["pw-long"]),
+            &rollout("ten-minutes", "1s"),
+            policy::ALWAYS_OPEN_WINDOW,
+        ],
+    );
+    let (_again, _out) = start_daemon(dir.path(), state.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while installed(other, "pw-long") != "1.1-1" {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run did not patch {other}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runs(state.path())[0]["outcome"]["state"] != "succeeded" {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run did not finish: {:?}",
+            runs(state.path())
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(runs(state.path()).len(), 1, "the same run, resumed");
+    assert_eq!(
+        installs_of(state.path(), canary[0]),
+        1,
+        "the canary was installed once"
+    );
+    assert_eq!(installs_of(state.path(), other), 1);
+}
