@@ -17,7 +17,7 @@ use support::http::FileServer;
 use support::policy;
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
-const PACKAGES: [&str; 3] = ["pw-left", "pw-right", "pw-long"];
+const PACKAGES: [&str; 5] = ["pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw"];
 
 struct World {
     fleet: Fleet,
@@ -76,6 +76,11 @@ fn installed(host: &str, package: &str) -> String {
 
 /// A HostGroup `name` of `hosts`, under baseline `b`, rollout `rollout`, window `w`.
 fn group(name: &str, hosts: &[&str], rollout: &str) -> String {
+    group_in(name, hosts, rollout, "w", "{}")
+}
+
+/// The same, with its windows and metadata labels given.
+fn group_in(name: &str, hosts: &[&str], rollout: &str, windows: &str, labels: &str) -> String {
     let f = &world().fleet;
     let list: String = hosts
         .iter()
@@ -84,11 +89,11 @@ fn group(name: &str, hosts: &[&str], rollout: &str) -> String {
     format!(
         "apiVersion: patchwave.dev/v1
 kind: HostGroup
-metadata: {{name: {name}}}
+metadata: {{name: {name}, labels: {labels}}}
 spec:
   baseline: b
   rollout: {rollout}
-  windows: [w]
+  windows: [{windows}]
   connection:
     user: root
     identityFile: {id}
@@ -368,4 +373,132 @@ fn sigterm_during_a_long_soak_exits_at_once_and_the_next_start_resumes() {
         "the canary was installed once"
     );
     assert_eq!(installs_of(state.path(), other), 1);
+}
+
+/// SSH logins a host's sshd has accepted so far.
+fn logins(host: &str) -> usize {
+    let log = world()
+        .fleet
+        .dir()
+        .join("hosts")
+        .join(host)
+        .join("sshd.log");
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Accepted publickey"))
+        .count()
+}
+
+#[test]
+fn the_daemon_starts_groups_when_a_window_opens_and_a_freeze_ends_and_is_idle_between() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(
+        SECURITY,
+        &[Deb::new("pw-open", "1.1-1"), Deb::new("pw-thaw", "1.1-1")],
+    );
+    // T: a whole minute at least 25 s away (cron windows open on minutes).
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    let this_minute = now.with().second(0).subsec_nanosecond(0).build().unwrap();
+    let mut at = this_minute
+        .checked_add(jiff::Span::new().minutes(1))
+        .unwrap();
+    if at.timestamp().duration_since(now.timestamp()) < jiff::SignedDuration::from_secs(25) {
+        at = at.checked_add(jiff::Span::new().minutes(1)).unwrap();
+    }
+    let freeze_minutes = (at.timestamp().as_second() - this_minute.timestamp().as_second()) / 60;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    write_repo(
+        dir.path(),
+        &[
+            FLEET,
+            // `opening` (h1): its window opens at T.
+            &group_in("opening", &["h1"], "one", "opens-at-t", "{}"),
+            // `frozen` (h2): always inside its window, but frozen until T.
+            &group_in("frozen", &["h2"], "one", "w", "{freeze: \"yes\"}"),
+            &baseline(&["pw-open", "pw-thaw"]),
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: one}\nspec: {waves: [\"100%\"]}\n",
+            policy::ALWAYS_OPEN_WINDOW,
+            &format!(
+                "apiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: opens-at-t}}\nspec: {{schedule: \"{} {} * * *\", duration: 30m}}\n",
+                at.minute(),
+                at.hour()
+            ),
+            &format!(
+                "apiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {{name: thaw-at-t}}\nspec:\n  kind: deny\n  schedule: \"{} {} * * *\"\n  duration: {freeze_minutes}m\n  selector: {{matchLabels: {{freeze: \"yes\"}}}}\n",
+                this_minute.minute(),
+                this_minute.hour()
+            ),
+        ],
+    );
+    let before = (logins("h1"), logins("h2"));
+    let (_daemon, out) = start_daemon(dir.path(), state.path());
+    // Collect the daemon's events as they come.
+    let events: std::sync::Arc<Mutex<Vec<serde_json::Value>>> = Default::default();
+    {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    events.lock().unwrap().push(v);
+                }
+            }
+        });
+    }
+    let t = at.timestamp();
+    // Idle until T: both groups are waiting, no host is contacted.
+    let quiet_until = t - jiff::SignedDuration::from_secs(2);
+    while jiff::Timestamp::now() < quiet_until {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        (logins("h1"), logins("h2")),
+        before,
+        "the daemon opened SSH connections while every window was closed"
+    );
+    let waiting: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(String::from))
+        .collect();
+    assert!(
+        waiting.contains(&"outsideWindows".to_string()) && waiting.contains(&"frozen".to_string()),
+        "{waiting:?}"
+    );
+    // At T, both rollouts begin within 5 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = |group: &str| -> Option<jiff::Timestamp> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["event"] == "runStarted" && e["group"] == group)
+            .and_then(|e| e["ts"].as_str()?.parse().ok())
+    };
+    loop {
+        if let (Some(a), Some(b)) = (started("opening"), started("frozen")) {
+            for (group, when) in [("opening", a), ("frozen", b)] {
+                let late = when.duration_since(t);
+                assert!(
+                    late >= jiff::SignedDuration::ZERO && late < jiff::SignedDuration::from_secs(5),
+                    "{group} began {late:?} after T ({t})"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollouts did not begin at T: {:?}",
+            events.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while installed("h1", "pw-open") != "1.1-1" || installed("h2", "pw-thaw") != "1.1-1" {
+        assert!(Instant::now() < deadline, "the rollouts did not finish");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

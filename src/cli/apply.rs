@@ -78,17 +78,9 @@ impl Args {
 }
 
 pub fn run(args: &Args) -> Exit {
-    run_with(args, Arc::new(AtomicBool::new(false))).0
-}
-
-/// `apply`, with a flag that stops new hosts from starting (the daemon sets
-/// it on SIGTERM; hosts already running finish their steps).
-/// Also returns the desired state it worked from (the daemon's metrics
-/// report exactly that, without syncing again).
-pub fn run_with(args: &Args, shutdown: Arc<AtomicBool>) -> (Exit, Option<Source>) {
     if args.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
         eprintln!("error: --reason must say why this cannot wait for a window");
-        return (Exit::Error, None);
+        return Exit::Error;
     }
     let source = match Source::resolve(
         &args.repo.repo,
@@ -98,35 +90,36 @@ pub fn run_with(args: &Args, shutdown: Arc<AtomicBool>) -> (Exit, Option<Source>
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
-            return (Exit::Error, None);
+            return Exit::Error;
         }
     };
     let checked = match super::load_valid_repo(&source.policy_dir) {
         Ok(c) => c,
-        Err(exit) => return (exit, Some(source)),
+        Err(exit) => return exit,
     };
     let repo = &checked.repo;
     if let Err(exit) = super::check_selection(repo, &args.select) {
-        return (exit, Some(source));
+        return exit;
     }
     let store = match args.state.open(repo) {
         Ok(s) => Arc::new(s),
-        Err(exit) => return (exit, Some(source)),
+        Err(exit) => return exit,
     };
     let runtime = match super::runtime() {
         Ok(r) => r,
-        Err(exit) => return (exit, Some(source)),
+        Err(exit) => return exit,
     };
     let events = printer(args.format);
-    let exit = runtime.block_on(crate::reconcile::reconcile_fleet(
+    // Killed (Ctrl-C, SIGTERM), `apply` leaves its run open to resume.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    runtime.block_on(crate::reconcile::reconcile_fleet(
         &source,
         repo,
         store,
         &args.options(),
         &events,
         shutdown,
-    ));
-    (exit, Some(source))
+    ))
 }
 
 /// Prints events: progress on stdout (text, or one JSON object per line

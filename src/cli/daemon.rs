@@ -2,16 +2,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::apply::{self, ApplyFormat};
-use super::{RepoArgs, SelectArgs, StateArgs};
-use crate::daemon::{Config, Reconcile, Shared};
+use super::{RepoArgs, StateArgs};
+use crate::daemon::Config;
+use crate::daemon::desired::Location;
 use crate::exit::Exit;
 use crate::spec::values;
-use crate::state::RunState;
-use crate::status::HostStatus;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -74,93 +72,30 @@ pub fn run(args: &Args) -> Exit {
             gitlab_token,
             shutdown_grace: args.shutdown_grace,
             json_logs: args.log_format == LogFormat::Json,
+            desired: Location {
+                repo: args.repo.repo.clone(),
+                branch: args.branch.clone(),
+                state_dir: args.state.state_dir.clone(),
+            },
         },
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: {e}");
             return Exit::Error;
         }
     };
-    let apply_args = apply::Args {
-        repo: RepoArgs {
-            repo: args.repo.repo.clone(),
-        },
-        select: SelectArgs {
-            group: None,
-            host: None,
-        },
-        state: StateArgs {
-            state_dir: args.state.state_dir.clone(),
-        },
-        now: false,
-        reason: None,
-        break_freeze: false,
-        resume: false,
-        format: match args.log_format {
-            LogFormat::Text => ApplyFormat::Text,
-            LogFormat::Json => ApplyFormat::Json,
-        },
-        branch: args.branch.clone(),
-        no_status: false,
-    };
-    let reconcile: Reconcile = Arc::new(move |shared: &Shared| reconcile_once(&apply_args, shared));
+    let events = apply::printer(match args.log_format {
+        LogFormat::Text => ApplyFormat::Text,
+        LogFormat::Json => ApplyFormat::Json,
+    });
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(exit) => return exit,
     };
-    match runtime.block_on(crate::daemon::run(config, reconcile)) {
+    match runtime.block_on(crate::daemon::run(config, events)) {
         Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("error: {e}");
             Exit::Error
         }
     }
-}
-
-/// One reconcile: apply (which syncs, verifies, plans and patches what is
-/// due), then the metrics from the status branch and run state.
-fn reconcile_once(args: &apply::Args, shared: &Shared) -> &'static str {
-    let (exit, source) = apply::run_with(args, shared.shutdown.clone());
-    // Read everything first; hold the metrics lock only to store it.
-    let mut next = shared
-        .metrics
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if let Some(src) = &source {
-        let m = &mut next;
-        m.last_successful_sync = Some(jiff::Timestamp::now().as_second());
-        m.source_refused = src.refused.is_some();
-        m.desired_commit = src.commit.clone();
-        if let Ok(checked) = crate::spec::check(&src.policy_dir) {
-            let repo = &checked.repo;
-            let branch = repo.status_branch();
-            if let Ok(files) =
-                crate::source::read_status_files(&src.git_dir, &branch, "status/hosts")
-            {
-                let hosts: Vec<HostStatus> = files
-                    .iter()
-                    .filter_map(|(_, t)| serde_saphyr::from_str(t).ok())
-                    .collect();
-                m.set_hosts(&hosts);
-            }
-            if let Ok(store) = args.state.open(repo)
-                && let Ok(runs) = store.recent_runs(100)
-            {
-                m.runs_by_outcome.clear();
-                for r in runs {
-                    let word = serde_json::to_value(&r.outcome)
-                        .ok()
-                        .and_then(|v| v["state"].as_str().map(String::from))
-                        .unwrap_or_default();
-                    *m.runs_by_outcome.entry(word).or_default() += 1;
-                }
-            }
-        }
-    }
-    let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
-    next.reconciles_by_result = m.reconciles_by_result.clone();
-    next.last_reconcile_seconds = m.last_reconcile_seconds;
-    *m = next;
-    drop(m);
-    exit.result_word()
 }

@@ -29,6 +29,37 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Everything but the reconcile counters, from the desired state's
+    /// status branch and run state. Blocking (git): call it off the async
+    /// threads.
+    pub fn observe(&mut self, desired: &super::desired::Desired) {
+        let src = &desired.source;
+        self.last_successful_sync = Some(jiff::Timestamp::now().as_second());
+        self.source_refused = src.refused.is_some();
+        self.desired_commit = src.commit.clone();
+        let repo = &desired.checked.repo;
+        if let Ok(files) =
+            crate::source::read_status_files(&src.git_dir, &repo.status_branch(), "status/hosts")
+        {
+            let hosts: Vec<HostStatus> = files
+                .iter()
+                .filter_map(|(_, t)| serde_saphyr::from_str(t).ok())
+                .collect();
+            self.set_hosts(&hosts);
+        }
+        use crate::state::RunState;
+        if let Ok(runs) = desired.store.recent_runs(100) {
+            self.runs_by_outcome.clear();
+            for r in runs {
+                let word = serde_json::to_value(&r.outcome)
+                    .ok()
+                    .and_then(|v| v["state"].as_str().map(String::from))
+                    .unwrap_or_default();
+                *self.runs_by_outcome.entry(word).or_default() += 1;
+            }
+        }
+    }
+
     /// Host and patch counts from the status documents.
     pub fn set_hosts(&mut self, hosts: &[HostStatus]) {
         self.hosts_by_compliance = ["compliant", "nonCompliant", "unknown"]

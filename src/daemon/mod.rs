@@ -1,12 +1,20 @@
-//! `patchwave daemon`: reconciles by itself. It polls the desired state on an
-//! interval and when a webhook says it changed, one reconcile at a time
-//! (triggers that arrive meanwhile are coalesced into one more), and serves
-//! `/healthz`, `/readyz`, `/metrics`, `/hooks/github` and `/hooks/gitlab`.
-//! A reconcile is level-triggered: whatever woke it, it looks at the whole
-//! desired state (new commit, window opening, nothing) and does what is due.
-//! SIGTERM: no new host starts, running host steps finish (bounded), exit 0.
+//! `patchwave daemon`: a controller, as kube-rs's and Flux's are. One
+//! reconciler per group, each requeued at the instant its calendar says
+//! (a window opening, a freeze's end, the end of a window's start time, a
+//! back-off), groups in parallel within the fleet-wide host concurrency,
+//! never two passes of one group at once. The desired state is polled on
+//! `--interval` and at once when a webhook arrives; every poll makes every
+//! group due (level-triggered: a pass looks at the whole state, never at
+//! what woke it), and a group whose hosts may not start now is not
+//! contacted at all. Serves `/healthz`, `/readyz`, `/metrics`,
+//! `/hooks/github` and `/hooks/gitlab`. SIGTERM: no new host starts, soaks
+//! end, running host steps finish (bounded), open runs stay open for the
+//! next start to resume; exit 0.
 
+mod controller;
+pub mod desired;
 pub mod metrics;
+pub mod queue;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -21,6 +29,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use tokio::sync::Notify;
 
+use crate::reconcile::event::Sink;
+use desired::Location;
 use metrics::Metrics;
 use webhook::Refusal;
 
@@ -35,9 +45,11 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// One JSON object per log line instead of text.
     pub json_logs: bool,
+    /// Where the desired state is.
+    pub desired: Location,
 }
 
-/// What the HTTP side and the reconcile loop share.
+/// What the HTTP side and the controller share.
 pub struct Shared {
     pub metrics: Mutex<Metrics>,
     trigger: Notify,
@@ -46,10 +58,6 @@ pub struct Shared {
     pub shutdown: Arc<AtomicBool>,
     config: Config,
 }
-
-/// One reconcile; returns a result word for the metrics (`ok`, `incomplete`,
-/// `halted`, `error`).
-pub type Reconcile = Arc<dyn Fn(&Shared) -> &'static str + Send + Sync>;
 
 fn log(json: bool, msg: &str) {
     let ts = jiff::Timestamp::now()
@@ -64,8 +72,8 @@ fn log(json: bool, msg: &str) {
     }
 }
 
-/// Runs until SIGTERM (or Ctrl-C).
-pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
+/// Runs until SIGTERM (or Ctrl-C); what the passes report goes to `events`.
+pub async fn run(config: Config, events: Sink) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -98,70 +106,11 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
     log(
         json,
         &format!(
-            "listening on {}; reconciling every {:?}",
+            "listening on {}; polling the desired state every {:?}",
             config.listen, config.interval
         ),
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    loop {
-        // Reconcile on a thread of its own: it runs a whole apply.
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        {
-            let shared = shared.clone();
-            let reconcile = reconcile.clone();
-            std::thread::spawn(move || {
-                let started = std::time::Instant::now();
-                let result = reconcile(&shared);
-                let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
-                *m.reconciles_by_result
-                    .entry(result.to_string())
-                    .or_default() += 1;
-                m.last_reconcile_seconds = started.elapsed().as_secs_f64();
-                drop(m);
-                shared.ready.store(true, Ordering::SeqCst);
-                let _ = done_tx.send(result);
-            });
-        }
-        let mut done_rx = done_rx;
-        // Some(result) when the reconcile ended (a crashed one counts as an
-        // error and the loop goes on); None on SIGTERM or Ctrl-C.
-        let finished = tokio::select! {
-            r = &mut done_rx => Some(r.unwrap_or_else(|_| {
-                log(json, "the reconcile crashed; please report this as a bug");
-                let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
-                *m.reconciles_by_result.entry("error".into()).or_default() += 1;
-                "error"
-            })),
-            _ = term.recv() => None,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        if finished.is_none() {
-            // SIGTERM during a reconcile: start no new host, let running
-            // steps finish within the grace period.
-            log(
-                json,
-                "SIGTERM: starting no new host; waiting for running hosts to finish",
-            );
-            shared.shutdown.store(true, Ordering::SeqCst);
-            if tokio::time::timeout(config.shutdown_grace, done_rx)
-                .await
-                .is_err()
-            {
-                log(
-                    json,
-                    "running hosts did not finish within the grace period; exiting anyway",
-                );
-            }
-            break;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(config.interval) => {}
-            _ = shared.trigger.notified() => log(json, "webhook: reconciling now"),
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
+    let result = controller::run(shared.clone(), events).await;
     shared.shutdown.store(true, Ordering::SeqCst);
     stop.notify_one();
     // A slow client must not hold the exit forever.
@@ -175,7 +124,7 @@ pub async fn run(config: Config, reconcile: Reconcile) -> Result<(), String> {
         );
     }
     log(json, "stopped");
-    Ok(())
+    result
 }
 
 async fn readyz(State(s): State<Arc<Shared>>) -> (StatusCode, &'static str) {

@@ -100,7 +100,11 @@ mod tests {
         q.schedule("web", t("10:00:00"));
         q.schedule("web", t("09:00:00"));
         q.schedule("db", t("11:00:00"));
-        assert_eq!(q.next_due(), Some(t("09:00:00")), "the earliest time is kept");
+        assert_eq!(
+            q.next_due(),
+            Some(t("09:00:00")),
+            "the earliest time is kept"
+        );
         assert!(q.take_due(t("08:59:59")).is_empty());
         assert_eq!(q.take_due(t("09:00:00")), ["web"]);
         assert!(q.is_running("web"));

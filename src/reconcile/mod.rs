@@ -7,6 +7,7 @@
 pub mod event;
 pub mod group;
 pub mod jobs;
+pub mod pass;
 pub mod source;
 pub mod status;
 
