@@ -387,7 +387,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
     let sink = events.clone();
     let rollout_events: Arc<dyn Fn(&RolloutEvent) + Send + Sync> =
         Arc::new(move |e: &RolloutEvent| sink(&Event::Rollout(e.clone())));
-    let state: Arc<dyn RunState> = store.clone();
+    let state: Arc<dyn crate::rollout::journal::RunJournal> = store.clone();
     let finished = group::run(rollout_job, record, state, rollout_events).await;
     let done = finished.record;
     for h in done.waves.iter().flat_map(|w| &w.hosts) {

@@ -14,9 +14,9 @@ use tokio::sync::Semaphore;
 
 use super::budget::{ErrorBudget, wave_failed_entirely};
 use super::host::{HostJob, HostSettings, StepSink, check_health, patch, roll_back};
+use super::journal::RunJournal;
 use super::record::{HostOutcome, RunOutcome, RunRecord, StepRecord};
 use crate::spec::rollout::OnFailure;
-use crate::state::RunState;
 
 /// What the rollout reports as it goes (rendered as text or JSON lines).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -106,7 +106,7 @@ pub struct GroupRollout {
 /// (status is never lost silently).
 struct Journal {
     record: Mutex<RunRecord>,
-    state: Arc<dyn RunState>,
+    state: Arc<dyn RunJournal>,
     save_error: Mutex<Option<String>>,
     events: Arc<dyn Fn(&Event) + Send + Sync>,
 }
@@ -155,7 +155,7 @@ impl StepSink for Sink {
         });
     }
 
-    fn health(&self, host: &str, at: Timestamp, checks: &[crate::state::CheckResult]) {
+    fn health(&self, host: &str, at: Timestamp, checks: &[super::health::CheckResult]) {
         // Not saved is not fatal to the host, but it must not go unnoticed:
         // a later stage's promotion waits until health is recorded.
         if let Err(e) = self.journal.state.record_health(host, at, checks) {
@@ -169,7 +169,7 @@ impl StepSink for Sink {
 pub async fn run(
     rollout: GroupRollout,
     record: RunRecord,
-    state: Arc<dyn RunState>,
+    state: Arc<dyn RunJournal>,
     events: Arc<dyn Fn(&Event) + Send + Sync>,
 ) -> Finished {
     let journal = Arc::new(Journal {

@@ -6,8 +6,19 @@ use std::time::Duration;
 use super::template::{Scope, render, render_argv};
 use crate::spec::host_group::HealthCheckSpec;
 use crate::spec::values;
-use crate::state::CheckResult;
 use crate::transport::{RemoteCommand, Transport};
+use serde::{Deserialize, Serialize};
+
+/// One health check's result on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckResult {
+    pub name: String,
+    pub ok: bool,
+    /// Why it failed (the check's own words, shortened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RETRIES: u32 = 3;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::health;
+use super::health::CheckResult;
 use super::install::{self, Direction, PackageVersion};
 use super::record::{HostOutcome, Step, StepRecord};
 use super::safety::InstallSafety;
@@ -21,7 +22,6 @@ use crate::spec::baseline::RebootPolicy;
 use crate::spec::common::CommandSpec;
 use crate::spec::host_group::{HealthCheckSpec, HooksSpec};
 use crate::spec::values;
-use crate::state::CheckResult;
 use crate::transport::{RemoteCommand, Transport};
 
 /// Bound on a hook that sets none.
@@ -43,7 +43,7 @@ pub struct HostSettings {
 impl HostSettings {
     /// With what the journal (read now, before this apply changes it) shows
     /// patchwave was installing on each host when it was interrupted.
-    pub fn with_journal(mut self, state: &dyn crate::state::RunState) -> HostSettings {
+    pub fn with_journal(mut self, state: &dyn super::journal::RunJournal) -> HostSettings {
         self.safety = self.safety.with_journal(state);
         self
     }

@@ -7,6 +7,7 @@ pub mod group;
 pub mod health;
 pub mod host;
 pub mod install;
+pub mod journal;
 pub mod record;
 pub mod repair;
 pub mod resolve;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 
+use super::journal::RunJournal;
 use super::repair::{Interrupted, interrupted_install};
 use crate::plan::baseline::CompiledBaseline;
 use crate::spec::Repository;
-use crate::state::RunState;
 
 /// How many run records (newest first, all groups) the journal rule reads.
 const JOURNAL_RUNS: usize = 200;
@@ -64,7 +64,7 @@ impl InstallSafety {
     /// Reads the journal as it stands before this apply changes it. A journal
     /// that cannot be read shows nothing: unfinished work is then refused, as
     /// anyone else's would be.
-    pub fn with_journal(mut self, state: &dyn RunState) -> InstallSafety {
+    pub fn with_journal(mut self, state: &dyn RunJournal) -> InstallSafety {
         let runs = match state.recent_runs(JOURNAL_RUNS) {
             Ok(r) => r,
             Err(e) => {

@@ -7,8 +7,6 @@ use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::Serialize;
 
 use super::window::{Occurrence, WindowSchedule};
-use crate::spec::Repository;
-use crate::spec::window::WindowKind;
 
 /// How far ahead `next_start` looks before answering "none scheduled".
 const NEXT_START_HORIZON: SignedDuration = SignedDuration::from_hours(24 * 366 * 3);
@@ -104,40 +102,17 @@ impl WindowStatus {
 }
 
 impl Calendar {
-    /// Compiles the windows of every group. Windows that do not compile are
-    /// left out: `validate` reports them, and nothing should run on a guess.
-    pub fn build(repo: &Repository) -> Calendar {
-        let compiled: BTreeMap<&str, WindowSchedule> = repo
-            .windows
-            .iter()
-            .filter_map(|w| WindowSchedule::from_spec(w).ok().map(|s| (w.name(), s)))
-            .collect();
-        let mut groups = BTreeMap::new();
-        for g in &repo.groups {
-            let allow = g
-                .spec
-                .windows
-                .iter()
-                .filter_map(|name| compiled.get(name.value.as_str()))
-                .filter(|w| w.kind == WindowKind::Allow)
-                .cloned()
-                .collect();
-            let deny = repo
-                .windows
-                .iter()
-                .filter(|w| w.spec.kind == WindowKind::Deny)
-                .filter(|w| {
-                    w.spec
-                        .selector
-                        .as_ref()
-                        .is_none_or(|sel| sel.matches(&g.metadata.labels))
-                })
-                .filter_map(|w| compiled.get(w.name()))
-                .cloned()
-                .collect();
-            groups.insert(g.name().to_string(), GroupWindows { allow, deny });
+    /// The calendar of groups given as (name, allow windows, deny windows
+    /// that apply to it).
+    pub fn from_groups(
+        groups: impl IntoIterator<Item = (String, Vec<WindowSchedule>, Vec<WindowSchedule>)>,
+    ) -> Calendar {
+        Calendar {
+            groups: groups
+                .into_iter()
+                .map(|(name, allow, deny)| (name, GroupWindows { allow, deny }))
+                .collect(),
         }
-        Calendar { groups }
     }
 
     pub fn knows_group(&self, group: &str) -> bool {

@@ -9,4 +9,4 @@ pub mod cron;
 pub mod window;
 
 pub use calendar::{Calendar, Interruption, Opening, WindowStatus};
-pub use window::{Occurrence, WindowSchedule};
+pub use window::{Occurrence, WindowKind, WindowSchedule};

@@ -6,6 +6,7 @@
 //! are built from them after validation.
 
 pub mod baseline;
+mod calendar;
 pub mod common;
 pub mod diagnostic;
 pub mod emergency;
@@ -106,7 +107,7 @@ impl Repository {
         self.fleets
             .first()
             .and_then(|f| f.spec.timezone.as_ref())
-            .and_then(|tz| crate::schedule::window::resolve_timezone(tz).ok())
+            .and_then(|tz| window::resolve_timezone(tz).ok())
             .unwrap_or(jiff::tz::TimeZone::UTC)
     }
 

@@ -170,7 +170,7 @@ impl Validator<'_> {
                 self.check(o, b.pos, "statusBranch", values::check_branch_name(b));
             }
             if let Some(tz) = &s.timezone
-                && let Err(hint) = crate::schedule::window::resolve_timezone(tz)
+                && let Err(hint) = super::window::resolve_timezone(tz)
             {
                 self.push(
                     o.error(tz.pos, format!("unknown timezone `{}`", tz.value))

@@ -7,6 +7,7 @@
 
 mod local;
 mod record;
+mod stage;
 
 pub use local::LocalState;
 pub use record::{CheckResult, FirstSeen, Health, HostRecord, InstalledSince, STATE_VERSION};
@@ -60,6 +61,26 @@ pub trait RunState: Send + Sync {
     fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
     /// One rollout per group at a time: fails at once when another holds it.
     fn lock_group(&self, group: &str) -> Result<GroupLock, StateError>;
+}
+
+/// Every store is the rollout's journal.
+impl<T: RunState> crate::rollout::journal::RunJournal for T {
+    fn save_run(&self, run: &RunRecord) -> Result<(), String> {
+        RunState::save_run(self, run).map_err(|e| e.to_string())
+    }
+
+    fn record_health(
+        &self,
+        host: &str,
+        at: Timestamp,
+        checks: &[CheckResult],
+    ) -> Result<(), String> {
+        RunState::record_health(self, host, at, checks).map_err(|e| e.to_string())
+    }
+
+    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, String> {
+        RunState::recent_runs(self, limit).map_err(|e| e.to_string())
+    }
 }
 
 /// Held while a group's rollout runs; dropping it lets the next one start.

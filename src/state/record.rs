@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{HostScan, ScanState};
+pub use crate::rollout::health::CheckResult;
 
 /// Format version of stored records.
 pub const STATE_VERSION: u32 = 1;
@@ -84,17 +85,6 @@ impl Health {
             )
         })
     }
-}
-
-/// One health check's result on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CheckResult {
-    pub name: String,
-    pub ok: bool,
-    /// Why it failed (the check's own words, shortened).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// What patchwave remembers about one host.
