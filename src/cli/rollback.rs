@@ -126,7 +126,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             None => format!("run `{}` changed no host", original.id),
         });
     }
-    let _lock = store.lock_group(group.name()).map_err(|e| e.to_string())?;
+    let lease = store.lease_group(group.name()).map_err(|e| e.to_string())?;
     let scan_opts = FleetScanOptions::from_repo(repo);
     let all = targets(repo, root, Some(group.name()), None);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -149,9 +149,10 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         .collect();
     let now = Timestamp::now();
     let id = format!(
-        "{}-{}-rollback",
+        "{}-{}-rollback-{}",
         now.strftime("%Y%m%dT%H%M%SZ"),
-        group.name()
+        group.name(),
+        crate::reconcile::instance_id()
     );
     let settings = HostSettings {
         scan: scan_opts,
@@ -287,7 +288,9 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             }
         }
         record.waves[0].hosts.push(entry);
-        store.save_run(&record).map_err(|e| e.to_string())?;
+        store
+            .save_run(&record, lease.token)
+            .map_err(|e| e.to_string())?;
     }
     record.errors = failed;
     record.finished_at = Some(Timestamp::now());
@@ -296,7 +299,9 @@ fn rollback(args: &Args) -> Result<Exit, String> {
     } else {
         RunOutcome::FinishedWithErrors { errors: failed }
     };
-    store.save_run(&record).map_err(|e| e.to_string())?;
+    store
+        .save_run(&record, lease.token)
+        .map_err(|e| e.to_string())?;
     let reverted = record.waves[0]
         .hosts
         .iter()

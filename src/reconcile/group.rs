@@ -77,7 +77,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         });
         return exit(Exit::Ok);
     }
-    let _lock = match store.lock_group(name) {
+    let lease = match store.lease_group(name) {
         Ok(l) => l,
         Err(e) => return error(e.to_string()),
     };
@@ -113,7 +113,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
                 RunOutcome::FinishedWithErrors { errors }
             };
             r.finished_at = Some(Timestamp::now());
-            if let Err(e) = store.save_run(&r) {
+            if let Err(e) = store.save_run(&r, lease.token) {
                 return error(e.to_string());
             }
         }
@@ -376,6 +376,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         budget,
         shutdown,
         fleet_permits: Some(i.host_permits.clone()),
+        fence: lease.token,
     };
     events(&Event::RunStarted {
         group: name.to_string(),

@@ -164,9 +164,14 @@ pub fn settle_resumed_hosts(
     }
 }
 
-/// A run id that no record has yet: time to the millisecond, then the group.
+/// A run id that no record has yet: time to the millisecond, the group,
+/// then this process's instance id.
 pub fn new_run_id(store: &LocalState, now: Timestamp, group: &str) -> String {
-    let base = format!("{}-{group}", now.strftime("%Y%m%dT%H%M%S%.3fZ"));
+    let base = format!(
+        "{}-{group}-{}",
+        now.strftime("%Y%m%dT%H%M%S%.3fZ"),
+        super::instance_id()
+    );
     let mut id = base.clone();
     let mut n = 2;
     while matches!(store.load_run(&id), Ok(Some(_))) {

@@ -30,6 +30,23 @@ use jobs::emergency_records;
 pub use source::Source;
 use status::{StatusInputs, write_conditions, write_scan_status, write_status};
 
+/// This process's instance id (six hex digits, random per start): run ids
+/// carry it, so two replicas (or a CLI and a daemon) starting a run of the
+/// same group in the same millisecond never pick the same id.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut b = [0u8; 3];
+        // Without randomness the pid still tells processes apart on one machine.
+        if getrandom::fill(&mut b).is_err() {
+            b = (std::process::id() & 0xff_ffff).to_be_bytes()[1..]
+                .try_into()
+                .unwrap_or([0; 3]);
+        }
+        hex::encode(b)
+    })
+}
+
 /// Hosts patched at once across groups when the Fleet sets no
 /// `apply.concurrency` (as its schema documents).
 pub const DEFAULT_HOST_CONCURRENCY: usize = 16;

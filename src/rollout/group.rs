@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::budget::{ErrorBudget, wave_failed_entirely};
 use super::host::{HostJob, HostSettings, StepSink, check_health, patch, roll_back};
-use super::journal::RunJournal;
+use super::journal::{Fence, RunJournal};
 use super::record::{HostOutcome, RunOutcome, RunRecord, StepRecord};
 use crate::spec::rollout::OnFailure;
 
@@ -100,11 +100,14 @@ pub struct GroupRollout {
     /// Hosts patched at once across every group (the Fleet's
     /// `apply.concurrency`), shared by groups rolling out together.
     pub fleet_permits: Option<Arc<Semaphore>>,
+    /// The group lease's fencing token: every journal write carries it.
+    pub fence: Fence,
 }
 
 /// The record, saved on every change; a save that fails halts the rollout
 /// (status is never lost silently).
 struct Journal {
+    fence: Fence,
     record: Mutex<RunRecord>,
     state: Arc<dyn RunJournal>,
     save_error: Mutex<Option<String>>,
@@ -115,7 +118,7 @@ impl Journal {
     fn update(&self, f: impl FnOnce(&mut RunRecord)) {
         let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut r);
-        if let Err(e) = self.state.save_run(&r) {
+        if let Err(e) = self.state.save_run(&r, self.fence) {
             let mut slot = self.save_error.lock().unwrap_or_else(|e| e.into_inner());
             slot.get_or_insert(e.to_string());
         }
@@ -173,6 +176,7 @@ pub async fn run(
     events: Arc<dyn Fn(&Event) + Send + Sync>,
 ) -> Finished {
     let journal = Arc::new(Journal {
+        fence: rollout.fence,
         record: Mutex::new(record),
         state,
         save_error: Mutex::new(None),

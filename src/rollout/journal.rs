@@ -9,9 +9,17 @@ use jiff::Timestamp;
 use super::health::CheckResult;
 use super::record::RunRecord;
 
+/// The fencing token of a group's lease, carried by every write its holder
+/// makes: the store refuses a write whose token is older than the newest
+/// lease it granted on the group (a holder that lost its lease — an etcd
+/// lease that expired while the process was paused — writes nothing more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Fence(pub u64);
+
 pub trait RunJournal: Send + Sync {
-    /// Saves the run record; an error says which file or key failed.
-    fn save_run(&self, run: &RunRecord) -> Result<(), String>;
+    /// Saves the run record under the group lease `fence` was issued with;
+    /// an error says which file or key failed, or that the lease was lost.
+    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String>;
     /// Records the health checks' results on a host at `at`.
     fn record_health(
         &self,

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::record::{CheckResult, FirstSeen, HostRecord, STATE_VERSION};
-use super::{FailedInstalls, GroupLock, InstallAttempt, RunState, StateError};
+use super::{FailedInstalls, Fence, GroupLease, InstallAttempt, RunState, StateError};
 use crate::facts::HostScan;
 use crate::plan::host::FailedInstall;
 use crate::rollout::record::{RUN_VERSION, RunRecord};
@@ -90,6 +90,18 @@ impl LocalState {
     fn run_path(&self, id: &str) -> Result<PathBuf, StateError> {
         check_host_name(id).map_err(|_| StateError(format!("`{id}` is not a run id")))?;
         Ok(self.dir.join("runs").join(format!("{id}.json")))
+    }
+
+    fn token_path(&self, group: &str) -> Result<PathBuf, StateError> {
+        check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;
+        Ok(self.dir.join("groups").join(format!("{group}.token")))
+    }
+
+    /// The newest lease token granted on `group` (0: never leased).
+    fn lease_token(&self, group: &str) -> Result<Fence, StateError> {
+        Ok(Fence(
+            self.read::<u64>(&self.token_path(group)?)?.unwrap_or(0),
+        ))
     }
 
     fn open_run_path(&self, group: &str) -> Result<PathBuf, StateError> {
@@ -278,9 +290,19 @@ impl RunState for LocalState {
         self.write(&self.failed_path(), &file)
     }
 
-    fn save_run(&self, run: &RunRecord) -> Result<(), StateError> {
+    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError> {
         let path = self.run_path(&run.id)?;
         let open = self.open_run_path(&run.group)?;
+        // Checked and written under the store's lock: a lease granted
+        // meanwhile cannot slip between the check and the write.
+        let _lock = self.lock()?;
+        let newest = self.lease_token(&run.group)?;
+        if newest > fence {
+            return Err(StateError(format!(
+                "group `{}`: a newer lease (token {}) was granted since this writer's (token {}); it stops writing",
+                run.group, newest.0, fence.0
+            )));
+        }
         for dir in [path.parent(), open.parent()].into_iter().flatten() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StateError(format!("cannot create {}: {e}", dir.display())))?;
@@ -345,7 +367,7 @@ impl RunState for LocalState {
         Ok(runs)
     }
 
-    fn lock_group(&self, group: &str) -> Result<GroupLock, StateError> {
+    fn lease_group(&self, group: &str) -> Result<GroupLease, StateError> {
         let path = self.dir.join("groups").join(format!("{group}.lock"));
         check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;
         std::fs::create_dir_all(self.dir.join("groups"))
@@ -357,7 +379,14 @@ impl RunState for LocalState {
             .open(&path)
             .map_err(|e| StateError(format!("cannot open {}: {e}", path.display())))?;
         match f.try_lock() {
-            Ok(()) => Ok(GroupLock::new(f)),
+            Ok(()) => {
+                // A token newer than every earlier lease's (monotonic, kept
+                // in groups/<group>.token).
+                let _lock = self.lock()?;
+                let token = Fence(self.lease_token(group)?.0 + 1);
+                self.write(&self.token_path(group)?, &token.0)?;
+                Ok(GroupLease::new(group, token, f))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Err(StateError(format!(
                 "another apply is running on group `{group}` (it holds {}); wait for it to finish",
                 path.display()
@@ -504,5 +533,64 @@ mod tests {
         assert!(err.contains("run state version 7 is not 1"), "{err}");
         let err = store.host("../etc/passwd").unwrap_err().0;
         assert!(err.contains("not a valid host name"), "{err}");
+    }
+
+    /// One holder per group; every lease's token is newer than the last,
+    /// and a writer whose lease was superseded can no longer save its run.
+    #[test]
+    fn leases_are_exclusive_and_fence_out_a_superseded_writer() {
+        use crate::rollout::record::{RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger};
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalState::new(dir.path());
+        let run = RunRecord {
+            version: RUN_VERSION,
+            kind: RunKind::Apply,
+            id: "r1".into(),
+            group: "web".into(),
+            started_at: "2026-12-02T00:00:00Z".parse().unwrap(),
+            finished_at: None,
+            trigger: Trigger {
+                by: "t".into(),
+                emergency_reason: None,
+                freeze_overridden: None,
+                emergency_changes: Vec::new(),
+            },
+            desired_commit: None,
+            outcome: RunOutcome::Running,
+            max_errors: 0,
+            errors: 0,
+            waves: Vec::new(),
+        };
+        let first = store.lease_group("web").unwrap();
+        assert_eq!(first.token, Fence(1));
+        let busy = store.lease_group("web").err().unwrap();
+        assert!(busy.0.contains("another apply is running"), "{busy}");
+        store.save_run(&run, first.token).unwrap();
+        let stale = first.token;
+        drop(first);
+        // Another holder takes the group: the first one is fenced out.
+        let second = store.lease_group("web").unwrap();
+        assert_eq!(second.token, Fence(2));
+        let err = store.save_run(&run, stale).unwrap_err();
+        assert!(
+            err.0
+                .contains("a newer lease (token 2) was granted since this writer's (token 1)"),
+            "{err}"
+        );
+        store.save_run(&run, second.token).unwrap();
+        // Tokens survive the process: a new store on the same files goes on counting.
+        drop(second);
+        assert_eq!(
+            LocalState::new(dir.path())
+                .lease_group("web")
+                .unwrap()
+                .token,
+            Fence(3)
+        );
+        assert_eq!(
+            store.lease_group("db").unwrap().token,
+            Fence(1),
+            "per group"
+        );
     }
 }

@@ -49,9 +49,11 @@ pub trait RunState: Send + Sync {
     /// Records an install attempt: a failure replaces the package's record on
     /// that host, a success clears it.
     fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError>;
-    /// Saves a run record (after every step: it is the run's journal). A run
-    /// that is running or halted stays its group's open run.
-    fn save_run(&self, run: &RunRecord) -> Result<(), StateError>;
+    /// Saves a run record (after every step: it is the run's journal) under
+    /// the group lease `fence` came from; refused when a newer lease on the
+    /// group was granted since. A run that is running or halted stays its
+    /// group's open run.
+    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError>;
     /// A saved run record.
     fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError>;
     /// The group's run that has not finished: one that was killed (to
@@ -59,14 +61,16 @@ pub trait RunState: Send + Sync {
     fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError>;
     /// The most recent runs (newest first), at most `limit`.
     fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
-    /// One rollout per group at a time: fails at once when another holds it.
-    fn lock_group(&self, group: &str) -> Result<GroupLock, StateError>;
+    /// One rollout per group at a time: a lease on the group, with a
+    /// fencing token newer than every earlier one; fails at once when
+    /// another holds it.
+    fn lease_group(&self, group: &str) -> Result<GroupLease, StateError>;
 }
 
 /// Every store is the rollout's journal.
 impl<T: RunState> crate::rollout::journal::RunJournal for T {
-    fn save_run(&self, run: &RunRecord) -> Result<(), String> {
-        RunState::save_run(self, run).map_err(|e| e.to_string())
+    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String> {
+        RunState::save_run(self, run, fence).map_err(|e| e.to_string())
     }
 
     fn record_health(
@@ -83,12 +87,23 @@ impl<T: RunState> crate::rollout::journal::RunJournal for T {
     }
 }
 
-/// Held while a group's rollout runs; dropping it lets the next one start.
-pub struct GroupLock(#[allow(dead_code)] Box<dyn std::any::Any + Send>);
+pub use crate::rollout::journal::Fence;
 
-impl GroupLock {
-    pub fn new(held: impl std::any::Any + Send) -> GroupLock {
-        GroupLock(Box::new(held))
+/// A group's lease, held while its rollout runs; dropping it lets the next
+/// holder in. Its token fences every write the holder makes.
+pub struct GroupLease {
+    pub group: String,
+    pub token: Fence,
+    _held: Box<dyn std::any::Any + Send>,
+}
+
+impl GroupLease {
+    pub fn new(group: &str, token: Fence, held: impl std::any::Any + Send) -> GroupLease {
+        GroupLease {
+            group: group.to_string(),
+            token,
+            _held: Box::new(held),
+        }
     }
 }
 
