@@ -190,7 +190,7 @@ fn two_groups_soak_together_not_one_after_the_other() {
     );
     let started = Instant::now();
     let out = support::patchwave()
-        .args(["apply", "--format", "json", "--repo"])
+        .args(["apply", "-v", "--format", "json", "--repo"])
         .arg(dir.path())
         .arg("--state-dir")
         .arg(state.path())
@@ -243,7 +243,19 @@ fn two_groups_soak_together_not_one_after_the_other() {
 struct Daemon(Child);
 
 impl Drop for Daemon {
+    /// SIGTERM first, so the daemon closes its SSH connections; killed
+    /// if it has not exited within 20 s.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -398,6 +410,21 @@ fn the_daemon_starts_groups_when_a_window_opens_and_a_freeze_ends_and_is_idle_be
         SECURITY,
         &[Deb::new("pw-open", "1.1-1"), Deb::new("pw-thaw", "1.1-1")],
     );
+    // Logins still landing from an earlier test's daemon (an SSH master
+    // outlives the process that started it) settle first: the counts must
+    // hold still for 3 s (bounded).
+    let mut before = (logins("h1"), logins("h2"));
+    let settle = Instant::now() + Duration::from_secs(30);
+    let mut still_since = Instant::now();
+    while still_since.elapsed() < Duration::from_secs(3) {
+        assert!(Instant::now() < settle, "logins on h1/h2 never settled");
+        std::thread::sleep(Duration::from_millis(250));
+        let now = (logins("h1"), logins("h2"));
+        if now != before {
+            before = now;
+            still_since = Instant::now();
+        }
+    }
     // T: a whole minute at least 25 s away (cron windows open on minutes).
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     let this_minute = now.with().second(0).subsec_nanosecond(0).build().unwrap();
@@ -433,7 +460,6 @@ fn the_daemon_starts_groups_when_a_window_opens_and_a_freeze_ends_and_is_idle_be
             ),
         ],
     );
-    let before = (logins("h1"), logins("h2"));
     let (_daemon, out) = start_daemon(dir.path(), state.path());
     // Collect the daemon's events as they come.
     let events: std::sync::Arc<Mutex<Vec<serde_json::Value>>> = Default::default();

@@ -109,7 +109,7 @@ pub fn run(args: &Args) -> Exit {
         Ok(r) => r,
         Err(exit) => return exit,
     };
-    let events = printer(args.format);
+    let events = printer(args.format, false);
     // Killed (Ctrl-C, SIGTERM), `apply` leaves its run open to resume.
     let shutdown = Arc::new(AtomicBool::new(false));
     runtime.block_on(crate::reconcile::reconcile_fleet(
@@ -123,27 +123,46 @@ pub fn run(args: &Args) -> Exit {
 }
 
 /// Prints events: progress on stdout (text, or one JSON object per line
-/// with its time), warnings and errors on stderr.
-pub fn printer(format: ApplyFormat) -> Sink {
+/// with its time, level, run, group, host and state), warnings and errors
+/// on stderr — or, with `logs` (the daemon), through the log at their level.
+pub fn printer(format: ApplyFormat, logs: bool) -> Sink {
     Arc::new(move |e: &Event| {
         if let Some(line) = problem_line(e) {
-            eprintln!("{line}");
+            if !logs {
+                eprintln!("{line}");
+            } else if e.level() == "error" {
+                tracing::error!(group = e.group(), host = e.host(), "{line}");
+            } else {
+                tracing::warn!(group = e.group(), host = e.host(), "{line}");
+            }
             return;
         }
         match format {
             ApplyFormat::Text => println!("{}", event_line(e)),
-            ApplyFormat::Json => {
-                let mut v = serde_json::to_value(e).unwrap_or_default();
-                if let Some(o) = v.as_object_mut() {
-                    o.insert(
-                        "ts".into(),
-                        serde_json::Value::String(jiff::Timestamp::now().to_string()),
-                    );
-                }
-                println!("{v}");
-            }
+            ApplyFormat::Json => println!("{}", json_line(e)),
         }
     })
+}
+
+/// One event as a JSON object, with the fields every event carries.
+fn json_line(e: &Event) -> serde_json::Value {
+    use serde_json::Value;
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
+        o.insert(
+            "ts".into(),
+            Value::String(jiff::Timestamp::now().to_string()),
+        );
+        o.insert("level".into(), Value::String(e.level().into()));
+        o.insert("run".into(), text(e.run()));
+        o.insert("group".into(), text(e.group()));
+        o.entry("host").or_insert_with(|| text(e.host()));
+        if !o.contains_key("state") {
+            o.insert("state".into(), text(e.state().as_deref()));
+        }
+    }
+    v
 }
 
 /// The stderr line of a warning or an error, in either format.
@@ -247,7 +266,7 @@ pub fn event_line(e: &Event) -> String {
                 .map(|r| format!(" (emergency, outside windows: {r})"))
                 .unwrap_or_default()
         ),
-        Event::Rollout(r) => rollout_line(r),
+        Event::Rollout { event, .. } => rollout_line(event),
         Event::RunFinished { run } => summary_line(run),
         Event::StatusCommitted {
             commit,

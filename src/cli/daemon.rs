@@ -83,10 +83,13 @@ pub fn run(args: &Args) -> Exit {
             return Exit::Error;
         }
     };
-    let events = apply::printer(match args.log_format {
-        LogFormat::Text => ApplyFormat::Text,
-        LogFormat::Json => ApplyFormat::Json,
-    });
+    let events = apply::printer(
+        match args.log_format {
+            LogFormat::Text => ApplyFormat::Text,
+            LogFormat::Json => ApplyFormat::Json,
+        },
+        true,
+    );
     let runtime = match super::runtime() {
         Ok(r) => r,
         Err(exit) => return exit,

@@ -3,6 +3,7 @@
 
 mod apply;
 mod daemon;
+mod logging;
 mod output;
 mod plan;
 mod propose;
@@ -26,6 +27,10 @@ use crate::exit::Exit;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More log on stderr: -v info, -vv debug, -vvv trace (`PATCHWAVE_LOG`
+    /// sets a filter exactly).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +245,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 pub fn run(cli: Cli) -> Exit {
+    match &cli.command {
+        Command::Daemon(args) => logging::init(
+            args.log_format == daemon::LogFormat::Json,
+            true,
+            cli.verbose,
+        ),
+        _ => logging::init(false, false, cli.verbose),
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),

@@ -59,17 +59,9 @@ pub struct Shared {
     config: Config,
 }
 
-fn log(json: bool, msg: &str) {
-    let ts = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    if json {
-        let line =
-            serde_json::json!({"ts": ts, "level": "info", "component": "daemon", "msg": msg});
-        eprintln!("{line}");
-    } else {
-        eprintln!("{ts} patchwave daemon: {msg}");
-    }
+/// The daemon's own lines, through the log (text or JSON, as it was set up).
+fn log(_json: bool, msg: &str) {
+    tracing::info!(component = "daemon", "{msg}");
 }
 
 /// Runs until SIGTERM (or Ctrl-C); what the passes report goes to `events`.

@@ -109,10 +109,14 @@ pub enum Event {
     Error {
         message: String,
     },
-    /// Waves, hosts, steps, soaks and halts, as the rollout reports them
-    /// (in their own shape: `{"event": "hostStarted", …}`).
+    /// Waves, hosts, steps, soaks and halts, as the rollout of run `run`
+    /// reports them (in their own shape: `{"event": "hostStarted", …}`).
     #[serde(untagged)]
-    Rollout(RolloutEvent),
+    Rollout {
+        run: String,
+        #[serde(flatten)]
+        event: RolloutEvent,
+    },
 }
 
 impl Event {
@@ -132,8 +136,71 @@ impl Event {
             | Resuming { group, .. }
             | RunStarted { group, .. } => Some(group),
             RunFinished { run } => Some(&run.group),
-            Rollout(e) => Some(e.group()),
+            Rollout { event, .. } => Some(event.group()),
             _ => None,
+        }
+    }
+
+    /// The host it is about, when it is about one.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Event::HostNotScanned { host, .. } => Some(host),
+            Event::Rollout {
+                event:
+                    RolloutEvent::HostStarted { host, .. }
+                    | RolloutEvent::Step { host, .. }
+                    | RolloutEvent::HostFinished { host, .. },
+                ..
+            } => Some(host),
+            _ => None,
+        }
+    }
+
+    /// The run it belongs to, when a run is under way.
+    pub fn run(&self) -> Option<&str> {
+        match self {
+            Event::StillHalted { run, .. }
+            | Event::Resuming { run, .. }
+            | Event::RunStarted { run, .. }
+            | Event::Rollout { run, .. } => Some(run),
+            Event::RunFinished { run } => Some(&run.id),
+            _ => None,
+        }
+    }
+
+    /// Where the host or run stands after it (`patched`, `failed`, `halted`,
+    /// `succeeded`, …), when it says.
+    pub fn state(&self) -> Option<String> {
+        let word = |v: serde_json::Value| v["state"].as_str().map(String::from);
+        match self {
+            Event::HostNotScanned { state, .. } => Some(state.to_string()),
+            Event::RunFinished { run } => serde_json::to_value(&run.outcome).ok().and_then(word),
+            Event::Rollout {
+                event: RolloutEvent::HostFinished { outcome, .. },
+                ..
+            } => serde_json::to_value(outcome).ok().and_then(word),
+            Event::Rollout {
+                event: RolloutEvent::Halted { .. },
+                ..
+            }
+            | Event::StillHalted { .. } => Some("halted".into()),
+            _ => None,
+        }
+    }
+
+    /// How a log weighs it.
+    pub fn level(&self) -> &'static str {
+        match self {
+            Event::Error { .. } | Event::Unreached { .. } => "error",
+            Event::Warning { .. } | Event::SourceRefused { .. } | Event::HostNotScanned { .. } => {
+                "warn"
+            }
+            Event::Rollout {
+                event: RolloutEvent::Halted { .. },
+                ..
+            }
+            | Event::StillHalted { .. } => "warn",
+            _ => "info",
         }
     }
 

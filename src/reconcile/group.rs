@@ -378,6 +378,8 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         fleet_permits: Some(i.host_permits.clone()),
         fence: lease.token,
     };
+    tracing::Span::current().record("run", record.id.as_str());
+    tracing::info!(run = %record.id, hosts = changes, "run started");
     events(&Event::RunStarted {
         group: name.to_string(),
         run: record.id.clone(),
@@ -386,8 +388,14 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         emergency_reason: manual.filter(|_| emergency).map(|m| m.reason.clone()),
     });
     let sink = events.clone();
+    let run = record.id.clone();
     let rollout_events: Arc<dyn Fn(&RolloutEvent) + Send + Sync> =
-        Arc::new(move |e: &RolloutEvent| sink(&Event::Rollout(e.clone())));
+        Arc::new(move |e: &RolloutEvent| {
+            sink(&Event::Rollout {
+                run: run.clone(),
+                event: e.clone(),
+            })
+        });
     let state: Arc<dyn crate::rollout::journal::RunJournal> = store.clone();
     let finished = group::run(rollout_job, record, state, rollout_events).await;
     let done = finished.record;

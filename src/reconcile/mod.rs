@@ -29,6 +29,7 @@ use group::{GroupInputs, reconcile_group};
 use jobs::emergency_records;
 pub use source::Source;
 use status::{StatusInputs, write_conditions, write_scan_status, write_status};
+use tracing::Instrument;
 
 /// This process's instance id (six hex digits, random per start): run ids
 /// carry it, so two replicas (or a CLI and a daemon) starting a run of the
@@ -272,6 +273,12 @@ pub async fn reconcile_fleet(
     // Groups roll out together (bounded by the fleet-wide host permits);
     // each one's status is written when it ends.
     let passes = plan.groups.iter().map(|g| {
+        let span = tracing::info_span!(
+            "group",
+            group = %g.group,
+            run = tracing::field::Empty,
+            commit = source.commit.as_deref().map_or("", |c| &c[..c.len().min(12)])
+        );
         let inputs = &inputs;
         let all_targets = &all_targets;
         let scan_opts = &scan_opts;
@@ -333,6 +340,7 @@ pub async fn reconcile_fleet(
             }
             (code, finished)
         }
+        .instrument(span)
     });
     let ended = futures_util::future::join_all(passes).await;
     for (g, (code, finished)) in plan.groups.iter().zip(ended) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::budget::{ErrorBudget, wave_failed_entirely};
 use super::host::{HostJob, HostSettings, StepSink, check_health, patch, roll_back};
@@ -218,6 +219,9 @@ pub async fn run(
             wave: wave.number,
             hosts: pending.len(),
         });
+        // Spans are stamped where tasks are spawned: group (the caller's)
+        // → wave → host → step.
+        let wave_span = tracing::info_span!("wave", wave = wave.number);
         let permits = Arc::new(Semaphore::new(rollout.max_concurrency.max(1)));
         let failed_here = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
@@ -248,91 +252,96 @@ pub async fn run(
             let on_failure = rollout.on_failure;
             let shutdown = rollout.shutdown.clone();
             let fleet_permits = rollout.fleet_permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let _fleet_permit = match fleet_permits {
-                    Some(p) => Some(p.acquire_owned().await),
-                    None => None,
-                };
-                // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
-                let mut keys = set_keys;
-                keys.sort();
-                let mut guards = Vec::new();
-                for k in keys {
-                    let m = sets
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .entry(k)
-                        .or_default()
-                        .clone();
-                    guards.push(m.lock_owned().await);
-                }
-                let host = job.target.host.clone();
-                // Shutting down: the host stays pending, for the next
-                // start to resume.
-                if shutdown.load(Ordering::SeqCst) {
-                    return;
-                }
-                let skip = halted_reason(&halted)
-                    .map(|r| format!("not started: the rollout halted ({r})"))
-                    .or_else(|| {
-                        journal
-                            .save_failed()
-                            .map(|e| format!("not started: the run record cannot be saved: {e}"))
-                    })
-                    .or_else(|| {
-                        start_until.filter(|u| Timestamp::now() >= *u).map(|u| {
-                            format!("not started: the window's last start time {u} has passed")
+            let host_span =
+                tracing::info_span!(parent: &wave_span, "host", host = %job.target.host);
+            tasks.spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    let _fleet_permit = match fleet_permits {
+                        Some(p) => Some(p.acquire_owned().await),
+                        None => None,
+                    };
+                    // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
+                    let mut keys = set_keys;
+                    keys.sort();
+                    let mut guards = Vec::new();
+                    for k in keys {
+                        let m = sets
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(k)
+                            .or_default()
+                            .clone();
+                        guards.push(m.lock_owned().await);
+                    }
+                    let host = job.target.host.clone();
+                    // Shutting down: the host stays pending, for the next
+                    // start to resume.
+                    if shutdown.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let skip = halted_reason(&halted)
+                        .map(|r| format!("not started: the rollout halted ({r})"))
+                        .or_else(|| {
+                            journal.save_failed().map(|e| {
+                                format!("not started: the run record cannot be saved: {e}")
+                            })
                         })
+                        .or_else(|| {
+                            start_until.filter(|u| Timestamp::now() >= *u).map(|u| {
+                                format!("not started: the window's last start time {u} has passed")
+                            })
+                        });
+                    if let Some(reason) = skip {
+                        journal.update(|r| {
+                            if let Some(h) = r.host_mut(&host) {
+                                h.outcome = HostOutcome::Skipped { reason };
+                            }
+                        });
+                        return;
+                    }
+                    (journal.events)(&Event::HostStarted {
+                        group: group.clone(),
+                        wave: wave_no,
+                        host: host.clone(),
                     });
-                if let Some(reason) = skip {
                     journal.update(|r| {
                         if let Some(h) = r.host_mut(&host) {
-                            h.outcome = HostOutcome::Skipped { reason };
+                            h.outcome = HostOutcome::InProgress;
                         }
                     });
-                    return;
+                    let sink = Sink {
+                        journal: journal.clone(),
+                        group: group.clone(),
+                    };
+                    let result = patch(&job, &settings, &sink).await;
+                    if result.outcome.is_failure() {
+                        failed_here.store(true, Ordering::Relaxed);
+                        let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+                        b.fail(&host);
+                        // `onFailure: continue` records errors but keeps going.
+                        if b.exceeded() && on_failure != OnFailure::Continue {
+                            let reason = exceeded_reason(&b);
+                            drop(b);
+                            halt(&halted, &journal, reason);
+                        }
+                    }
+                    (journal.events)(&Event::HostFinished {
+                        group,
+                        host: host.clone(),
+                        outcome: result.outcome.clone(),
+                    });
+                    journal.update(|r| {
+                        r.errors = budget.lock().unwrap_or_else(|e| e.into_inner()).errors();
+                        if let Some(h) = r.host_mut(&host) {
+                            h.outcome = result.outcome;
+                            h.after = result.after;
+                        }
+                    });
+                    drop(guards);
                 }
-                (journal.events)(&Event::HostStarted {
-                    group: group.clone(),
-                    wave: wave_no,
-                    host: host.clone(),
-                });
-                journal.update(|r| {
-                    if let Some(h) = r.host_mut(&host) {
-                        h.outcome = HostOutcome::InProgress;
-                    }
-                });
-                let sink = Sink {
-                    journal: journal.clone(),
-                    group: group.clone(),
-                };
-                let result = patch(&job, &settings, &sink).await;
-                if result.outcome.is_failure() {
-                    failed_here.store(true, Ordering::Relaxed);
-                    let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
-                    b.fail(&host);
-                    // `onFailure: continue` records errors but keeps going.
-                    if b.exceeded() && on_failure != OnFailure::Continue {
-                        let reason = exceeded_reason(&b);
-                        drop(b);
-                        halt(&halted, &journal, reason);
-                    }
-                }
-                (journal.events)(&Event::HostFinished {
-                    group,
-                    host: host.clone(),
-                    outcome: result.outcome.clone(),
-                });
-                journal.update(|r| {
-                    r.errors = budget.lock().unwrap_or_else(|e| e.into_inner()).errors();
-                    if let Some(h) = r.host_mut(&host) {
-                        h.outcome = result.outcome;
-                        h.after = result.after;
-                    }
-                });
-                drop(guards);
-            });
+                .instrument(host_span),
+            );
         }
         while let Some(joined) = tasks.join_next().await {
             if let Err(e) = joined {
@@ -400,7 +409,9 @@ pub async fn run(
                         .is_some_and(|h| h.outcome == HostOutcome::Patched)
                 })
                 .collect();
-            soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted).await;
+            soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted)
+                .instrument(tracing::info_span!("wave", wave = wave.number))
+                .await;
             if rollout.on_failure == OnFailure::Rollback {
                 roll_back_failed(&rollout, &patched, false, &journal, &settings).await;
             }

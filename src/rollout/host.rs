@@ -89,11 +89,21 @@ impl Stepper<'_> {
     ) -> Result<T, (Step, String)> {
         let started_at = Timestamp::now();
         let t = Instant::now();
-        let r = work.await;
+        let r = tracing::Instrument::instrument(
+            work,
+            tracing::info_span!("step", step = step.as_str()),
+        )
+        .await;
         let (ok, output) = match &r {
             Ok((_, out)) => (true, out.clone()),
             Err(e) => (false, e.clone()),
         };
+        let ms = t.elapsed().as_millis() as u64;
+        if ok {
+            tracing::info!(host = self.host, step = step.as_str(), ms, "step done");
+        } else {
+            tracing::warn!(host = self.host, step = step.as_str(), ms, error = %output, "step failed");
+        }
         self.sink.step(
             self.host,
             StepRecord {

@@ -222,7 +222,17 @@ pub fn write_status(w: &StatusWrite<'_>) -> Result<StatusOutcome, GitError> {
                     w.branch
                 )));
             }
-            Some(_) => continue,
+            Some(rejected) => {
+                tracing::info!(
+                    branch = w.branch,
+                    remote,
+                    attempt,
+                    attempts,
+                    %rejected,
+                    "status push rejected; fetching, re-applying the status files and pushing again"
+                );
+                continue;
+            }
         }
     }
     Err(GitError("no push attempt was made".into()))

@@ -91,6 +91,7 @@ impl RemoteCommand {
 
     /// This command's output went past the cap on `host`.
     pub fn too_much_output(&self, host: &str, o: output::Overflow) -> TransportError {
+        tracing::warn!(host, program = %self.program, limit = o.limit, "output past the cap; command ended");
         TransportError::OutputTooLarge {
             host: host.to_string(),
             program: self.program.clone(),
@@ -101,6 +102,7 @@ impl RemoteCommand {
 
     /// This command, out of time on `host`.
     pub fn timed_out(&self, host: &str) -> TransportError {
+        tracing::warn!(host, program = %self.program, after = ?self.timeout, "command timed out");
         TransportError::Timeout {
             host: host.to_string(),
             command: self.to_string(),
@@ -118,6 +120,13 @@ impl RemoteCommand {
         if out.status.code() == Some(Self::TIMED_OUT_STATUS) {
             return Err(self.timed_out(host));
         }
+        tracing::debug!(
+            host,
+            program = %self.program,
+            status = ?out.status.code(),
+            stdout_bytes = out.stdout.len(),
+            "command finished"
+        );
         Ok(CommandOutput {
             status: out.status.code(),
             stdout: out.stdout,
