@@ -246,6 +246,10 @@ impl Drop for Daemon {
     /// SIGTERM first, so the daemon closes its SSH connections; killed
     /// if it has not exited within 20 s.
     fn drop(&mut self) {
+        // Already reaped: its pid may belong to another process by now.
+        if !matches!(self.0.try_wait(), Ok(None)) {
+            return;
+        }
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status();
