@@ -6,7 +6,9 @@
 pub mod apt;
 pub mod detect;
 pub mod dnf;
+pub mod install;
 pub mod names;
+pub mod reboot;
 pub mod transaction;
 pub mod windows;
 pub mod zypper;

@@ -122,7 +122,7 @@ async fn once(
                 "`{}` exited with {}: {}",
                 argv.join(" "),
                 out.status.map_or("a signal".into(), |c| c.to_string()),
-                super::install::last_lines(
+                crate::os::install::last_lines(
                     &format!("{}\n{}", out.stdout_str(), out.stderr_tail()),
                     3
                 )

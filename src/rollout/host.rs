@@ -10,12 +10,12 @@ use jiff::Timestamp;
 
 use super::health;
 use super::health::CheckResult;
-use super::install::{self, Direction, PackageVersion};
 use super::record::{HostOutcome, Step, StepRecord};
 use super::safety::InstallSafety;
 use super::template::{Scope, render_argv};
 use super::{repair, resolve};
 use crate::facts::{HostFacts, PackageManager};
+use crate::os::install::{self, Direction, PackageVersion};
 use crate::os::{self, Refresh, ScanOptions};
 use crate::scan::{FleetScanOptions, ScanTarget, connect};
 use crate::spec::baseline::RebootPolicy;
@@ -232,23 +232,8 @@ async fn reboot_and_wait(
     old_boot: &str,
     settings: &HostSettings,
 ) -> Result<(Box<dyn Transport>, String), String> {
-    let windows = t.platform() == crate::transport::Platform::Windows;
-    // systemd hosts reboot through systemd; anything else through reboot(2).
-    let cmd = if windows {
-        crate::os::windows::reboot_command()
-    } else {
-        RemoteCommand::new("sh").args([
-            "-c",
-            "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then systemctl reboot; else reboot -f; fi",
-        ])
-    }
-    .timeout(Duration::from_secs(30));
-    let boot_id = if windows {
-        crate::os::windows::powershell(crate::os::windows::BOOT_ID_SCRIPT)
-    } else {
-        RemoteCommand::new("cat").arg("/proc/sys/kernel/random/boot_id")
-    }
-    .timeout(Duration::from_secs(30));
+    let cmd = crate::os::reboot::reboot_command(t.platform());
+    let boot_id = crate::os::reboot::boot_id_command(t.platform());
     // The connection may drop as the host goes down: that is expected.
     let _ = t.run(&cmd).await;
     let started = Instant::now();

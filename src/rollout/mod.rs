@@ -6,7 +6,6 @@ pub mod budget;
 pub mod group;
 pub mod health;
 pub mod host;
-pub mod install;
 pub mod journal;
 pub mod record;
 pub mod repair;

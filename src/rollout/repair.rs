@@ -33,9 +33,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::host::{HostJob, HostSettings, Stepper};
-use super::install::{self, last_lines};
 use super::record::{HostOutcome, RunKind, RunRecord, Step};
 use super::resolve::parse_record;
+use crate::os::install::{self, last_lines};
 use std::time::Duration;
 
 use crate::facts::PackageManager;

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::install::{self, Direction, PackageVersion};
 use super::safety::InstallSafety;
 use crate::facts::PackageManager;
+use crate::os::install::{self, Direction, PackageVersion};
 use crate::os::transaction::Resolved;
 use crate::plan::baseline::CompiledBaseline;
 use crate::transport::{RemoteCommand, Transport};

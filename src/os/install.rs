@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use super::transaction::Resolved;
 use crate::facts::PackageManager;
-use crate::os::transaction::Resolved;
 use crate::transport::{CommandOutput, RemoteCommand};
 
 /// How long apt waits for the dpkg lock (unattended-upgrades may hold it):
