@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: the daemon's CPU while idle. The example fleet, with its
-# addresses moved to unused loopback addresses (127.0.200.x: nothing
+# addresses moved to unused loopback addresses (127.N.200.x: nothing
 # listens, and with every window closed nothing is contacted at all), is
 # watched by `patchwave daemon` polling every INTERVAL for SECONDS; the
 # daemon's own CPU time (utime + stime from /proc/<pid>/stat) is scaled to
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-180}
 interval=${2:-30s}
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 bin=target/release/patchwave
 work=$(mktemp -d)
 pid=
@@ -28,7 +28,7 @@ cp -r examples/fleet "$work/fleet"
 # Loopback addresses nobody uses, and no signature requirement (a copy is
 # not a signed checkout).
 find "$work/fleet" -name '*.yaml' -print0 | xargs -0 sed -i -E \
-    -e 's/10\.20\.([0-9]+)\.([0-9]+)/127.0.200.\2/' \
+    -e 's/10\.20\.([0-9]+)\.([0-9]+)/127.\1.200.\2/' \
     -e 's/requireSignedCommits: true/requireSignedCommits: false/'
 if "$bin" windows --repo "$work/fleet" --format json --count 1 | grep -q '"state": *"open"'; then
     echo "a window of the example fleet is open now; run this when none is" >&2

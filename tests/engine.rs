@@ -352,8 +352,28 @@ fn sigterm_during_a_long_soak_exits_at_once_and_the_next_start_resumes() {
     let other = if canary[0] == "h1" { "h2" } else { "h1" };
     assert_eq!(installed(other, "pw-long"), "1.0-1");
 
-    // Restarted with a short soak, it resumes the same run: the other host
-    // is patched, the canary is not installed again.
+    // The run says until when it soaks: ten minutes from the canary. Time
+    // passes (the record is moved to 8 s from now) and the daemon restarts:
+    // it waits out the rest of the soak, then resumes the same run — the
+    // other host is patched, the canary is not installed again.
+    let path = fs::read_dir(state.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let until: jiff::Timestamp = record["soakUntil"]
+        .as_str()
+        .expect("soakUntil")
+        .parse()
+        .unwrap();
+    assert!(
+        until.duration_since(jiff::Timestamp::now()) > jiff::SignedDuration::from_secs(9 * 60),
+        "the soak ends {until}"
+    );
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(8);
+    record["soakUntil"] = serde_json::Value::String(soon.to_string());
+    fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
     write_repo(
         dir.path(),
         &[
@@ -365,6 +385,15 @@ fn sigterm_during_a_long_soak_exits_at_once_and_the_next_start_resumes() {
         ],
     );
     let (_again, _out) = start_daemon(dir.path(), state.path());
+    // Still soaking: nothing more is patched before the recorded end.
+    while jiff::Timestamp::now() < soon - jiff::SignedDuration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        installed(other, "pw-long"),
+        "1.0-1",
+        "a restart cut the soak short"
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while installed(other, "pw-long") != "1.1-1" {
         assert!(

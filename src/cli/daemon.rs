@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:9797")]
     pub listen: SocketAddr,
     /// Reconcile at least this often, e.g. 5m (windows open on their own schedule).
-    #[arg(long, default_value = "5m", value_parser = values::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_interval)]
     pub interval: Duration,
     /// File holding the GitHub webhook secret (enables /hooks/github).
     #[arg(long, value_name = "FILE")]
@@ -58,6 +58,15 @@ fn secret(path: &Option<PathBuf>) -> Result<Option<Vec<u8>>, String> {
             Some(v) if v.is_empty() => Err("the webhook secret file is empty".into()),
             other => Ok(other),
         })
+}
+
+/// A poll interval of at least a second (`0s` would poll without pause).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let d = values::parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("`{text}` is too short: poll at most once a second"));
+    }
+    Ok(d)
 }
 
 pub fn run(args: &Args) -> Exit {

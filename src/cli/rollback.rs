@@ -184,6 +184,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             number: 1,
             hosts: Vec::new(),
         }],
+        soak_until: None,
     };
     println!(
         "rollback {id}: reverting run {} on {} host(s)",

@@ -34,6 +34,8 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
     // passes) when `apply.concurrency` changes.
     let mut permits: Option<(usize, Arc<tokio::sync::Semaphore>)> = None;
     let mut passes: JoinSet<Ended> = JoinSet::new();
+    // Which group each running pass is (a pass that crashes still frees its group).
+    let mut running: std::collections::HashMap<tokio::task::Id, String> = Default::default();
     // The groups of the first good poll: ready once each had a pass.
     let mut first_round: Option<BTreeSet<String>> = None;
     let mut poll_at = tokio::time::Instant::now();
@@ -48,19 +50,37 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
                 log(json, "webhook: polling the desired state now");
                 poll_at = tokio::time::Instant::now();
             }
-            Some(ended) = passes.join_next(), if !passes.is_empty() => {
+            Some(ended) = passes.join_next_with_id(), if !passes.is_empty() => {
                 let (group, pass, took) = match ended {
-                    Ok(e) => e,
+                    Ok((id, e)) => {
+                        running.remove(&id);
+                        e
+                    }
                     Err(e) => {
-                        // A crashed pass counts as an error and the loop goes on;
-                        // its group is forgotten until the next poll.
-                        log(json, &format!("a group pass crashed ({e}); please report this as a bug"));
-                        count(&shared, "error", Duration::ZERO);
-                        continue;
+                        // A crashed pass counts as an error; its group is
+                        // freed and tried again after the back-off.
+                        let group = running.remove(&e.id()).unwrap_or_default();
+                        tracing::error!(group, "a group pass crashed ({e}); please report this as a bug");
+                        let again = Timestamp::now()
+                            .checked_add(crate::reconcile::pass::ERROR_BACKOFF)
+                            .ok();
+                        (
+                            group,
+                            GroupPass {
+                                exit: crate::exit::Exit::Error,
+                                requeue_at: again,
+                            },
+                            Duration::ZERO,
+                        )
                     }
                 };
                 count(&shared, pass.exit.result_word(), took);
-                queue.finished(&group, pass.requeue_at, Timestamp::now());
+                // A group the desired state no longer has is not looked at again.
+                let still = desired.as_ref().is_some_and(|d| d.checked.repo.group(&group).is_some());
+                queue.finished(&group, pass.requeue_at.filter(|_| still), Timestamp::now());
+                if !still {
+                    queue.forget(&group);
+                }
                 if let Some(round) = &mut first_round {
                     round.remove(&group);
                     if round.is_empty() {
@@ -111,9 +131,31 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
                         .map_or(crate::reconcile::DEFAULT_HOST_CONCURRENCY, |c| {
                             c.value as usize
                         });
-                    if permits.as_ref().is_none_or(|(n, _)| *n != concurrency) {
-                        let p = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-                        permits = Some((concurrency, p));
+                    // One semaphore for the daemon's life, resized when the
+                    // setting changes (running passes share it too).
+                    let concurrency = concurrency.max(1);
+                    match &mut permits {
+                        None => {
+                            permits = Some((
+                                concurrency,
+                                Arc::new(tokio::sync::Semaphore::new(concurrency)),
+                            ));
+                        }
+                        Some((n, p)) if *n != concurrency => {
+                            if concurrency > *n {
+                                p.add_permits(concurrency - *n);
+                            } else {
+                                // Taken back as hosts finish.
+                                let (p, fewer) = (p.clone(), (*n - concurrency) as u32);
+                                tokio::spawn(async move {
+                                    if let Ok(taken) = p.acquire_many(fewer).await {
+                                        taken.forget();
+                                    }
+                                });
+                            }
+                            *n = concurrency;
+                        }
+                        Some(_) => {}
                     }
                     observe(&shared, fresh.clone()).await;
                     desired = Some(fresh);
@@ -135,7 +177,8 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
                     host_permits: permits.as_ref().map(|(_, p)| p.clone()),
                     ..Options::default()
                 };
-                passes.spawn(async move {
+                let pass_group = group.clone();
+                let handle = passes.spawn(async move {
                     let started = std::time::Instant::now();
                     let pass = reconcile_group_pass(
                         &d.source,
@@ -149,6 +192,7 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
                     .await;
                     (group, pass, started.elapsed())
                 });
+                running.insert(handle.id(), pass_group);
             }
         }
     }

@@ -214,6 +214,13 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
     let Some(rollout) = repo.rollouts.iter().find(|r| r.name() == g.rollout) else {
         return exit(Exit::Error);
     };
+    // Shutting down (SIGTERM came during the scan): no new run.
+    if shutdown.load(std::sync::atomic::Ordering::SeqCst) && open.is_none() {
+        events(&Event::Warning {
+            message: format!("group {name}: shutting down; no run started"),
+        });
+        return exit(Exit::Ok);
+    }
     let settings = settings_for(repo, group, g, scan_opts);
     let settings = settings.with_journal(store.as_ref());
 
@@ -243,6 +250,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
             max_errors: 0,
             errors: 0,
             waves: Vec::new(),
+            soak_until: None,
         },
     };
     if emergency {

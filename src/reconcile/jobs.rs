@@ -290,6 +290,7 @@ mod tests {
                     steps,
                 }],
             }],
+            soak_until: None,
         };
         let plan = GroupPlan {
             group: "g".into(),

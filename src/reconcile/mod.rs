@@ -207,7 +207,9 @@ pub async fn reconcile_fleet(
             error: error.clone(),
         });
     }
-    let history = match history_with_status(store.as_ref(), repo, &source.git_dir, events) {
+    let history = match tokio::task::block_in_place(|| {
+        history_with_status(store.as_ref(), repo, &source.git_dir, events)
+    }) {
         Ok(h) => h,
         Err(e) => return error(e),
     };
@@ -242,7 +244,7 @@ pub async fn reconcile_fleet(
     let by_name: HashMap<&str, &ScanTarget> =
         all_targets.iter().map(|t| (t.host.as_str(), t)).collect();
 
-    let emergencies = emergency_records(repo, source, now);
+    let emergencies = tokio::task::block_in_place(|| emergency_records(repo, source, now));
     let mut exit = Exit::Ok;
     let mut conditions = Vec::new();
     let mut groups_with_runs = std::collections::HashSet::new();

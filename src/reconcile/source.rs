@@ -3,8 +3,9 @@
 //! the status branch of that same git repository, where status goes.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::event::{Event, Sink};
 use crate::spec::Repository;
@@ -26,9 +27,23 @@ pub struct Source {
     pub desired_branch: Option<String>,
     /// Why the remote's newest commit was refused (the last good one is used).
     pub refused: Option<String>,
-    /// One status commit at a time: groups reconciled concurrently share
-    /// the status branch.
-    status_lock: Mutex<()>,
+}
+
+/// One status commit at a time per git repository, in this process: groups
+/// reconciled concurrently (and passes of different polls, each with its
+/// own `Source`) share the status branch.
+fn status_lock(git_dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let key = git_dir
+        .canonicalize()
+        .unwrap_or_else(|_| git_dir.to_path_buf());
+    LOCKS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default()
+        .clone()
 }
 
 /// A remote `--repo` and its mirror under run state (`sources/<key>`).
@@ -65,7 +80,6 @@ impl Source {
                 url: None,
                 signer: None,
                 refused: None,
-                status_lock: Mutex::new(()),
             });
         }
         let remote = remote_source(&given, branch, state_dir)?;
@@ -79,7 +93,6 @@ impl Source {
             url: Some(given),
             signer: synced.signer,
             refused: synced.refused,
-            status_lock: Mutex::new(()),
         })
     }
 
@@ -96,7 +109,20 @@ impl Source {
         files: &BTreeMap<String, String>,
         message: String,
     ) -> Result<crate::source::StatusOutcome, String> {
-        let _one_at_a_time = self.status_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = status_lock(&self.git_dir);
+        let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+        // git and the network block: let the runtime move other tasks off
+        // this thread meanwhile (a multi-threaded runtime, as every command
+        // and the daemon use).
+        tokio::task::block_in_place(|| self.commit_status_now(repo, files, message))
+    }
+
+    fn commit_status_now(
+        &self,
+        repo: &Repository,
+        files: &BTreeMap<String, String>,
+        message: String,
+    ) -> Result<crate::source::StatusOutcome, String> {
         let remote = crate::source::default_remote(&self.git_dir);
         crate::source::write_status(&crate::source::StatusWrite {
             repo_dir: &self.git_dir,

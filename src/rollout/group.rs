@@ -163,7 +163,7 @@ impl StepSink for Sink {
         // Not saved is not fatal to the host, but it must not go unnoticed:
         // a later stage's promotion waits until health is recorded.
         if let Err(e) = self.journal.state.record_health(host, at, checks) {
-            eprintln!("warning: {host}: the health check results were not recorded: {e}");
+            tracing::warn!(host, "the health check results were not recorded: {e}");
         }
     }
 }
@@ -193,6 +193,32 @@ pub async fn run(
     let settings = Arc::new(rollout.settings.clone());
     let sets: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = Arc::default();
     let wave_count = rollout.waves.len();
+
+    // A soak that a shutdown cut short is waited out before any later wave
+    // starts: a restart must not shorten the canary's soak.
+    let resumed = journal.snapshot();
+    if let Some(rest) = resumed
+        .soak_until
+        .and_then(|t| Duration::try_from(t.duration_since(Timestamp::now())).ok())
+        .filter(|d| !d.is_zero())
+    {
+        let wave = resumed
+            .waves
+            .iter()
+            .filter(|w| w.hosts.iter().any(|h| h.outcome == HostOutcome::Patched))
+            .map(|w| w.number)
+            .max()
+            .unwrap_or(0);
+        events(&Event::Soak {
+            group: rollout.group.clone(),
+            wave,
+            seconds: rest.as_secs(),
+        });
+        soak_and_watch(&rollout, &[], rest, &journal, &budget, &halted).await;
+    }
+    if !rollout.shutdown.load(Ordering::SeqCst) {
+        journal.update(|r| r.soak_until = None);
+    }
 
     for (wi, wave) in rollout.waves.iter().enumerate() {
         let before = journal.snapshot();
@@ -257,10 +283,6 @@ pub async fn run(
             tasks.spawn(
                 async move {
                     let _permit = permits.acquire_owned().await;
-                    let _fleet_permit = match fleet_permits {
-                        Some(p) => Some(p.acquire_owned().await),
-                        None => None,
-                    };
                     // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
                     let mut keys = set_keys;
                     keys.sort();
@@ -274,6 +296,12 @@ pub async fn run(
                             .clone();
                         guards.push(m.lock_owned().await);
                     }
+                    // The fleet-wide permit last: a host waiting for its
+                    // quorum set holds none, so other groups go on.
+                    let _fleet_permit = match fleet_permits {
+                        Some(p) => Some(p.acquire_owned().await),
+                        None => None,
+                    };
                     let host = job.target.host.clone();
                     // Shutting down: the host stays pending, for the next
                     // start to resume.
@@ -409,9 +437,16 @@ pub async fn run(
                         .is_some_and(|h| h.outcome == HostOutcome::Patched)
                 })
                 .collect();
+            let until = Timestamp::now()
+                .checked_add(jiff::SignedDuration::try_from(soak).unwrap_or_default())
+                .ok();
+            journal.update(|r| r.soak_until = until);
             soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted)
                 .instrument(tracing::info_span!("wave", wave = wave.number))
                 .await;
+            if !rollout.shutdown.load(Ordering::SeqCst) {
+                journal.update(|r| r.soak_until = None);
+            }
             if rollout.on_failure == OnFailure::Rollback {
                 roll_back_failed(&rollout, &patched, false, &journal, &settings).await;
             }
@@ -538,6 +573,10 @@ async fn soak_and_watch(
             continue;
         }
         for job in patched {
+            // A shutdown or the soak's end stops a round of checks too.
+            if rollout.shutdown.load(Ordering::SeqCst) || tokio::time::Instant::now() >= end {
+                break;
+            }
             let host = &job.target.host;
             let still_patched = journal
                 .snapshot()

@@ -131,10 +131,15 @@ async fn once(
     }
     if let Some(http) = &spec.http {
         let url = render(&http.url, scope)?;
+        // Results go to run state and the status branch: never with
+        // credentials a URL may carry.
+        let shown = crate::source::redact(&url);
         let want = http.expect_status.as_ref().map_or(200, |s| s.value);
         let got = tokio::time::timeout(timeout, http_get_status(&url))
             .await
-            .map_err(|_| format!("GET {url}: no answer within {timeout:?}"))??;
+            .map_err(|_| format!("GET {shown}: no answer within {timeout:?}"))?
+            .map_err(|e| e.replace(&url, &shown))?;
+        let url = shown;
         return if got == want {
             Ok(())
         } else {

@@ -32,6 +32,10 @@ pub struct RunRecord {
     pub max_errors: usize,
     pub errors: usize,
     pub waves: Vec<WaveRun>,
+    /// A soak in progress ends here: a run stopped during a soak (SIGTERM)
+    /// waits out the rest when it resumes, before any later wave starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_until: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -359,6 +359,7 @@ mod tests {
                     steps,
                 }],
             }],
+            soak_until: None,
         }
     }
 

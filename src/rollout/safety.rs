@@ -68,8 +68,8 @@ impl InstallSafety {
         let runs = match state.recent_runs(JOURNAL_RUNS) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!(
-                    "warning: the run journal cannot be read, so no interrupted install will be repaired: {e}"
+                tracing::warn!(
+                    "the run journal cannot be read, so no interrupted install will be repaired: {e}"
                 );
                 return self;
             }

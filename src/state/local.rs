@@ -560,6 +560,7 @@ mod tests {
             max_errors: 0,
             errors: 0,
             waves: Vec::new(),
+            soak_until: None,
         };
         let first = store.lease_group("web").unwrap();
         assert_eq!(first.token, Fence(1));
