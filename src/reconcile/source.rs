@@ -27,6 +27,8 @@ pub struct Source {
     pub desired_branch: Option<String>,
     /// Why the remote's newest commit was refused (the last good one is used).
     pub refused: Option<String>,
+    /// A remote's checkout stays while this source is in use.
+    _hold: Option<crate::source::CheckoutHold>,
 }
 
 /// One status commit at a time per git repository, in this process: groups
@@ -80,6 +82,7 @@ impl Source {
                 url: None,
                 signer: None,
                 refused: None,
+                _hold: None,
             });
         }
         let remote = remote_source(&given, branch, state_dir)?;
@@ -93,6 +96,7 @@ impl Source {
             url: Some(given),
             signer: synced.signer,
             refused: synced.refused,
+            _hold: Some(synced.hold),
         })
     }
 

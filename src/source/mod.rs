@@ -13,7 +13,7 @@ mod verify;
 pub use branch_commit::{BranchCommit, CommitOutcome, PROPOSED_BY, commit_on_branch};
 pub use git_ssh::{SshOptions, SshUrl};
 pub use history::commit_adding;
-pub use remote::{RemoteSource, Synced, cache_key, is_remote, redact};
+pub use remote::{CheckoutHold, RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
     StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_files,
     write_status,

@@ -33,6 +33,58 @@ pub struct Synced {
     pub signer: Option<String>,
     /// Why the remote's newest commit was not taken, if it was not.
     pub refused: Option<String>,
+    /// Keeps `dir` from being pruned while this process works from it (a
+    /// daemon's pass may outlive the poll that takes a newer commit).
+    pub hold: CheckoutHold,
+}
+
+/// The checkouts this process works from, with how many holders each has.
+fn holds() -> &'static std::sync::Mutex<std::collections::HashMap<PathBuf, usize>> {
+    static HOLDS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, usize>>> =
+        std::sync::OnceLock::new();
+    HOLDS.get_or_init(Default::default)
+}
+
+/// A checkout in use: pruning skips it until every hold is dropped (the
+/// next sync after that removes it).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckoutHold(PathBuf);
+
+impl Clone for CheckoutHold {
+    fn clone(&self) -> CheckoutHold {
+        CheckoutHold::new(&self.0)
+    }
+}
+
+impl CheckoutHold {
+    fn new(dir: &std::path::Path) -> CheckoutHold {
+        *holds()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(dir.to_path_buf())
+            .or_default() += 1;
+        CheckoutHold(dir.to_path_buf())
+    }
+
+    fn is_held(dir: &std::path::Path) -> bool {
+        holds()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(dir)
+            .is_some_and(|n| *n > 0)
+    }
+}
+
+impl Drop for CheckoutHold {
+    fn drop(&mut self) {
+        let mut h = holds().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = h.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                h.remove(&self.0);
+            }
+        }
+    }
 }
 
 /// A URL without its `user:password@` part: credentials never reach logs.
@@ -129,7 +181,10 @@ impl RemoteSource {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !keep.contains(&name.as_str()) && name != last_good.trim() {
+            if !keep.contains(&name.as_str())
+                && name != last_good.trim()
+                && !CheckoutHold::is_held(&e.path())
+            {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
@@ -150,9 +205,8 @@ impl RemoteSource {
             Ok(signer) => {
                 std::fs::write(self.last_good_file(), format!("{newest}\n"))
                     .map_err(|e| GitError(format!("cannot record the last good commit: {e}")))?;
-                if let Some(old) = last_good {
-                    let _ = std::fs::remove_dir_all(self.checkout_dir(&old.to_string()));
-                }
+                // Older checkouts go, but for those still in use here.
+                self.prune_checkouts(&[&newest.to_string()]);
                 self.settled(&repo, newest, signer, None)
             }
             Err(why) => {
@@ -178,6 +232,7 @@ impl RemoteSource {
         let dir = self.checkout(repo, commit)?;
         Ok(Synced {
             commit: commit.to_string(),
+            hold: CheckoutHold::new(&dir),
             dir,
             git_dir: self.mirror(),
             signer,
@@ -272,6 +327,31 @@ impl RemoteSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A checkout in use survives pruning until its last hold is dropped.
+    #[test]
+    fn a_held_checkout_outlives_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = RemoteSource {
+            url: "file:///fleet.git".into(),
+            branch: "main".into(),
+            cache: dir.path().to_path_buf(),
+        };
+        for c in ["a", "b", "c"] {
+            std::fs::create_dir_all(r.checkout_dir(c)).unwrap();
+        }
+        let hold = CheckoutHold::new(&r.checkout_dir("b"));
+        let again = hold.clone();
+        r.prune_checkouts(&["c"]);
+        assert!(!r.checkout_dir("a").exists());
+        assert!(r.checkout_dir("b").exists() && r.checkout_dir("c").exists());
+        drop(hold);
+        r.prune_checkouts(&["c"]);
+        assert!(r.checkout_dir("b").exists(), "still held once");
+        drop(again);
+        r.prune_checkouts(&["c"]);
+        assert!(!r.checkout_dir("b").exists());
+    }
 
     #[test]
     fn credentials_never_reach_messages_or_paths() {
