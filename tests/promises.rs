@@ -350,6 +350,15 @@ fn prod_promotes_a_patch_once_it_ran_healthy_on_staging_for_20s() {
     let out = patchwave(&["apply", "--group", "prod"], &repo, &state);
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
     assert_eq!(installed("h2", "pw-promo"), "1.1-1");
+    // The report committed by a run of one group covers the whole fleet:
+    // staging's host comes from its status document on the branch.
+    let report = git(&repo, &["show", "patchwave/status:status/REPORT.md"]);
+    for row in ["| staging |", "| prod |"] {
+        assert!(
+            report.contains(row),
+            "{row} missing from the report:\n{report}"
+        );
+    }
 }
 
 #[test]

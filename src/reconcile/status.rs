@@ -13,6 +13,25 @@ use crate::rollout::record::RunRecord;
 use crate::spec::Repository;
 use crate::state::{LocalState, RunState};
 
+/// The status documents on the branch of the repository's hosts that
+/// this pass did not scan (a daemon pass covers one group): the report is
+/// always of the whole fleet.
+fn others(
+    source: &Source,
+    repo: &Repository,
+    scans: &[crate::facts::HostScan],
+) -> Vec<crate::status::HostStatus> {
+    let scanned: std::collections::HashSet<&str> = scans.iter().map(|s| s.host.as_str()).collect();
+    let known: std::collections::HashSet<&str> =
+        repo.hosts().map(|(_, h)| h.name.value.as_str()).collect();
+    crate::source::read_status_files(&source.git_dir, &repo.status_branch(), "status/hosts")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(_, text)| serde_saphyr::from_str::<crate::status::HostStatus>(&text).ok())
+        .filter(|h| known.contains(h.host.as_str()) && !scanned.contains(h.host.as_str()))
+        .collect()
+}
+
 /// The hosts' plans by name.
 pub fn plans_by_host(plan: &crate::plan::Plan) -> HashMap<&str, &HostPlan> {
     plan.groups
@@ -83,6 +102,7 @@ pub fn write_scan_status(
     let changed = files.len();
     let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
     let desired = source.commit.as_deref();
+    statuses.extend(others(source, repo, scans));
     files.insert(
         "status/REPORT.md".into(),
         crate::status::report::render(&statuses, &runs, Timestamp::now(), desired, &|p, v| {
@@ -189,6 +209,8 @@ pub fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String>
         })
         .collect();
     let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
+    let mut statuses = statuses;
+    statuses.extend(others(source, repo, scans));
     let report = crate::status::report::render(
         &statuses,
         &runs,
