@@ -30,8 +30,8 @@ pub async fn run(shared: Arc<Shared>, events: Sink) -> Result<(), String> {
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut queue = Queue::default();
     let mut desired: Option<Arc<Desired>> = None;
-    // Fleet-wide host permits, shared by every pass; replaced (for new
-    // passes) when `apply.concurrency` changes.
+    // Fleet-wide host permits, shared by every pass; resized when
+    // `apply.concurrency` changes.
     let mut permits: Option<(usize, Arc<tokio::sync::Semaphore>)> = None;
     let mut passes: JoinSet<Ended> = JoinSet::new();
     // Which group each running pass is (a pass that crashes still frees its group).
