@@ -66,6 +66,16 @@ pub fn may_start(
             None,
         ));
     }
+    // A group without hosts (validate warns about it) has nothing to do,
+    // and is no error to retry every minute.
+    if g.spec.hosts.is_empty() {
+        return Err(wait(
+            Event::NothingToDo {
+                group: group.to_string(),
+            },
+            None,
+        ));
+    }
     let status = calendar.status(group, now);
     if status.is_open() {
         return Ok(());
@@ -223,5 +233,18 @@ spec: {reason: r, expires: \"2099-01-01T00:00:00Z\", groups: [g], allowOutsideWi
         );
         let cal = Calendar::build(&checked.repo);
         assert!(may_start(&checked.repo, &cal, "g", at("2026-12-02T10:00:00Z")).is_ok());
+        // A group without hosts waits for nothing and is no error.
+        let checked = repo(
+            "---
+apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {name: empty}
+spec: {baseline: b, rollout: r, windows: [sat], hosts: []}
+",
+        );
+        let cal = Calendar::build(&checked.repo);
+        let w = may_start(&checked.repo, &cal, "empty", at("2026-12-05T23:00:00Z")).unwrap_err();
+        assert!(matches!(*w.why, Event::NothingToDo { .. }), "{w:?}");
+        assert_eq!(w.until, None);
     }
 }
