@@ -578,3 +578,93 @@ fn the_daemon_honours_an_emergency_change_without_anyone_typing_now() {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// `hosts`, `approvals` and `breakFreeze`, from the YAML to the hosts: a
+/// change freeze is on for the group (h3, h4); an EmergencyChange naming
+/// only h3 approves an exact version no rule approves. Without
+/// `breakFreeze` nothing starts; with it, h3 is patched to that version
+/// and h4 is left alone (not covered, and not approved for it).
+#[test]
+fn an_emergency_change_for_one_host_approves_a_version_and_breaks_a_freeze() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(MAIN, &[Deb::new("pw-late", "1.1-1")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("fleet");
+    fs::create_dir(&repo).unwrap();
+    let state = tmp.path().join("state");
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(2);
+    let fleet = |break_freeze: bool| {
+        let emergency = format!(
+            "apiVersion: patchwave.dev/v1
+kind: EmergencyChange
+metadata: {{name: late-fix}}
+spec:
+  reason: a fix that cannot wait for the freeze
+  expires: \"{expires}\"
+  hosts: [h3]
+  allowOutsideWindow: true
+  breakFreeze: {break_freeze}
+  approvals:
+    - {{package: pw-late, version: 1.1-1}}
+"
+        );
+        commit_fleet(
+            &repo,
+            &[
+                FLEET_AND_ROLLOUT,
+                policy::ALWAYS_OPEN_WINDOW,
+                "apiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {name: freeze}\nspec: {kind: deny, schedule: \"0 0 * * *\", duration: 24h}\n",
+                &group("pair", &["h3", "h4"], "b", "w", ""),
+                // No rule approves pw-late.
+                &baseline("b", "pw-nothing", ""),
+                &emergency,
+            ],
+            &format!("emergency, breakFreeze {break_freeze}"),
+        );
+    };
+
+    fleet(false);
+    let out = patchwave(&["apply"], &repo, &state);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("frozen by `freeze`")
+            && out
+                .stdout
+                .contains("an EmergencyChange covers it, but without `breakFreeze: true`"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        (installed("h3", "pw-late"), installed("h4", "pw-late")),
+        ("1.0-1".into(), "1.0-1".into())
+    );
+
+    fleet(true);
+    let (st, why) = decision(&repo, &state, "pair", "pw-late");
+    assert_eq!(
+        (st.as_str(), why.as_str()),
+        (
+            "EXPLICIT_APPROVED",
+            "approved by EmergencyChange `late-fix`"
+        )
+    );
+    let out = patchwave(&["apply"], &repo, &state);
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert_eq!(installed("h3", "pw-late"), "1.1-1");
+    assert_eq!(installed("h4", "pw-late"), "1.0-1", "h4 is not covered");
+    let run = the_run(&state);
+    assert_eq!(run["trigger"]["freezeOverridden"], "freeze", "{run}");
+    assert_eq!(
+        run["trigger"]["emergencyChanges"][0]["name"], "late-fix",
+        "{run}"
+    );
+    let hosts: Vec<&str> = run["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["hosts"].as_array().unwrap())
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["h3"], "only the covered host ran");
+}
