@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use crate::facts::ScanState;
 use crate::rollout::host::{HostJob, HostSettings, StepSink, roll_back};
 use crate::rollout::record::{
-    HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, StepRecord, Trigger, WaveRun,
+    HostOutcome, HostRun, RunKind, RunOutcome, RunRecord, StepRecord, WaveRun,
 };
 use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope};
 use crate::scan::{FleetScanOptions, targets};
@@ -164,28 +164,19 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         safety: Default::default(),
     };
     let mut record = RunRecord {
-        version: RUN_VERSION,
-        kind: RunKind::Rollback,
-        id: id.clone(),
-        group: group.name().to_string(),
-        started_at: now,
-        finished_at: None,
-        trigger: Trigger {
-            by: format!("rollback of run {}", original.id),
-            emergency_reason: Some(args.reason.clone()),
-            freeze_overridden: None,
-            emergency_changes: Vec::new(),
-        },
-        desired_commit: None,
-        outcome: RunOutcome::Running,
-        max_errors: 0,
-        errors: 0,
         waves: vec![WaveRun {
             number: 1,
             hosts: Vec::new(),
         }],
-        soak_until: None,
+        ..RunRecord::start(
+            RunKind::Rollback,
+            id.clone(),
+            group.name(),
+            now,
+            format!("rollback of run {}", original.id),
+        )
     };
+    record.trigger.emergency_reason = Some(args.reason.clone());
     println!(
         "rollback {id}: reverting run {} on {} host(s)",
         original.id,

@@ -112,6 +112,20 @@ pub fn allowances(
         .collect()
 }
 
+/// The allowances that let hosts start at `now`: not expired, and through
+/// a freeze only with `breakFreeze`. The one rule `apply` and the daemon's
+/// passes share.
+pub fn usable(
+    allowances: &[EmergencyAllowance],
+    now: Timestamp,
+    frozen: bool,
+) -> Vec<&EmergencyAllowance> {
+    allowances
+        .iter()
+        .filter(|a| now < a.until && (!frozen || a.break_freeze))
+        .collect()
+}
+
 impl EmergencyAllowance {
     /// Whether it lets `host` start now, given whether a freeze is on.
     pub fn lets_start(&self, host: &str, frozen: bool) -> bool {

@@ -13,13 +13,12 @@ use super::event::{Event, Sink};
 use super::jobs::{host_job, new_run_id, settings_for, settle_resumed_hosts};
 use crate::exit::Exit;
 use crate::facts::HostFacts;
-use crate::plan::emergency::EmergencyAllowance;
+use crate::plan::emergency;
 use crate::plan::fleet::GroupPlan;
 use crate::rollout::budget::ErrorBudget;
 use crate::rollout::group::{self, Event as RolloutEvent, GroupRollout, WaveJobs};
 use crate::rollout::record::{
-    EmergencyRecord, HostOutcome, HostRun, RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger,
-    WaveRun,
+    EmergencyRecord, HostOutcome, HostRun, RunKind, RunOutcome, RunRecord, WaveRun,
 };
 use crate::scan::{FleetScanOptions, ScanTarget};
 use crate::schedule::{Calendar, WindowStatus};
@@ -127,11 +126,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
     let now = Timestamp::now();
     let freeze = calendar.freeze_at(name, now);
     let frozen = freeze.is_some();
-    let by_change: Vec<&EmergencyAllowance> = g
-        .emergency
-        .iter()
-        .filter(|e| now < e.until && (!frozen || e.break_freeze))
-        .collect();
+    let by_change = emergency::usable(&g.emergency, now, frozen);
     let manual = options.emergency.as_ref();
     let (start_until, emergency) = match (&g.window, manual) {
         (WindowStatus::Open { start_until, .. }, None) => (Some(*start_until), false),
@@ -233,24 +228,14 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
             r
         }
         None => RunRecord {
-            version: RUN_VERSION,
-            kind: RunKind::Apply,
-            id: new_run_id(store.as_ref(), now, name),
-            group: name.to_string(),
-            started_at: now,
-            finished_at: None,
-            trigger: Trigger {
-                by: options.by.clone(),
-                emergency_reason: None,
-                freeze_overridden: None,
-                emergency_changes: Vec::new(),
-            },
             desired_commit: desired_commit.map(String::from),
-            outcome: RunOutcome::Running,
-            max_errors: 0,
-            errors: 0,
-            waves: Vec::new(),
-            soak_until: None,
+            ..RunRecord::start(
+                RunKind::Apply,
+                new_run_id(store.as_ref(), now, name),
+                name,
+                now,
+                options.by.clone(),
+            )
         },
     };
     if emergency {

@@ -84,7 +84,7 @@ pub fn may_start(
     let in_force = emergency::in_force(repo, now);
     let hosts: Vec<&str> = g.spec.hosts.iter().map(|h| h.name.value.as_str()).collect();
     let allowances = emergency::allowances(&in_force, group, &hosts);
-    if allowances.iter().any(|a| !frozen || a.break_freeze) {
+    if !emergency::usable(&allowances, now, frozen).is_empty() {
         return Ok(());
     }
     Err(match status {

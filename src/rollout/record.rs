@@ -38,6 +38,38 @@ pub struct RunRecord {
     pub soak_until: Option<Timestamp>,
 }
 
+impl RunRecord {
+    /// A run of `group` that has just started: running, nothing done yet.
+    pub fn start(
+        kind: RunKind,
+        id: String,
+        group: &str,
+        started_at: Timestamp,
+        by: String,
+    ) -> RunRecord {
+        RunRecord {
+            version: RUN_VERSION,
+            id,
+            kind,
+            group: group.to_string(),
+            started_at,
+            finished_at: None,
+            trigger: Trigger {
+                by,
+                emergency_reason: None,
+                freeze_overridden: None,
+                emergency_changes: Vec::new(),
+            },
+            desired_commit: None,
+            outcome: RunOutcome::Running,
+            max_errors: 0,
+            errors: 0,
+            waves: Vec::new(),
+            soak_until: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RunKind {

@@ -539,29 +539,16 @@ mod tests {
     /// and a writer whose lease was superseded can no longer save its run.
     #[test]
     fn leases_are_exclusive_and_fence_out_a_superseded_writer() {
-        use crate::rollout::record::{RUN_VERSION, RunKind, RunOutcome, RunRecord, Trigger};
+        use crate::rollout::record::{RunKind, RunRecord};
         let dir = tempfile::tempdir().unwrap();
         let store = LocalState::new(dir.path());
-        let run = RunRecord {
-            version: RUN_VERSION,
-            kind: RunKind::Apply,
-            id: "r1".into(),
-            group: "web".into(),
-            started_at: "2026-12-02T00:00:00Z".parse().unwrap(),
-            finished_at: None,
-            trigger: Trigger {
-                by: "t".into(),
-                emergency_reason: None,
-                freeze_overridden: None,
-                emergency_changes: Vec::new(),
-            },
-            desired_commit: None,
-            outcome: RunOutcome::Running,
-            max_errors: 0,
-            errors: 0,
-            waves: Vec::new(),
-            soak_until: None,
-        };
+        let run = RunRecord::start(
+            RunKind::Apply,
+            "r1".into(),
+            "web",
+            "2026-12-02T00:00:00Z".parse().unwrap(),
+            "t".into(),
+        );
         let first = store.lease_group("web").unwrap();
         assert_eq!(first.token, Fence(1));
         let busy = store.lease_group("web").err().unwrap();
