@@ -4,9 +4,11 @@
 
 mod support;
 
+use support::daemon::Daemon;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -66,15 +68,6 @@ fn metric(addr: &str, line_start: &str) -> Option<String> {
     body.lines()
         .find(|l| l.starts_with(line_start))
         .map(String::from)
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

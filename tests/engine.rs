@@ -4,74 +4,35 @@
 
 mod support;
 
+use support::daemon::Daemon;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
-use support::fleet::{Base, Fleet};
-use support::http::FileServer;
+use support::aptrepo::{Deb, SECURITY};
+use support::aptworld::AptWorld;
 use support::policy;
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
 const PACKAGES: [&str; 5] = ["pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw"];
 
-struct World {
-    fleet: Fleet,
-    apt: AptRepo,
-    _apt_dir: tempfile::TempDir,
-    _server: FileServer,
-}
-
-static WORLD: OnceLock<World> = OnceLock::new();
+static WORLD: OnceLock<AptWorld> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn world() -> &'static World {
-    WORLD.get_or_init(|| {
-        let fleet = Fleet::start(Base::Apt, 15, HOSTS.len());
-        let apt_dir = tempfile::tempdir().unwrap();
-        let apt = AptRepo::new(apt_dir.path());
-        let debs: Vec<Deb> = PACKAGES.iter().map(|p| Deb::new(p, "1.0-1")).collect();
-        apt.publish(MAIN, &debs);
-        let server = FileServer::start(apt_dir.path());
-        let sources = AptRepo::sources_list(&server.url());
-        for h in HOSTS {
-            fleet.write(h, "/etc/apt/sources.list", &sources);
-            fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
-            let mut argv = vec![
-                "env",
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-            ];
-            let pins: Vec<String> = PACKAGES.iter().map(|p| format!("{p}=1.0-1")).collect();
-            argv.extend(pins.iter().map(String::as_str));
-            fleet.ssh_ok(h, &argv);
-        }
-        World {
-            fleet,
-            apt,
-            _apt_dir: apt_dir,
-            _server: server,
-        }
-    })
+fn world() -> &'static AptWorld {
+    WORLD.get_or_init(|| AptWorld::start(15, HOSTS.len(), &PACKAGES))
 }
 
 fn installed(host: &str, package: &str) -> String {
-    world()
-        .fleet
-        .ssh_ok(host, &["dpkg-query", "-W", "-f", "${Version}", package])
-        .trim()
-        .to_string()
+    world().installed(host, package)
 }
 
 /// A HostGroup `name` of `hosts`, under baseline `b`, rollout `rollout`, window `w`.
@@ -238,31 +199,6 @@ fn two_groups_soak_together_not_one_after_the_other() {
         events.iter().all(|e| e["ts"].is_string()),
         "every event has its time"
     );
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    /// SIGTERM first, so the daemon closes its SSH connections; killed
-    /// if it has not exited within 20 s.
-    fn drop(&mut self) {
-        // Already reaped: its pid may belong to another process by now.
-        if !matches!(self.0.try_wait(), Ok(None)) {
-            return;
-        }
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn start_daemon(repo: &Path, state: &Path) -> (Daemon, std::process::ChildStdout) {

@@ -15,75 +15,35 @@
 
 mod support;
 
+use support::daemon::Daemon;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use support::aptrepo::{AptRepo, Deb, MAIN, SECURITY};
-use support::fleet::{Base, Fleet};
+use support::aptrepo::{Deb, MAIN, SECURITY};
+use support::aptworld::AptWorld;
 use support::git::{commit, git};
-use support::http::FileServer;
 use support::policy;
 
 /// Installed on every host at 1.0-1; each test moves its own.
 const PACKAGES: [&str; 5] = ["pw-promo", "pw-sick", "pw-em", "pw-late", "pw-daemon"];
 
-struct World {
-    fleet: Fleet,
-    apt: AptRepo,
-    _apt_dir: tempfile::TempDir,
-    _server: FileServer,
-}
-
-static WORLD: OnceLock<World> = OnceLock::new();
+static WORLD: OnceLock<AptWorld> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn world() -> &'static World {
-    WORLD.get_or_init(|| {
-        let fleet = Fleet::start(Base::Apt, 14, 4);
-        let apt_dir = tempfile::tempdir().unwrap();
-        let apt = AptRepo::new(apt_dir.path());
-        let debs: Vec<Deb> = PACKAGES.iter().map(|p| Deb::new(p, "1.0-1")).collect();
-        apt.publish(MAIN, &debs);
-        let server = FileServer::start(apt_dir.path());
-        let sources = AptRepo::sources_list(&server.url());
-        for h in ["h1", "h2", "h3", "h4"] {
-            fleet.write(h, "/etc/apt/sources.list", &sources);
-            fleet.ssh_ok(h, &["apt-get", "update", "-q"]);
-            let mut argv = vec![
-                "env",
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-            ];
-            let pins: Vec<String> = PACKAGES.iter().map(|p| format!("{p}=1.0-1")).collect();
-            argv.extend(pins.iter().map(String::as_str));
-            fleet.ssh_ok(h, &argv);
-        }
-        World {
-            fleet,
-            apt,
-            _apt_dir: apt_dir,
-            _server: server,
-        }
-    })
+fn world() -> &'static AptWorld {
+    WORLD.get_or_init(|| AptWorld::start(14, 4, &PACKAGES))
 }
 
-/// The version dpkg has installed on `host`.
 fn installed(host: &str, package: &str) -> String {
-    world()
-        .fleet
-        .ssh_ok(host, &["dpkg-query", "-W", "-f", "${Version}", package])
-        .trim()
-        .to_string()
+    world().installed(host, package)
 }
 
 /// A HostGroup of the given hosts of the test fleet, with `extra` spec keys.
@@ -503,15 +463,6 @@ fn an_emergency_change_patches_outside_windows_until_it_expires() {
         said.contains("warning: EmergencyChange `cve-2026-9999` expired at"),
         "{said}"
     );
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod aptrepo;
+pub mod aptworld;
+pub mod daemon;
 pub mod fleet;
 pub mod git;
 pub mod githttp;
