@@ -207,11 +207,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
         };
         // Only packages still at the version this run installed go back: a
         // later run's upgrade is never undone by reverting an earlier one.
-        let current: BTreeMap<String, String> = f
-            .installed
-            .iter()
-            .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
-            .collect();
+        let current = f.installed_versions();
         let mut targets = BTreeMap::new();
         for (k, old) in &h.before {
             match (current.get(k), h.planned.get(k)) {

@@ -3,8 +3,10 @@
 //! Serialised as the `scan --format json` document, which `plan --facts`
 //! reads back, so CI can plan without reaching hosts.
 
+mod key;
 mod stream;
 
+pub use key::{PackageKey, PackageVersions};
 pub use stream::{RawHost, StreamError, for_each_host, for_each_host_raw};
 
 use jiff::Timestamp;
@@ -63,6 +65,12 @@ pub struct InstalledPackage {
     pub held: bool,
 }
 
+impl InstalledPackage {
+    pub fn key(&self) -> PackageKey {
+        PackageKey::new(&self.name, &self.arch)
+    }
+}
+
 /// A newer version the host's repositories offer for an installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,6 +101,12 @@ pub struct AvailableUpdate {
     pub requires_reboot: bool,
 }
 
+impl AvailableUpdate {
+    pub fn key(&self) -> PackageKey {
+        PackageKey::new(&self.name, &self.arch)
+    }
+}
+
 /// Everything one successful scan found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,6 +124,16 @@ pub struct HostFacts {
     /// never used later, reported so nothing is silently dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected_lines: Vec<String>,
+}
+
+impl HostFacts {
+    /// Every installed package's version, by key.
+    pub fn installed_versions(&self) -> PackageVersions {
+        self.installed
+            .iter()
+            .map(|p| (p.key(), p.version.clone()))
+            .collect()
+    }
 }
 
 /// How a host's scan ended.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 
 use super::host::FailedInstall;
+use crate::facts::PackageKey;
 
 /// Recorded history, as plain data (the planner stays pure).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,8 +17,8 @@ pub struct History {
     /// `(stage, package, version)` → since when every host of the stage has
     /// had it installed (and healthy, where the baseline requires it).
     pub stage_healthy_since: BTreeMap<(String, String, String), StageRecord>,
-    /// `(host, "name:arch")` → the last failed install of that package there.
-    pub failed_installs: BTreeMap<(String, String), FailedInstall>,
+    /// `(host, package)` → the last failed install of that package there.
+    pub failed_installs: BTreeMap<(String, PackageKey), FailedInstall>,
 }
 
 /// A version's record on one stage.
@@ -44,7 +45,7 @@ impl History {
             return None;
         }
         self.failed_installs
-            .get(&(host.to_string(), format!("{package}:{arch}")))
+            .get(&(host.to_string(), PackageKey::new(package, arch)))
     }
 
     pub fn stage_record(&self, stage: &str, package: &str, version: &str) -> Option<&StageRecord> {

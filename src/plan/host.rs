@@ -501,7 +501,7 @@ mod tests {
         let tz = TimeZone::UTC;
         let mut h = History::default();
         h.failed_installs.insert(
-            ("h".into(), "curl:amd64".into()),
+            ("h".into(), crate::facts::PackageKey::parse("curl:amd64")),
             FailedInstall {
                 version: "7.0-2".into(),
                 at: "2026-11-26T22:10:00Z".parse().unwrap(),
@@ -510,7 +510,7 @@ mod tests {
         );
         // A failure of another version, or on another host, is not this one's.
         h.failed_installs.insert(
-            ("h".into(), "openssl:amd64".into()),
+            ("h".into(), crate::facts::PackageKey::parse("openssl:amd64")),
             FailedInstall {
                 version: "3.0-9".into(),
                 at: "2026-11-26T22:10:00Z".parse().unwrap(),

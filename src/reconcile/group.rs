@@ -406,11 +406,9 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
             _ => continue,
         };
         for (key, version) in &h.planned {
-            let (package, arch) = key.rsplit_once(':').unwrap_or((key.as_str(), ""));
             let attempt = InstallAttempt {
                 host: &h.host,
-                package,
-                arch,
+                package: key,
                 version,
                 at: done.finished_at.unwrap_or(now),
                 outcome,

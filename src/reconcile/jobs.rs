@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::source::Source;
-use crate::facts::HostFacts;
+use crate::facts::{HostFacts, PackageKey, PackageVersions};
 use crate::plan::fleet::{GroupPlan, HostPlan};
 use crate::rollout::host::{HostJob, HostSettings};
 use crate::rollout::record::{EmergencyRecord, HostOutcome, RunRecord};
@@ -118,10 +118,9 @@ pub fn settle_resumed_hosts(
             };
             continue;
         };
-        let now: BTreeMap<String, String> = f
-            .installed
-            .iter()
-            .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+        let now: PackageVersions = f
+            .installed_versions()
+            .into_iter()
             .filter(|(k, _)| h.planned.contains_key(k))
             .collect();
         h.after = now.clone();
@@ -189,14 +188,14 @@ pub fn host_job(
     run_id: &str,
     wave: usize,
 ) -> HostJob {
-    let key = |n: &str, a: &str| format!("{n}:{a}");
-    let before: BTreeMap<String, String> = hp
+    let key = PackageKey::new;
+    let before: PackageVersions = hp
         .desired
         .install
         .iter()
         .map(|p| (key(&p.name, &p.arch), p.from.clone()))
         .collect();
-    let planned: BTreeMap<String, String> = hp
+    let planned: PackageVersions = hp
         .desired
         .install
         .iter()
@@ -284,8 +283,8 @@ mod tests {
                 hosts: vec![HostRun {
                     host: "h1".into(),
                     outcome: HostOutcome::InProgress,
-                    before: [("vim:amd64".to_string(), "1".to_string())].into(),
-                    planned: [("vim:amd64".to_string(), "2".to_string())].into(),
+                    before: [("vim:amd64".into(), "1".to_string())].into(),
+                    planned: [("vim:amd64".into(), "2".to_string())].into(),
                     after: BTreeMap::new(),
                     steps,
                 }],

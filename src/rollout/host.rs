@@ -3,7 +3,6 @@
 //! verify → health checks → post hook. Each step is reported as it ends, so
 //! the run record (the journal) always says how far the host got.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -14,7 +13,7 @@ use super::record::{HostOutcome, Step, StepRecord};
 use super::safety::InstallSafety;
 use super::template::{Scope, render_argv};
 use super::{repair, resolve};
-use crate::facts::{HostFacts, PackageManager};
+use crate::facts::{HostFacts, PackageKey, PackageManager, PackageVersions};
 use crate::os::install::{self, Direction, PackageVersion};
 use crate::os::{self, Refresh, ScanOptions};
 use crate::scan::{FleetScanOptions, ScanTarget, connect};
@@ -54,9 +53,9 @@ impl HostSettings {
 pub struct HostJob {
     pub target: ScanTarget,
     pub package_manager: PackageManager,
-    /// `name:arch` → version now and version planned.
-    pub before: BTreeMap<String, String>,
-    pub planned: BTreeMap<String, String>,
+    /// Version now and version planned.
+    pub before: PackageVersions,
+    pub planned: PackageVersions,
     pub scope: Scope,
 }
 
@@ -64,7 +63,7 @@ pub struct HostJob {
 #[derive(Debug, Clone)]
 pub struct HostResult {
     pub outcome: HostOutcome,
-    pub after: BTreeMap<String, String>,
+    pub after: PackageVersions,
 }
 
 /// Reports each step as it ends.
@@ -118,15 +117,12 @@ impl Stepper<'_> {
     }
 }
 
-pub(super) fn packages(map: &BTreeMap<String, String>) -> Vec<PackageVersion> {
+pub(super) fn packages(map: &PackageVersions) -> Vec<PackageVersion> {
     map.iter()
-        .map(|(key, version)| {
-            let (name, arch) = key.rsplit_once(':').unwrap_or((key.as_str(), ""));
-            PackageVersion {
-                name: name.to_string(),
-                arch: arch.to_string(),
-                version: version.clone(),
-            }
+        .map(|(key, version)| PackageVersion {
+            name: key.name.clone(),
+            arch: key.arch.clone(),
+            version: version.clone(),
         })
         .collect()
 }
@@ -177,15 +173,14 @@ async fn rescan(t: &dyn Transport, settings: &HostSettings) -> Result<HostFacts,
     })
 }
 
-/// `name:arch` → installed version, for the packages of `keys`. A Windows
+/// The installed version of each package of `keys`. A Windows
 /// update that is no longer offered is installed, whether or not Windows
 /// lists it among its hotfixes (Defender definitions and the removal tool
 /// never appear there).
-fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let mut found: BTreeMap<String, String> = facts
-        .installed
-        .iter()
-        .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+fn versions_of(facts: &HostFacts, keys: &PackageVersions) -> PackageVersions {
+    let mut found: PackageVersions = facts
+        .installed_versions()
+        .into_iter()
         .filter(|(k, _)| keys.contains_key(k))
         .collect();
     if facts.package_manager == crate::facts::PackageManager::WindowsUpdate {
@@ -193,7 +188,7 @@ fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<S
             let offered = facts
                 .updates
                 .iter()
-                .any(|u| format!("{}:{}", u.name, u.arch) == *k);
+                .any(|u| u.name == k.name && u.arch == k.arch);
             if !offered {
                 found.entry(k.clone()).or_insert_with(|| "installed".into());
             }
@@ -207,10 +202,10 @@ fn versions_of(facts: &HostFacts, keys: &BTreeMap<String, String>) -> BTreeMap<S
 /// reports installed updates without their revision).
 fn mismatches(
     pm: crate::facts::PackageManager,
-    after: &BTreeMap<String, String>,
-    want: &BTreeMap<String, String>,
+    after: &PackageVersions,
+    want: &PackageVersions,
 ) -> Vec<String> {
-    let reached = |k: &String, v: &String| match pm {
+    let reached = |k: &PackageKey, v: &String| match pm {
         crate::facts::PackageManager::WindowsUpdate => after.contains_key(k) != v.is_empty(),
         _ => after.get(k) == Some(v),
     };
@@ -268,7 +263,7 @@ pub async fn patch(job: &HostJob, settings: &HostSettings, sink: &dyn StepSink) 
         host: &job.target.host,
         sink,
     };
-    let mut after = BTreeMap::new();
+    let mut after = PackageVersions::new();
     let outcome = match steps(job, settings, &s, &mut after).await {
         Ok(()) => HostOutcome::Patched,
         Err((step, error)) => HostOutcome::Failed { step, error },
@@ -280,7 +275,7 @@ async fn steps(
     job: &HostJob,
     settings: &HostSettings,
     s: &Stepper<'_>,
-    after: &mut BTreeMap<String, String>,
+    after: &mut PackageVersions,
 ) -> Result<(), (Step, String)> {
     let mut t = s
         .run(Step::Connect, async {
@@ -301,7 +296,7 @@ async fn work(
     job: &HostJob,
     settings: &HostSettings,
     s: &Stepper<'_>,
-    after: &mut BTreeMap<String, String>,
+    after: &mut PackageVersions,
     t: &mut Box<dyn Transport>,
 ) -> Result<(), (Step, String)> {
     {
@@ -430,7 +425,7 @@ pub async fn roll_back(
     job: &HostJob,
     settings: &HostSettings,
     sink: &dyn StepSink,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<PackageVersions, String> {
     let s = Stepper {
         host: &job.target.host,
         sink,

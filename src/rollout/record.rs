@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::facts::PackageVersions;
+
 /// Format version of run records.
 pub const RUN_VERSION: u32 = 1;
 
@@ -139,13 +141,13 @@ pub struct WaveRun {
 pub struct HostRun {
     pub host: String,
     pub outcome: HostOutcome,
-    /// `name:arch` → version before the run (the rollback target).
-    pub before: BTreeMap<String, String>,
-    /// `name:arch` → version the run installs.
-    pub planned: BTreeMap<String, String>,
-    /// `name:arch` → version found after the run (verified by a rescan).
+    /// Version before the run (the rollback target).
+    pub before: PackageVersions,
+    /// Version the run installs.
+    pub planned: PackageVersions,
+    /// Version found after the run (verified by a rescan).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub after: BTreeMap<String, String>,
+    pub after: PackageVersions,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepRecord>,
 }

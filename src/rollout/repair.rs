@@ -30,7 +30,7 @@
 //!
 //! zypper hosts are not checked or repaired (see README, "Applying, exactly").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::host::{HostJob, HostSettings, Stepper};
 use super::record::{HostOutcome, RunKind, RunRecord, Step};
@@ -38,7 +38,7 @@ use super::resolve::parse_record;
 use crate::os::install::{self, last_lines};
 use std::time::Duration;
 
-use crate::facts::PackageManager;
+use crate::facts::{PackageKey, PackageManager, PackageVersions};
 use crate::os::transaction::Unfinished;
 use crate::os::{apt, dnf};
 use crate::transport::{CommandOutput, RemoteCommand, Transport};
@@ -49,7 +49,7 @@ pub struct Interrupted {
     /// The run it belongs to.
     pub run: String,
     /// `name:arch` of every package its transaction was putting on the host.
-    pub packages: BTreeSet<String>,
+    pub packages: BTreeSet<PackageKey>,
 }
 
 /// The journal's half of the rule (pure): what the newest run that touched
@@ -100,7 +100,7 @@ pub fn is_ours<'a>(
     }
     let foreign: Vec<String> = unfinished
         .iter()
-        .filter(|u| !i.packages.contains(&format!("{}:{}", u.name, u.arch)))
+        .filter(|u| !i.packages.contains(&PackageKey::new(&u.name, &u.arch)))
         .map(|u| format!("{} ({})", u.name, u.state))
         .collect();
     if foreign.is_empty() {
@@ -119,12 +119,11 @@ pub fn is_ours<'a>(
 /// must all be planned now, or the repair stops (pure).
 pub fn left_for_install(
     left: &[Unfinished],
-    planned: &BTreeMap<String, String>,
+    planned: &PackageVersions,
 ) -> Result<Vec<String>, String> {
     let mut again = Vec::new();
     for u in left {
-        let key = format!("{}:{}", u.name, u.arch);
-        match planned.get(&key) {
+        match planned.get(&PackageKey::new(&u.name, &u.arch)) {
             Some(v) if u.needs_reinstall => again.push(format!("{} {v}", u.name)),
             _ => {
                 return Err(format!(
@@ -482,9 +481,12 @@ mod tests {
                 assert_eq!(i.run, "r1");
                 assert_eq!(
                     i.packages,
-                    ["pw-app:all".to_string(), "pw-blocked:all".to_string()]
-                        .into_iter()
-                        .collect()
+                    [
+                        PackageKey::parse("pw-app:all"),
+                        PackageKey::parse("pw-blocked:all")
+                    ]
+                    .into_iter()
+                    .collect()
                 );
             }
         }
@@ -534,7 +536,7 @@ mod tests {
     fn only_unfinished_packages_of_that_transaction_are_ours() {
         let i = Interrupted {
             run: "r1".into(),
-            packages: ["pw-app:all".to_string(), "pw-blocked:all".to_string()]
+            packages: ["pw-app:all".into(), "pw-blocked:all".into()]
                 .into_iter()
                 .collect(),
         };
@@ -562,7 +564,7 @@ mod tests {
 
     #[test]
     fn half_installed_packages_must_be_planned_to_be_installed_again() {
-        let planned: BTreeMap<String, String> = [("pw-app:all".to_string(), "2.0-1".to_string())]
+        let planned: PackageVersions = [(PackageKey::parse("pw-app:all"), "2.0-1".to_string())]
             .into_iter()
             .collect();
         assert_eq!(

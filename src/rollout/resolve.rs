@@ -9,13 +9,13 @@
 //! rule (`super::repair`) later reads to know what an interrupted install
 //! was putting on the host.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::safety::InstallSafety;
-use crate::facts::PackageManager;
+use crate::facts::{PackageKey, PackageManager, PackageVersions};
 use crate::os::install::{self, Direction, PackageVersion};
 use crate::os::transaction::Resolved;
 use crate::plan::baseline::CompiledBaseline;
@@ -55,14 +55,14 @@ pub fn blocked_in(
 
 /// The step's output: every package of the transaction as `name:arch=version`
 /// (the same keys as the run record's versions), dependencies marked.
-pub fn record(planned: &BTreeMap<String, String>, resolved: &[Resolved]) -> String {
+pub fn record(planned: &PackageVersions, resolved: &[Resolved]) -> String {
     let keys: Vec<String> = resolved
         .iter()
         .map(|r| format!("{}:{}={}", r.name, r.arch, r.version))
         .collect();
     let deps = resolved
         .iter()
-        .filter(|r| !planned.contains_key(&format!("{}:{}", r.name, r.arch)))
+        .filter(|r| !planned.contains_key(&PackageKey::new(&r.name, &r.arch)))
         .count();
     format!(
         "{RECORD_PREFIX}{} ({} package(s), {deps} of them dependencies)",
@@ -73,12 +73,12 @@ pub fn record(planned: &BTreeMap<String, String>, resolved: &[Resolved]) -> Stri
 
 /// The `name:arch` keys a resolve step's output lists ([`record`]); `None`
 /// when it is not such an output.
-pub fn parse_record(output: &str) -> Option<BTreeSet<String>> {
+pub fn parse_record(output: &str) -> Option<BTreeSet<PackageKey>> {
     let list = output.lines().next()?.strip_prefix(RECORD_PREFIX)?;
     Some(
         list.split(' ')
             .take_while(|w| !w.starts_with('('))
-            .filter_map(|w| w.split_once('=').map(|(key, _)| key.to_string()))
+            .filter_map(|w| w.split_once('=').map(|(key, _)| PackageKey::parse(key)))
             .collect(),
     )
 }
@@ -128,7 +128,7 @@ pub async fn check(
     t: &dyn Transport,
     pm: PackageManager,
     install: &RemoteCommand,
-    planned: &BTreeMap<String, String>,
+    planned: &PackageVersions,
     safety: &InstallSafety,
 ) -> Result<((), String), String> {
     let resolved = resolve_once(t, pm, install).await?;
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_record_lists_the_transaction_and_reads_back() {
-        let planned: BTreeMap<String, String> = [("pw-app:all".to_string(), "2.0-1".to_string())]
+        let planned: PackageVersions = [(PackageKey::parse("pw-app:all"), "2.0-1".to_string())]
             .into_iter()
             .collect();
         let resolved = [
@@ -182,9 +182,12 @@ mod tests {
         );
         assert_eq!(
             parse_record(&out).unwrap(),
-            ["pw-app:all".to_string(), "pw-blocked:all".to_string()]
-                .into_iter()
-                .collect()
+            [
+                PackageKey::parse("pw-app:all"),
+                PackageKey::parse("pw-blocked:all")
+            ]
+            .into_iter()
+            .collect()
         );
         assert_eq!(
             parse_record(&record(&planned, &[])).unwrap(),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{CheckResult, FirstSeen, HostRecord, STATE_VERSION};
 use super::{FailedInstalls, Fence, GroupLease, InstallAttempt, RunState, StateError};
-use crate::facts::HostScan;
+use crate::facts::{HostScan, PackageKey};
 use crate::plan::host::FailedInstall;
 use crate::rollout::record::{RUN_VERSION, RunRecord};
 use crate::spec::values::check_host_name;
@@ -48,7 +48,7 @@ struct FailedInstallsFile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FailedRow {
     host: String,
-    package: String,
+    package: PackageKey,
     version: String,
     at: Timestamp,
     error: String,
@@ -450,13 +450,13 @@ mod tests {
             "2026-11-01T10:00:00Z".parse::<Timestamp>().unwrap()
         );
         let h = again.host("h1").unwrap().unwrap();
-        assert_eq!(h.installed["vim:amd64"].version, "1");
+        assert_eq!(h.installed[&"vim:amd64".into()].version, "1");
         assert!(h.health.unwrap().healthy);
         // A failed install is remembered until the package installs.
+        let vim = "vim:amd64".into();
         let attempt = |outcome| InstallAttempt {
             host: "h1",
-            package: "vim",
-            arch: "amd64",
+            package: &vim,
             version: "2",
             at: "2026-11-02T22:00:00Z".parse().unwrap(),
             outcome,
@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(fs.0.len(), 50, "every writer's sightings are kept");
         assert_eq!(store.host("h0").unwrap().unwrap().installed.len(), 1);
         assert_eq!(
-            store.host("h1").unwrap().unwrap().installed["p1-24:amd64"].version,
+            store.host("h1").unwrap().unwrap().installed[&"p1-24:amd64".into()].version,
             "1"
         );
     }

@@ -14,7 +14,7 @@ pub use record::{CheckResult, FirstSeen, Health, HostRecord, InstalledSince, STA
 
 use jiff::Timestamp;
 
-use crate::facts::HostScan;
+use crate::facts::{HostScan, PackageKey};
 use crate::plan::History;
 use crate::plan::host::FailedInstall;
 use crate::rollout::record::{RunKind, RunOutcome, RunRecord};
@@ -119,15 +119,14 @@ impl RunRecord {
     }
 }
 
-/// `(host, "name:arch")` → the last failed install there.
-pub type FailedInstalls = std::collections::BTreeMap<(String, String), FailedInstall>;
+/// `(host, package)` → the last failed install there.
+pub type FailedInstalls = std::collections::BTreeMap<(String, PackageKey), FailedInstall>;
 
 /// One package install on one host, as the rollout reports it.
 #[derive(Debug, Clone, Copy)]
 pub struct InstallAttempt<'a> {
     pub host: &'a str,
-    pub package: &'a str,
-    pub arch: &'a str,
+    pub package: &'a PackageKey,
     pub version: &'a str,
     pub at: Timestamp,
     /// `Err(output tail)` when it failed.
@@ -137,10 +136,7 @@ pub struct InstallAttempt<'a> {
 impl InstallAttempt<'_> {
     /// The failure record after this attempt.
     pub fn apply_to(&self, failed: &mut FailedInstalls) {
-        let key = (
-            self.host.to_string(),
-            format!("{}:{}", self.package, self.arch),
-        );
+        let key = (self.host.to_string(), self.package.clone());
         match self.outcome {
             Ok(()) => {
                 failed.remove(&key);

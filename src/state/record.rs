@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{HostScan, ScanState};
+use crate::facts::{HostScan, PackageKey, ScanState};
 pub use crate::rollout::health::CheckResult;
 
 /// Format version of stored records.
@@ -94,8 +94,8 @@ pub struct HostRecord {
     pub version: u32,
     pub host: String,
     pub last_scan: Timestamp,
-    /// `name:arch` → the installed version and since when.
-    pub installed: BTreeMap<String, InstalledSince>,
+    /// The installed version of each package and since when.
+    pub installed: BTreeMap<PackageKey, InstalledSince>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
 }
@@ -114,7 +114,7 @@ impl HostRecord {
             .installed
             .iter()
             .map(|p| {
-                let key = format!("{}:{}", p.name, p.arch);
+                let key = p.key();
                 let since = previous
                     .and_then(|r| r.installed.get(&key))
                     .filter(|old| old.version == p.version)
@@ -203,11 +203,11 @@ impl HostRecord {
 
     /// Since when this host has had `version` of `package` installed (any architecture).
     pub fn installed_since(&self, package: &str, version: &str) -> Option<Timestamp> {
-        let prefix = format!("{package}:");
+        // Keys order as `name:arch` text: one name's architectures are adjacent.
         self.installed
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, v)| !k[prefix.len()..].contains(':') && v.version == version)
+            .range(PackageKey::new(package, "")..)
+            .take_while(|(k, _)| k.name == package)
+            .filter(|(_, v)| v.version == version)
             .map(|(_, v)| v.since)
             .min()
     }

@@ -43,7 +43,7 @@ impl History {
                 Some(_) => None,
             });
             for (key, installed) in &first.installed {
-                let package = key.rsplit_once(':').map_or(key.as_str(), |(n, _)| n);
+                let package = key.name.as_str();
                 let Some(installed_since) = hosts
                     .iter()
                     .map(|h| h.installed_since(package, &installed.version))
@@ -95,7 +95,7 @@ mod tests {
                 .iter()
                 .map(|(n, v, since)| {
                     (
-                        format!("{n}:amd64"),
+                        crate::facts::PackageKey::new(*n, "amd64"),
                         InstalledSince {
                             version: v.to_string(),
                             since: t(since),

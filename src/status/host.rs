@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{HostScan, ScanState};
+use crate::facts::{HostScan, PackageKey, PackageVersions, ScanState};
 use crate::plan::fleet::HostPlan;
 use crate::plan::host::{Compliance, PatchState, PatchStatus};
 use crate::spec::baseline::{Classification, Severity};
@@ -44,7 +44,7 @@ pub struct HostStatus {
     /// Installed versions of the packages that matter here: the ones with
     /// updates offered or needing attention.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub installed: BTreeMap<String, String>,
+    pub installed: PackageVersions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
 }
@@ -52,7 +52,7 @@ pub struct HostStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MissingPatch {
-    pub package: String,
+    pub package: PackageKey,
     pub installed: String,
     pub available: String,
     pub classification: Classification,
@@ -64,7 +64,7 @@ pub struct MissingPatch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attention {
-    pub package: String,
+    pub package: PackageKey,
     pub version: String,
     pub state: PatchState,
     pub reason: String,
@@ -76,14 +76,14 @@ pub struct LastRun {
     pub id: String,
     /// `patched`, `failed`, `rolledBack`, `skipped`…
     pub outcome: String,
-    /// `name:arch` → `before → after` for what the run changed.
+    /// `before → after` for what the run changed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub changed: BTreeMap<String, String>,
+    pub changed: BTreeMap<PackageKey, String>,
 }
 
 fn attention(a: &PatchStatus) -> Attention {
     Attention {
-        package: format!("{}:{}", a.name, a.arch),
+        package: PackageKey::new(&a.name, &a.arch),
         version: a.version.clone(),
         state: a.state,
         reason: a.reason.clone(),
@@ -139,10 +139,9 @@ pub fn host_status(
                 .iter()
                 .filter(|p| {
                     relevant.contains(p.name.as_str())
-                        || changed
-                            .is_some_and(|c| c.contains_key(&format!("{}:{}", p.name, p.arch)))
+                        || changed.is_some_and(|c| c.contains_key(&p.key()))
                 })
-                .map(|p| (format!("{}:{}", p.name, p.arch), p.version.clone()))
+                .map(|p| (p.key(), p.version.clone()))
                 .collect();
         }
         ScanState::Unreachable { error } => {
@@ -172,7 +171,7 @@ pub fn host_status(
                     .filter(|d| d.decision.state.installs()),
             )
             .map(|d| MissingPatch {
-                package: format!("{}:{}", d.name, d.arch),
+                package: PackageKey::new(&d.name, &d.arch),
                 installed: d.from.clone(),
                 available: d.to.clone(),
                 classification: d.classification,

@@ -145,17 +145,14 @@ pub fn render_as(
             };
             *slot += 1;
             if m.severity == Severity::Critical {
-                let name = m
-                    .package
-                    .rsplit_once(':')
-                    .map_or(m.package.as_str(), |(n, _)| n);
+                let name = m.package.name.as_str();
                 let since = first_seen(name, &m.available).unwrap_or(h.last_scan);
                 if oldest.as_ref().is_none_or(|(t, _)| since < *t) {
                     oldest = Some((
                         since,
                         Oldest {
                             host: h.host.clone(),
-                            package: m.package.clone(),
+                            package: m.package.to_string(),
                             available: m.available.clone(),
                             advisory: m.advisory.clone(),
                             since: since.strftime("%Y-%m-%d").to_string(),
@@ -167,7 +164,7 @@ pub fn render_as(
         for a in &h.attention {
             attention.push(AttentionRow {
                 host: h.host.clone(),
-                package: a.package.clone(),
+                package: a.package.to_string(),
                 version: a.version.clone(),
                 state: serde_json::to_value(a.state)
                     .ok()
@@ -268,6 +265,7 @@ pub fn render_as(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::PackageKey;
     use crate::spec::baseline::Classification;
     use crate::status::host::{MissingPatch, STATUS_VERSION};
 
@@ -298,7 +296,7 @@ mod tests {
 
     fn critical(package: &str, available: &str, advisory: &str) -> MissingPatch {
         MissingPatch {
-            package: package.into(),
+            package: PackageKey::parse(package),
             installed: "1".into(),
             available: available.into(),
             classification: Classification::Security,
