@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(PackageKey::parse("bare"), PackageKey::new("bare", ""));
         // `foo-bar:x` sorts before `foo:x` as text ('-' < ':'), not after
         // it as (name, arch) tuples would.
-        let mut keys = vec![PackageKey::new("foo", "x"), PackageKey::new("foo-bar", "x")];
+        let mut keys = [PackageKey::new("foo", "x"), PackageKey::new("foo-bar", "x")];
         keys.sort();
         assert_eq!(keys[0].name, "foo-bar");
         let mut map = PackageVersions::new();
