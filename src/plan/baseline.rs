@@ -13,7 +13,7 @@
 
 use std::cmp::Ordering;
 
-use globset::{Glob, GlobMatcher};
+use globset::GlobMatcher;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -26,7 +26,8 @@ use crate::spec::Resource;
 use crate::spec::baseline::{
     Classification, PatchApprovalsSpec, PatchBaselineSpec, RejectedAction, Severity,
 };
-use crate::spec::values::{self, VersionConstraint, VersionOp};
+use crate::spec::parsed::{DateText, Grammar, PackageGlob, Parsed};
+use crate::spec::values::{VersionConstraint, VersionOp};
 use crate::version;
 
 /// What the baseline says about one update.
@@ -144,14 +145,13 @@ pub struct CompiledBaseline {
     promotion: Option<Promotion>,
 }
 
-fn glob(p: &str) -> Result<GlobMatcher, String> {
-    Glob::new(p)
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("`{p}`: {e}"))
+/// The parsed value of a validated field (`Err`: validate was skipped).
+fn parsed<G: Grammar>(p: &Parsed<G>) -> Result<G::Value, String> {
+    p.checked().cloned().map_err(String::from)
 }
 
-fn date(d: &Option<crate::spec::Spanned<String>>) -> Result<Option<Date>, String> {
-    d.as_ref().map(|t| values::parse_date(t)).transpose()
+fn date(d: &Option<crate::spec::Spanned<DateText>>) -> Result<Option<Date>, String> {
+    d.as_ref().map(|t| parsed(t)).transpose()
 }
 
 fn entries(list: &[crate::spec::baseline::PackageRule]) -> Result<Vec<PackageEntry>, String> {
@@ -160,14 +160,15 @@ fn entries(list: &[crate::spec::baseline::PackageRule]) -> Result<Vec<PackageEnt
             Ok(PackageEntry {
                 prefix: e
                     .package
-                    .value
+                    .text()
                     .chars()
                     .take_while(|c| !"*?[{\\".contains(*c))
                     .collect(),
-                glob: glob(&e.package)?,
-                constraint: values::parse_version_constraint(
-                    e.version.as_ref().map_or("*", |v| v.value.as_str()),
-                )?,
+                glob: parsed(&e.package)?,
+                constraint: e
+                    .version
+                    .as_ref()
+                    .map_or(Ok(VersionConstraint::Any), |v| parsed(v))?,
                 reason: e.reason.value.clone(),
                 until: date(&e.until)?,
             })
@@ -187,8 +188,8 @@ impl CompiledBaseline {
             .approval_rules
             .iter()
             .map(|r| {
-                let globs = |v: &[crate::spec::Spanned<String>]| {
-                    v.iter().map(|p| glob(p)).collect::<Result<Vec<_>, _>>()
+                let globs = |v: &[crate::spec::Spanned<PackageGlob>]| {
+                    v.iter().map(|p| parsed(p)).collect::<Result<Vec<_>, _>>()
                 };
                 Ok(Rule {
                     name: r.name.value.clone(),
@@ -196,7 +197,11 @@ impl CompiledBaseline {
                     severities: r.severities.clone(),
                     packages: globs(&r.packages)?,
                     exclude: globs(&r.exclude_packages)?,
-                    repositories: globs(&r.repositories)?,
+                    repositories: r
+                        .repositories
+                        .iter()
+                        .map(|p| parsed(p))
+                        .collect::<Result<Vec<_>, _>>()?,
                     after_days: r.approve_after_days.as_ref().map(|d| d.value),
                     until: date(&r.approve_until_date)?,
                     compliance_level: r.compliance_level,
@@ -207,11 +212,11 @@ impl CompiledBaseline {
             .promotion
             .as_ref()
             .map(|p| {
-                let secs = values::span_seconds(values::parse_span(&p.after)?);
+                let after = p.after.checked().map_err(String::from)?;
                 Ok::<_, String>(Promotion {
                     from: p.from.value.clone(),
-                    after: SignedDuration::from_secs(secs),
-                    after_text: p.after.value.clone(),
+                    after: SignedDuration::try_from(*after).unwrap_or(SignedDuration::MAX),
+                    after_text: p.after.text().to_string(),
                     require_healthy: p.require_healthy,
                 })
             })
@@ -1091,7 +1096,7 @@ mod tests {
 
     #[test]
     fn rpm_constraints_use_rpm_ordering() {
-        let c = values::parse_version_constraint(">= 3.0.7-27.el9").unwrap();
+        let c = crate::spec::values::parse_version_constraint(">= 3.0.7-27.el9").unwrap();
         assert!(satisfies(PackageManager::Dnf, "1:3.0.7-25.el9", &c));
         assert!(!satisfies(PackageManager::Dnf, "3.0.7-25.el9_3", &c));
         assert!(satisfies(PackageManager::Dnf, "3.0.7-28.el9", &c));

@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::spec::Repository;
 use crate::spec::baseline::ExactApproval;
-use crate::spec::values;
 
 /// One EmergencyChange that has not expired at the plan's instant.
 #[derive(Debug, Clone)]
@@ -44,7 +43,7 @@ pub fn in_force(repo: &Repository, now: Timestamp) -> Vec<Emergency<'_>> {
         .emergencies
         .iter()
         .filter_map(|e| {
-            let expires = values::parse_timestamp(&e.spec.expires).ok()?;
+            let expires = e.spec.expires.get()?;
             (now < expires).then(|| Emergency {
                 name: e.name(),
                 reason: e.spec.reason.value.trim(),

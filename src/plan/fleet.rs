@@ -20,6 +20,7 @@ use crate::spec::baseline::RebootPolicy;
 use crate::spec::baseline::Severity;
 use crate::spec::common::{CountOrPercent, Criticality};
 use crate::spec::host_group::{HostGroupSpec, HostSpec};
+use crate::spec::parsed::DurationText;
 use crate::spec::rollout::RolloutPolicySpec;
 
 /// Version of the plan JSON document.
@@ -93,7 +94,7 @@ pub struct Wave {
     pub hosts: Vec<HostPlan>,
     /// Wait (and keep health-checking) this long after the wave, e.g. `30m`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub soak: Option<String>,
+    pub soak: Option<DurationText>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -423,8 +424,7 @@ impl<'a> Planner<'a> {
             .first()
             .and_then(|f| f.spec.scan.as_ref())
             .and_then(|s| s.refresh_after.as_ref())
-            .and_then(|t| crate::spec::values::parse_duration(t).ok())
-            .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+            .and_then(|t| t.signed())
             .unwrap_or(FACTS_FRESH_FOR);
         let mut warnings = Vec::new();
         if let Some((oldest, host)) = &self.oldest {

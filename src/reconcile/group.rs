@@ -23,7 +23,6 @@ use crate::rollout::record::{
 use crate::scan::{FleetScanOptions, ScanTarget};
 use crate::schedule::{Calendar, WindowStatus};
 use crate::spec::Repository;
-use crate::spec::values;
 use crate::state::{InstallAttempt, LocalState, RunState};
 
 /// What a group's reconcile works from, shared by every group of a pass.
@@ -338,7 +337,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         }
         waves.push(WaveJobs {
             number: w.number,
-            soak: w.soak.as_ref().and_then(|s| values::parse_duration(s).ok()),
+            soak: w.soak.as_ref().and_then(|s| s.get()),
             hosts: jobs,
         });
     }

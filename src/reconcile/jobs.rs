@@ -16,7 +16,6 @@ use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope
 use crate::scan::{FleetScanOptions, ScanTarget};
 use crate::spec::Repository;
 use crate::spec::baseline::RebootPolicy;
-use crate::spec::values;
 use crate::state::{LocalState, RunState};
 
 /// The EmergencyChanges in force, as runs record them (with the commit
@@ -74,7 +73,7 @@ pub fn settings_for(
         .first()
         .and_then(|f| f.spec.apply.as_ref())
         .and_then(|a| a.reboot_timeout.as_ref())
-        .and_then(|t| values::parse_duration(t).ok())
+        .and_then(|t| t.get())
         .unwrap_or(Duration::from_secs(600));
     HostSettings {
         scan: scan_opts.clone(),

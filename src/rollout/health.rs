@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::template::{Scope, render, render_argv};
 use crate::spec::host_group::HealthCheckSpec;
-use crate::spec::values;
+use crate::spec::parsed::DurationText;
 use crate::transport::{RemoteCommand, Transport};
 use serde::{Deserialize, Serialize};
 
@@ -73,10 +73,8 @@ pub async fn check(
     transport: &dyn Transport,
     scope: &Scope,
 ) -> Result<(), String> {
-    let dur = |d: &Option<crate::spec::Spanned<String>>, default| {
-        d.as_ref()
-            .and_then(|d| values::parse_duration(d).ok())
-            .unwrap_or(default)
+    let dur = |d: &Option<crate::spec::Spanned<DurationText>>, default| {
+        d.as_ref().and_then(|d| d.get()).unwrap_or(default)
     };
     let timeout = dur(&spec.timeout, DEFAULT_TIMEOUT);
     let interval = dur(&spec.interval, DEFAULT_INTERVAL);

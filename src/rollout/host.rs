@@ -20,7 +20,6 @@ use crate::scan::{FleetScanOptions, ScanTarget, connect};
 use crate::spec::baseline::RebootPolicy;
 use crate::spec::common::CommandSpec;
 use crate::spec::host_group::{HealthCheckSpec, HooksSpec};
-use crate::spec::values;
 use crate::transport::{RemoteCommand, Transport};
 
 /// Bound on a hook that sets none.
@@ -143,7 +142,7 @@ async fn hooks(
         let timeout = h
             .timeout
             .as_ref()
-            .and_then(|d| values::parse_duration(d).ok())
+            .and_then(|d| d.get())
             .unwrap_or(HOOK_TIMEOUT);
         let cmd = RemoteCommand::new(program.clone())
             .args(args.iter().cloned())

@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use crate::facts::{FACTS_VERSION, FleetFacts, HostScan, ScanState};
 use crate::os::{self, ScanError, ScanOptions};
+use crate::spec::Repository;
 use crate::spec::host_group::TransportKind;
-use crate::spec::{Repository, values};
 use crate::transport::winrm::{AuthKind, PasswordSource, WinrmSettings, WinrmTransport};
 use crate::transport::{LocalTransport, SshSettings, SshTransport, Transport};
 
@@ -204,18 +204,10 @@ impl FleetScanOptions {
             if let Some(c) = &scan.concurrency {
                 o.concurrency = c.value.max(1) as usize;
             }
-            if let Some(t) = scan
-                .timeout
-                .as_ref()
-                .and_then(|t| values::parse_duration(t).ok())
-            {
+            if let Some(t) = scan.timeout.as_ref().and_then(|t| t.get()) {
                 o.host_timeout = t;
             }
-            if let Some(r) = scan
-                .refresh_after
-                .as_ref()
-                .and_then(|t| values::parse_duration(t).ok())
-            {
+            if let Some(r) = scan.refresh_after.as_ref().and_then(|t| t.get()) {
                 // `0s`: lists of any age are too old (ages are whole seconds).
                 o.os.refresh = if r.is_zero() {
                     os::Refresh::Always

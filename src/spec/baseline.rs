@@ -91,19 +91,19 @@ pub struct ApprovalRule {
     pub severities: Vec<Severity>,
     /// Package name globs (`openssl*`, `linux-image-*`); empty means all.
     #[serde(default)]
-    pub packages: Vec<Spanned<String>>,
+    pub packages: Vec<Spanned<crate::spec::parsed::PackageGlob>>,
     /// Package name globs this rule never approves.
     #[serde(default)]
-    pub exclude_packages: Vec<Spanned<String>>,
+    pub exclude_packages: Vec<Spanned<crate::spec::parsed::PackageGlob>>,
     /// Repository/origin globs (`*-security`, `Debian-Security`); empty means all.
     #[serde(default)]
-    pub repositories: Vec<Spanned<String>>,
+    pub repositories: Vec<Spanned<crate::spec::parsed::RepositoryGlob>>,
     /// Approve this many days after the release date (or first sighting when the OS gives none).
     #[serde(default)]
     pub approve_after_days: Option<Spanned<i64>>,
     /// Approve only patches released on or before this date (`YYYY-MM-DD`).
     #[serde(default)]
-    pub approve_until_date: Option<Spanned<String>>,
+    pub approve_until_date: Option<Spanned<crate::spec::parsed::DateText>>,
     /// Severity reported for hosts missing a patch this rule approved. Default: the patch's own severity.
     #[serde(default)]
     pub compliance_level: Option<Severity>,
@@ -114,15 +114,15 @@ pub struct ApprovalRule {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PackageRule {
     /// Package name glob or KB id (`openssl`, `linux-image-*`, `KB5034441`).
-    pub package: Spanned<String>,
+    pub package: Spanned<crate::spec::parsed::PackageGlob>,
     /// `*` (default), an exact version, or comparisons: `>= 3.0.15, < 3.1`.
     #[serde(default)]
-    pub version: Option<Spanned<String>>,
+    pub version: Option<Spanned<crate::spec::parsed::ConstraintText>>,
     /// Why; shown in plans and reports.
     pub reason: Spanned<String>,
     /// The entry lapses after this date (`YYYY-MM-DD`).
     #[serde(default)]
-    pub until: Option<Spanned<String>>,
+    pub until: Option<Spanned<crate::spec::parsed::DateText>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -131,7 +131,7 @@ pub struct PromotionSpec {
     /// The stage a version must have run on first.
     pub from: Spanned<String>,
     /// For how long, e.g. `3d`.
-    pub after: Spanned<String>,
+    pub after: Spanned<crate::spec::parsed::DurationText>,
     /// Every host of that stage must also have passed its health checks. Default true.
     #[serde(default = "default_true")]
     pub require_healthy: bool,

@@ -144,5 +144,5 @@ pub struct CommandSpec {
     pub command: Spanned<Vec<Spanned<String>>>,
     /// How long it may run, e.g. `30s`, `5m`. Default 5m.
     #[serde(default)]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<crate::spec::parsed::DurationText>>,
 }

@@ -12,7 +12,7 @@ pub struct EmergencyChangeSpec {
     /// Why; recorded with every run it allows. Its commit and pull request are the audit trail.
     pub reason: Spanned<String>,
     /// RFC 3339 instant after which it no longer applies, e.g. `2026-12-11T18:00:00Z`.
-    pub expires: Spanned<String>,
+    pub expires: Spanned<crate::spec::parsed::InstantText>,
     /// Groups it covers.
     #[serde(default)]
     pub groups: Vec<Spanned<String>>,

@@ -32,10 +32,10 @@ pub struct ScanSettings {
     pub concurrency: Option<Spanned<u32>>,
     /// Per host, e.g. `2m`. Default 2m.
     #[serde(default)]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<crate::spec::parsed::DurationText>>,
     /// Refresh package metadata when older than this, e.g. `6h`. Default 6h.
     #[serde(default)]
-    pub refresh_after: Option<Spanned<String>>,
+    pub refresh_after: Option<Spanned<crate::spec::parsed::DurationText>>,
     /// The most any one command on a host (scan, install, hook) may print,
     /// e.g. `256Mi`; past it the command is stopped and the host fails.
     /// Bytes, or with a suffix `Ki`, `Mi`, `Gi` (or `k`, `M`, `G`), from 1Ki
@@ -86,7 +86,7 @@ pub struct ApplySettings {
     pub concurrency: Option<Spanned<u32>>,
     /// How long a rebooting host may take to come back, e.g. `10m`. Default 10m.
     #[serde(default)]
-    pub reboot_timeout: Option<Spanned<String>>,
+    pub reboot_timeout: Option<Spanned<crate::spec::parsed::DurationText>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

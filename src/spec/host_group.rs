@@ -178,13 +178,13 @@ pub struct HealthCheckSpec {
     pub http: Option<HttpProbeSpec>,
     /// Per attempt, e.g. `10s`. Default 10s.
     #[serde(default)]
-    pub timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<crate::spec::parsed::DurationText>>,
     /// Attempts after the first failure. Default 3.
     #[serde(default)]
     pub retries: Option<Spanned<u32>>,
     /// Pause between attempts, e.g. `5s`. Default 5s.
     #[serde(default)]
-    pub interval: Option<Spanned<String>>,
+    pub interval: Option<Spanned<crate::spec::parsed::DurationText>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

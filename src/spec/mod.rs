@@ -15,6 +15,7 @@ pub mod host_group;
 pub mod kind;
 pub mod load;
 pub mod openpgp_keys;
+pub mod parsed;
 pub mod resource;
 pub mod rollout;
 pub mod schema;

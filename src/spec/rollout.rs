@@ -30,7 +30,7 @@ pub struct RolloutPolicySpec {
     pub waves: Vec<Spanned<WaveSpec>>,
     /// Default wait between waves, with health checks repeating, e.g. `15m`. Default 0.
     #[serde(default)]
-    pub soak: Option<Spanned<String>>,
+    pub soak: Option<Spanned<crate::spec::parsed::DurationText>>,
     /// Hosts patched at the same time. Default 1.
     #[serde(default)]
     pub max_concurrency: Option<Spanned<CountOrPercent>>,
@@ -57,7 +57,7 @@ pub struct WaveSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub soak: Option<Spanned<String>>,
+    pub soak: Option<Spanned<crate::spec::parsed::DurationText>>,
 }
 
 /// The mapping form of a wave, parsed strictly.
@@ -73,7 +73,7 @@ struct WaveMap {
     selector: Option<LabelSelector>,
     /// Overrides the policy's soak after this wave, e.g. `30m`.
     #[serde(default)]
-    soak: Option<Spanned<String>>,
+    soak: Option<Spanned<crate::spec::parsed::DurationText>>,
 }
 
 impl JsonSchema for WaveSpec {

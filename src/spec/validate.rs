@@ -13,6 +13,7 @@ use super::host_group::{
     ConnectionSpec, HostGroupSpec, OsFamily, TransportKind, WinrmAuth, WinrmScheme,
 };
 use super::openpgp_keys;
+use super::parsed::{DurationText, Grammar, Parsed};
 use super::resource::{Metadata, Resource};
 use super::rollout::RolloutPolicySpec;
 use super::spanned::{Pos, Spanned};
@@ -20,6 +21,11 @@ use super::values::{self, closest};
 use super::window::WindowKind;
 use super::{Kind, Repository};
 use crate::schedule::WindowSchedule;
+
+/// A parsed field's verdict, as [`Validator::check`] takes it.
+fn parse_result<G: Grammar>(p: &Parsed<G>) -> Result<(), String> {
+    p.checked().map(|_| ()).map_err(String::from)
+}
 
 /// Longest `approveAfterDays` accepted: ten years is already a policy of "never".
 const MAX_APPROVE_AFTER_DAYS: i64 = 3650;
@@ -92,17 +98,17 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(&mut self, o: &Origin, d: &Option<Spanned<String>>, what: &str) {
+    fn duration(&mut self, o: &Origin, d: &Option<Spanned<DurationText>>, what: &str) {
         if let Some(d) = d {
-            let r = values::parse_span(d).map(|_| ());
+            let r = d.checked().map(|_| ()).map_err(String::from);
             self.check(o, d.pos, what, r);
         }
     }
 
-    fn positive_duration(&mut self, o: &Origin, d: &Option<Spanned<String>>, what: &str) {
+    fn positive_duration(&mut self, o: &Origin, d: &Option<Spanned<DurationText>>, what: &str) {
         if let Some(d) = d {
-            match values::parse_span(d) {
-                Ok(s) if values::span_seconds(s) == 0 => self.push(
+            match d.checked() {
+                Ok(s) if s.is_zero() => self.push(
                     o.error(
                         d.pos,
                         format!("{what} `{}` must be longer than zero", d.value),
@@ -730,10 +736,10 @@ impl Validator<'_> {
                     );
                 }
                 for p in r.packages.iter().chain(&r.exclude_packages) {
-                    self.check(o, p.pos, "package", values::check_package_glob(p));
+                    self.check(o, p.pos, "package", parse_result(p));
                 }
                 for p in &r.repositories {
-                    self.check(o, p.pos, "repository", values::check_repository_glob(p));
+                    self.check(o, p.pos, "repository", parse_result(p));
                 }
                 if let Some(days) = &r.approve_after_days
                     && !(0..=MAX_APPROVE_AFTER_DAYS).contains(&days.value)
@@ -758,8 +764,7 @@ impl Validator<'_> {
                             ),
                         );
                     }
-                    let res = values::parse_date(until).map(|_| ());
-                    self.check(o, until.pos, "approveUntilDate", res);
+                    self.check(o, until.pos, "approveUntilDate", parse_result(until));
                 }
             }
             for (what, rules) in [("approved", &s.approved), ("rejected", &s.rejected)] {
@@ -811,11 +816,10 @@ impl Validator<'_> {
             o,
             r.package.pos,
             &format!("{what}.package"),
-            values::check_package_glob(&r.package),
+            parse_result(&r.package),
         );
         if let Some(v) = &r.version {
-            let res = values::parse_version_constraint(v).map(|_| ());
-            self.check(o, v.pos, &format!("{what}.version"), res);
+            self.check(o, v.pos, &format!("{what}.version"), parse_result(v));
         }
         if r.reason.value.trim().is_empty() {
             self.push(
@@ -827,8 +831,7 @@ impl Validator<'_> {
             );
         }
         if let Some(u) = &r.until {
-            let res = values::parse_date(u).map(|_| ());
-            self.check(o, u.pos, &format!("{what}.until"), res);
+            self.check(o, u.pos, &format!("{what}.until"), parse_result(u));
         }
     }
 
@@ -1096,8 +1099,8 @@ impl Validator<'_> {
                         .with_hint("it is recorded with every run it allows"),
                 );
             }
-            match values::parse_timestamp(&s.expires) {
-                Ok(t) if t <= jiff::Timestamp::now() => self.push(
+            match s.expires.checked() {
+                Ok(&t) if t <= jiff::Timestamp::now() => self.push(
                     o.warning(
                         s.expires.pos,
                         format!(
@@ -1108,7 +1111,7 @@ impl Validator<'_> {
                     .with_hint("delete it (its commit stays the audit trail), or move `expires`"),
                 ),
                 Ok(_) => {}
-                Err(msg) => self.check(o, s.expires.pos, "expires", Err(msg)),
+                Err(msg) => self.check(o, s.expires.pos, "expires", Err(msg.to_string())),
             }
             if !s.allow_outside_window && s.approvals.is_empty() {
                 self.push(
