@@ -18,7 +18,9 @@ use support::aptworld::AptWorld;
 use support::policy;
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
-const PACKAGES: [&str; 5] = ["pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw"];
+const PACKAGES: [&str; 6] = [
+    "pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw", "pw-idle",
+];
 
 static WORLD: OnceLock<AptWorld> = OnceLock::new();
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -496,4 +498,155 @@ fn the_daemon_starts_groups_when_a_window_opens_and_a_freeze_ends_and_is_idle_be
         assert!(Instant::now() < deadline, "the rollouts did not finish");
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// A waiting group's status follows the desired state: the Fleet's
+/// `scan.interval` rescans its hosts on schedule while every window is
+/// closed (not at every poll), and a new commit is planned from the stored
+/// facts — its host documents and condition committed — without a login.
+#[test]
+fn a_waiting_group_is_rescanned_on_schedule_and_replanned_from_stored_facts() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-idle", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    support::git::git(repo, &["init", "-q", "-b", "main"]);
+    // Its only window opens on 1 January: it is closed for the whole test.
+    let docs = |interval: &str, approve: &str| {
+        vec![
+            format!(
+                "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {{name: t}}\nspec: {{scan: {{refreshAfter: 0s, interval: {interval}}}}}\n"
+            ),
+            group_in("waiting", &["h4"], "one", "new-year", "{}"),
+            baseline(&[approve]),
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: one}\nspec: {waves: [\"100%\"]}\n".to_string(),
+            "apiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {name: new-year}\nspec: {schedule: \"0 3 1 1 *\", duration: 1h}\n".to_string(),
+        ]
+    };
+    let write = |interval: &str, approve: &str| {
+        let d = docs(interval, approve);
+        write_repo(repo, &d.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    write("15s", "pw-nothing");
+    support::git::commit(repo, "first", None);
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut child = support::patchwave()
+        .args(["daemon", "--interval", "2s", "--log-format", "json"])
+        .args(["--listen", &listen])
+        .arg("--repo")
+        .arg(repo)
+        .arg("--state-dir")
+        .arg(state.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let _daemon = Daemon(child);
+    let events: std::sync::Arc<Mutex<Vec<(Instant, serde_json::Value)>>> = Default::default();
+    {
+        let events = events.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    events.lock().unwrap().push((Instant::now(), v));
+                }
+            }
+        });
+    }
+    let observed = |facts: &str| -> Vec<(Instant, serde_json::Value)> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| e["event"] == "observed" && e["facts"] == facts)
+            .cloned()
+            .collect()
+    };
+    let wait_for = |what: &str, secs: u64, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // Never scanned: scanned at once, though no window is open; then again
+    // when the interval has passed — not at each 2 s poll.
+    wait_for("a first scan", 90, &|| !observed("scan").is_empty());
+    wait_for("a second scan", 90, &|| observed("scan").len() >= 2);
+    let scans = observed("scan");
+    let gap = scans[1].0 - scans[0].0;
+    assert!(
+        gap >= Duration::from_secs(13),
+        "rescanned after {gap:?}, before scan.interval (15s)"
+    );
+    let show = |path: &str| support::git::git(repo, &["show", &format!("patchwave/status:{path}")]);
+    let first = support::git::git(repo, &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+    assert!(
+        show("status/groups/waiting.yaml").contains(&format!("observedCommit: {first}")),
+        "{}",
+        show("status/groups/waiting.yaml")
+    );
+    assert!(!show("status/hosts/h4.yaml").contains("package: pw-idle:"));
+    // A new commit approves pw-idle (and stops the rescans): planned from
+    // the stored facts, with no login on the host.
+    let logins_before = logins("h4");
+    write("1h", "pw-idle");
+    support::git::commit(repo, "approve pw-idle", None);
+    let second = support::git::git(repo, &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+    wait_for("a plan from stored facts", 30, &|| {
+        observed("stored")
+            .iter()
+            .any(|(_, e)| e["commit"] == second.as_str())
+    });
+    let stored = observed("stored");
+    let (_, e) = stored.last().unwrap();
+    assert_eq!(
+        (e["hosts"].as_u64(), e["toChange"].as_u64()),
+        (Some(1), Some(1)),
+        "{e}"
+    );
+    let condition = show("status/groups/waiting.yaml");
+    assert!(
+        condition.contains(&format!("observedCommit: {second}"))
+            && condition.contains("reason: OutsideWindow")
+            && condition.contains("1 host(s) to patch"),
+        "{condition}"
+    );
+    let host = show("status/hosts/h4.yaml");
+    assert!(
+        host.contains("package: pw-idle:") && host.contains("available: 1.1-1"),
+        "{host}"
+    );
+    // Later polls find nothing new: no more plans, no more scans, no login.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        observed("stored").len(),
+        stored.len(),
+        "planned again with nothing new"
+    );
+    assert_eq!(
+        observed("scan").len(),
+        scans.len(),
+        "rescanned under a 1h interval"
+    );
+    assert_eq!(
+        logins("h4"),
+        logins_before,
+        "the daemon logged in to plan a new commit"
+    );
+    assert_eq!(
+        installed("h4", "pw-idle"),
+        "1.0-1",
+        "nothing may be installed outside the window"
+    );
 }

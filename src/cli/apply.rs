@@ -252,6 +252,24 @@ pub fn event_line(e: &Event) -> String {
         Event::NotCovered { group } => format!(
             "group {group}: no host with changes is covered by the EmergencyChange; nothing applied outside the windows"
         ),
+        Event::Observed {
+            group,
+            facts,
+            hosts,
+            to_change,
+            commit,
+        } => format!(
+            "group {group}: planned {hosts} host(s) from {}{}: {to_change} to change",
+            if *facts == "scan" {
+                "a scan"
+            } else {
+                "stored facts (no host contacted)"
+            },
+            commit
+                .as_ref()
+                .map(|c| format!(" at {}", &c[..c.len().min(12)]))
+                .unwrap_or_default()
+        ),
         Event::Resuming { group, run } => format!("group {group}: resuming run {run}"),
         Event::RunStarted {
             group,

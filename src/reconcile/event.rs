@@ -72,6 +72,17 @@ pub enum Event {
         group: String,
         next_start: Option<Timestamp>,
     },
+    /// A group that may not start hosts was planned anyway, for status:
+    /// from a fresh scan (`scan.interval` was due) or from the facts run
+    /// state holds (a new desired commit; no host reached).
+    Observed {
+        group: String,
+        /// `scan` or `stored`.
+        facts: &'static str,
+        hosts: usize,
+        to_change: usize,
+        commit: Option<String>,
+    },
     /// Outside the windows, no host with changes is covered by an EmergencyChange.
     NotCovered {
         group: String,
@@ -133,6 +144,7 @@ impl Event {
             | Frozen { group, .. }
             | OutsideWindows { group, .. }
             | NotCovered { group }
+            | Observed { group, .. }
             | Resuming { group, .. }
             | RunStarted { group, .. } => Some(group),
             RunFinished { run } => Some(&run.group),

@@ -7,6 +7,7 @@
 pub mod event;
 pub mod group;
 pub mod jobs;
+pub mod observe;
 pub mod pass;
 pub mod source;
 pub mod status;
@@ -347,12 +348,14 @@ pub async fn reconcile_fleet(
     let ended = futures_util::future::join_all(passes).await;
     for (g, (code, finished)) in plan.groups.iter().zip(ended) {
         exit = exit.worst(code);
-        conditions.push(crate::status::condition::of_group(
+        let mut condition = crate::status::condition::of_group(
             g,
             code == Exit::Error,
             code == Exit::Halted,
             finished.as_ref(),
-        ));
+        );
+        condition.observed_commit = source.commit.clone();
+        conditions.push(condition);
         if let Some(run) = &finished {
             groups_with_runs.insert(run.group.clone());
         }

@@ -1,7 +1,10 @@
 //! One group's pass, as the daemon's controller makes it: first, from the
-//! calendar alone, whether any host may start now (if not, no host is
-//! contacted and the answer says when to look again); then the group's
-//! reconcile; then when to look again, from the calendar at its end.
+//! calendar alone, whether any host may start now. If not, no host is
+//! contacted — unless `scan.interval` says the group's hosts are due a
+//! scan — and a desired commit newer than the group's condition is planned
+//! from stored facts (see [`super::observe`]); the answer says when to look
+//! again. If so, the group's reconcile; then when to look again, from the
+//! calendar at its end.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -9,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use jiff::{SignedDuration, Timestamp};
 
 use super::event::{Event, Sink};
-use super::{Options, Source, reconcile_fleet};
+use super::{Options, Source, observe, reconcile_fleet};
 use crate::exit::Exit;
 use crate::plan::emergency;
 use crate::schedule::{Calendar, WindowStatus};
@@ -131,6 +134,55 @@ pub fn requeue_after(
     }
 }
 
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A group whose hosts may not start: scanned when `scan.interval` says
+/// its hosts are due, else planned from stored facts when the desired
+/// commit is newer than the one its condition was computed from. Returns
+/// when the next scan is due.
+async fn observe_waiting(
+    source: &Source,
+    repo: &Repository,
+    store: Arc<LocalState>,
+    group: &str,
+    options: &Options,
+    events: &Sink,
+) -> Option<Timestamp> {
+    let now = Timestamp::now();
+    let due = |at: Timestamp| {
+        tokio::task::block_in_place(|| observe::next_scan_at(repo, store.as_ref(), group, at))
+    };
+    let facts = if due(now).is_some_and(|t| t <= now) {
+        Some(observe::Facts::Scan)
+    } else if source.commit.is_some()
+        && tokio::task::block_in_place(|| observe::observed_commit(source, repo, group))
+            != source.commit
+    {
+        Some(observe::Facts::Stored)
+    } else {
+        None
+    };
+    let Some(facts) = facts else {
+        return due(now);
+    };
+    let exit =
+        observe::observe_group(source, repo, store.clone(), group, facts, options, events).await;
+    let after = Timestamp::now();
+    // A scan that could not be recorded leaves the hosts due: back off
+    // rather than scan again at once.
+    let floor = after.checked_add(ERROR_BACKOFF).ok();
+    match (exit, due(after)) {
+        (Exit::Error, _) => floor,
+        (_, Some(t)) if t <= after => floor,
+        (_, next) => next,
+    }
+}
+
 /// One pass over `group` (see the module docs).
 pub async fn reconcile_group_pass(
     source: &Source,
@@ -143,15 +195,23 @@ pub async fn reconcile_group_pass(
 ) -> GroupPass {
     let calendar = Calendar::build(repo);
     if let Err(w) = may_start(repo, &calendar, group, Timestamp::now()) {
-        let exit = if w.why.is_error() {
-            Exit::Error
-        } else {
-            Exit::Ok
-        };
         events(&w.why);
+        if w.why.is_error() {
+            return GroupPass {
+                exit: Exit::Error,
+                requeue_at: w.until,
+            };
+        }
+        if matches!(*w.why, Event::NothingToDo { .. }) {
+            return GroupPass {
+                exit: Exit::Ok,
+                requeue_at: w.until,
+            };
+        }
+        let observed = observe_waiting(source, repo, store.clone(), group, options, events).await;
         return GroupPass {
-            exit,
-            requeue_at: w.until,
+            exit: Exit::Ok,
+            requeue_at: earliest(w.until, observed),
         };
     }
     let options = Options {

@@ -36,6 +36,11 @@ pub struct ScanSettings {
     /// Refresh package metadata when older than this, e.g. `6h`. Default 6h.
     #[serde(default)]
     pub refresh_after: Option<Spanned<crate::spec::parsed::DurationText>>,
+    /// The daemon rescans each group's hosts this often, e.g. `6h`, even
+    /// while their windows are closed, so status, the report and metrics
+    /// stay current. Unset: hosts are scanned only when an apply starts.
+    #[serde(default)]
+    pub interval: Option<Spanned<crate::spec::parsed::DurationText>>,
     /// The most any one command on a host (scan, install, hook) may print,
     /// e.g. `256Mi`; past it the command is stopped and the host fails.
     /// Bytes, or with a suffix `Ki`, `Mi`, `Gi` (or `k`, `M`, `G`), from 1Ki

@@ -187,6 +187,7 @@ impl Validator<'_> {
                 self.concurrency(o, &scan.concurrency, "scan.concurrency");
                 self.positive_duration(o, &scan.timeout, "scan.timeout");
                 self.duration(o, &scan.refresh_after, "scan.refreshAfter");
+                self.positive_duration(o, &scan.interval, "scan.interval");
                 self.max_output(o, &scan.max_output);
             }
             if let Some(apply) = &s.apply {

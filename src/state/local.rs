@@ -54,6 +54,13 @@ struct FailedRow {
     error: String,
 }
 
+/// `scans/<host>.json`: the host's latest scan, whole.
+#[derive(Serialize, Deserialize)]
+struct LastScanFile {
+    version: u32,
+    scan: HostScan,
+}
+
 impl LocalState {
     pub fn new(dir: impl Into<PathBuf>) -> LocalState {
         LocalState { dir: dir.into() }
@@ -109,6 +116,11 @@ impl LocalState {
         Ok(self.dir.join("groups").join(format!("{group}.open-run")))
     }
 
+    fn scan_path(&self, host: &str) -> Result<PathBuf, StateError> {
+        check_host_name(host).map_err(|e| StateError(format!("run state: {e}")))?;
+        Ok(self.dir.join("scans").join(format!("{host}.json")))
+    }
+
     fn failed_path(&self) -> PathBuf {
         self.dir.join("failed-installs.json")
     }
@@ -162,6 +174,7 @@ impl LocalState {
         let fail =
             |e: &dyn std::fmt::Display| StateError(format!("cannot write {}: {e}", path.display()));
         let parent = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| fail(&e))?;
         serde_json::to_writer_pretty(&mut tmp, value).map_err(|e| fail(&e))?;
         tmp.write_all(b"\n").map_err(|e| fail(&e))?;
@@ -244,8 +257,31 @@ impl RunState for LocalState {
             if let Some(next) = HostRecord::after_scan(previous.as_ref(), s) {
                 self.write(&self.host_path(&s.host)?, &next)?;
             }
+            let path = self.scan_path(&s.host)?;
+            let newer = self
+                .read::<LastScanFile>(&path)?
+                .is_none_or(|old| old.scan.scanned_at < s.scanned_at);
+            if newer {
+                let file = LastScanFile {
+                    version: STATE_VERSION,
+                    scan: s.clone(),
+                };
+                self.write(&path, &file)?;
+            }
         }
         Ok(())
+    }
+
+    fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError> {
+        let mut out = Vec::new();
+        for h in hosts {
+            let path = self.scan_path(h)?;
+            if let Some(file) = self.read::<LastScanFile>(&path)? {
+                Self::check_version(&path, file.version)?;
+                out.push(file.scan);
+            }
+        }
+        Ok(out)
     }
 
     fn failed_installs(&self) -> Result<FailedInstalls, StateError> {
@@ -451,6 +487,15 @@ mod tests {
         );
         let h = again.host("h1").unwrap().unwrap();
         assert_eq!(h.installed[&"vim:amd64".into()].version, "1");
+        // The latest scan is kept whole; an older one never replaces it.
+        let last = again.last_scans(&["h1", "h2"]).unwrap();
+        assert_eq!(last.len(), 1, "h2 was never scanned");
+        assert_eq!(last[0].scanned_at, "2026-11-01T10:00:00Z".parse().unwrap());
+        again
+            .record_scan(&[scan("h1", "2026-10-01T10:00:00Z", &[("vim", "0")], &[])])
+            .unwrap();
+        let last = again.last_scans(&["h1"]).unwrap();
+        assert_eq!(last[0].scanned_at, "2026-11-01T10:00:00Z".parse().unwrap());
         assert!(h.health.unwrap().healthy);
         // A failed install is remembered until the package installs.
         let vim = "vim:amd64".into();

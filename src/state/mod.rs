@@ -34,8 +34,12 @@ pub trait RunState: Send + Sync {
     /// A host's record, or `None` if patchwave never scanned it.
     fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError>;
     /// Records what a fleet scan saw. Dates never move later; hosts that
-    /// could not be scanned keep their records.
+    /// could not be scanned keep their records. Each host's latest scan
+    /// (reached or not) is kept whole, for [`RunState::last_scans`].
     fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
+    /// The latest recorded scan of each of `hosts` that has one: a new
+    /// commit is planned from these, without reaching a host.
+    fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError>;
     /// Records the health checks' results on a scanned host at `at` (no
     /// checks: patched and verified, so healthy).
     fn record_health(

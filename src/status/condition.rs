@@ -20,6 +20,10 @@ pub struct GroupCondition {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
+    /// The desired-state commit this condition was computed from (Flux's
+    /// observed revision): a daemon that sees a newer one plans the group again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_commit: Option<String>,
 }
 
 fn cond(
@@ -35,6 +39,7 @@ fn cond(
         reason: reason.into(),
         message,
         last_run: run.map(|r| r.id.clone()),
+        observed_commit: None,
     }
 }
 
