@@ -14,6 +14,7 @@
 //!
 //! The binary (`src/main.rs`) only parses arguments and calls [`cli::run`].
 
+pub mod blocking;
 pub mod cli;
 pub mod daemon;
 pub mod exit;

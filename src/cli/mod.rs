@@ -208,7 +208,21 @@ fn history_with_status(
             eprintln!("warning: {message}");
         }
     });
-    crate::reconcile::history_with_status(store, repo, git_dir, &warn)
+    wait(crate::reconcile::history_with_status(
+        store, repo, git_dir, &warn,
+    ))
+}
+
+/// Runs one async call (run state's) to its end from a command's plain
+/// code, on a current-thread runtime made for it (the local store then does
+/// its file work in place). Never from inside a runtime.
+fn wait<T, E: std::fmt::Display>(
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    rt.block_on(f).map_err(|e| e.to_string())
 }
 
 /// `--repo` as a directory to read: itself, or for a remote URL the

@@ -14,7 +14,6 @@ use crate::plan::render::{self, Paint, Plain};
 use crate::plan::{PlanContext, Planner};
 use crate::scan::targets;
 use crate::schedule::Calendar;
-use crate::state::RunState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -179,7 +178,7 @@ pub fn run(args: &Args) -> Exit {
             ),
         ) {
             Ok(f) => {
-                if let Err(e) = store.record_scan(&f.hosts) {
+                if let Err(e) = super::wait(crate::state::RunState::record_scan(&store, &f.hosts)) {
                     eprintln!("error: the scan was not recorded: {e}");
                     return Exit::Error;
                 }

@@ -19,7 +19,6 @@ use crate::scan::targets;
 use crate::source::{BranchCommit, CommitOutcome, commit_on_branch};
 use crate::spec::Repository;
 use crate::spec::resource::Metadata;
-use crate::state::RunState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -136,8 +135,7 @@ fn propose(args: &Args) -> Result<Exit, String> {
                 .filter(|t| in_scope(&t.group))
                 .collect();
             let facts = super::scan_hosts(repo, t).map_err(|_| "the scan failed".to_string())?;
-            store
-                .record_scan(&facts.hosts)
+            super::wait(crate::state::RunState::record_scan(&store, &facts.hosts))
                 .map_err(|e| format!("the scan was not recorded: {e}"))?;
             Some(facts)
         }

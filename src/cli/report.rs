@@ -75,7 +75,7 @@ fn report(args: &Args) -> Result<String, String> {
         .state
         .open(repo)
         .ok()
-        .and_then(|s| load_history(&s as &dyn RunState, repo).ok())
+        .and_then(|s| super::wait(load_history(&s as &dyn RunState, repo)).ok())
         .unwrap_or_default();
     let format = match args.format {
         Format::Text => ReportFormat::Text,

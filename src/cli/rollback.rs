@@ -44,8 +44,9 @@ pub struct Args {
 /// Prints each step as it ends.
 struct Printer;
 
+#[async_trait::async_trait]
 impl StepSink for Printer {
-    fn step(&self, host: &str, r: StepRecord) {
+    async fn step(&self, host: &str, r: StepRecord) {
         println!(
             "{host}: {} {} ({} ms){}",
             r.step.as_str(),
@@ -83,10 +84,8 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             .open(repo)
             .map_err(|_| "cannot open run state".to_string())?,
     );
-    let original = store
-        .load_run(&args.run)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
+    let original =
+        super::wait(RunState::load_run(store.as_ref(), &args.run))?.ok_or_else(|| {
             format!(
                 "no run `{}` in {}; `ls {}/runs` lists the recorded runs",
                 args.run,
@@ -126,7 +125,7 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             None => format!("run `{}` changed no host", original.id),
         });
     }
-    let lease = store.lease_group(group.name()).map_err(|e| e.to_string())?;
+    let lease = super::wait(RunState::lease_group(store.as_ref(), group.name()))?;
     let scan_opts = FleetScanOptions::from_repo(repo);
     let all = targets(repo, root, Some(group.name()), None);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -276,8 +275,8 @@ fn rollback(args: &Args) -> Result<Exit, String> {
             }
         }
         record.waves[0].hosts.push(entry);
-        store
-            .save_run(&record, lease.token)
+        runtime
+            .block_on(RunState::save_run(store.as_ref(), &record, lease.token))
             .map_err(|e| e.to_string())?;
     }
     record.errors = failed;
@@ -287,8 +286,8 @@ fn rollback(args: &Args) -> Result<Exit, String> {
     } else {
         RunOutcome::FinishedWithErrors { errors: failed }
     };
-    store
-        .save_run(&record, lease.token)
+    runtime
+        .block_on(RunState::save_run(store.as_ref(), &record, lease.token))
         .map_err(|e| e.to_string())?;
     let reverted = record.waves[0]
         .hosts

@@ -122,7 +122,7 @@ pub fn run(args: &Args) -> Exit {
     }
     // First sightings and installed-since dates: what approveAfterDays and
     // promotion count from.
-    let recorded = crate::state::RunState::record_scan(&store, &facts.hosts);
+    let recorded = runtime.block_on(crate::state::RunState::record_scan(&store, &facts.hosts));
     let text = match args.format {
         ScanFormat::Json => format!(
             "{}\n",

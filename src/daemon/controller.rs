@@ -245,6 +245,8 @@ fn count(shared: &Shared, result: &str, took: Duration) {
 
 /// Refreshes the metrics read from git and run state (off the async threads).
 async fn observe(shared: &Arc<Shared>, desired: Arc<Desired>) {
+    use crate::state::RunState;
+    let runs = desired.store.recent_runs(100).await.ok();
     let shared = shared.clone();
     let _ = tokio::task::spawn_blocking(move || {
         let mut next = shared
@@ -252,7 +254,7 @@ async fn observe(shared: &Arc<Shared>, desired: Arc<Desired>) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        next.observe(&desired);
+        next.observe(&desired, runs.as_deref());
         let mut m = shared.metrics.lock().unwrap_or_else(|e| e.into_inner());
         next.reconciles_by_result = m.reconciles_by_result.clone();
         next.last_reconcile_seconds = m.last_reconcile_seconds;

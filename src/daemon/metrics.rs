@@ -30,9 +30,13 @@ fn label(v: &str) -> String {
 
 impl Metrics {
     /// Everything but the reconcile counters, from the desired state's
-    /// status branch and run state. Blocking (git): call it off the async
-    /// threads.
-    pub fn observe(&mut self, desired: &super::desired::Desired) {
+    /// status branch and the recent runs of run state (`None`: unreadable;
+    /// the last counts stay). Blocking (git): call it off the async threads.
+    pub fn observe(
+        &mut self,
+        desired: &super::desired::Desired,
+        runs: Option<&[crate::rollout::record::RunRecord]>,
+    ) {
         let src = &desired.source;
         self.last_successful_sync = Some(jiff::Timestamp::now().as_second());
         self.source_refused = src.refused.is_some();
@@ -47,8 +51,7 @@ impl Metrics {
                 .collect();
             self.set_hosts(&hosts);
         }
-        use crate::state::RunState;
-        if let Ok(runs) = desired.store.recent_runs(100) {
+        if let Some(runs) = runs {
             self.runs_by_outcome.clear();
             for r in runs {
                 let word = serde_json::to_value(&r.outcome)

@@ -75,11 +75,11 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         });
         return exit(Exit::Ok);
     }
-    let lease = match store.lease_group(name) {
+    let lease = match store.lease_group(name).await {
         Ok(l) => l,
         Err(e) => return error(e.to_string()),
     };
-    let open = match store.open_run(name) {
+    let open = match store.open_run(name).await {
         Ok(o) => o,
         Err(e) => return error(e.to_string()),
     };
@@ -111,7 +111,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
                 RunOutcome::FinishedWithErrors { errors }
             };
             r.finished_at = Some(Timestamp::now());
-            if let Err(e) = store.save_run(&r, lease.token) {
+            if let Err(e) = store.save_run(&r, lease.token).await {
                 return error(e.to_string());
             }
         }
@@ -216,7 +216,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         return exit(Exit::Ok);
     }
     let settings = settings_for(repo, group, g, scan_opts);
-    let settings = settings.with_journal(store.as_ref());
+    let settings = settings.with_journal(store.as_ref()).await;
 
     let mut record = match open {
         Some(r) => {
@@ -230,7 +230,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
             desired_commit: desired_commit.map(String::from),
             ..RunRecord::start(
                 RunKind::Apply,
-                new_run_id(store.as_ref(), now, name),
+                new_run_id(store.as_ref(), now, name).await,
                 name,
                 now,
                 options.by.clone(),
@@ -412,7 +412,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
                 at: done.finished_at.unwrap_or(now),
                 outcome,
             };
-            if let Err(e) = store.record_install(&attempt) {
+            if let Err(e) = store.record_install(&attempt).await {
                 events(&Event::Error {
                     message: e.to_string(),
                 });

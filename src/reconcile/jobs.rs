@@ -16,7 +16,7 @@ use crate::rollout::template::{GroupScope, HostScope, PlanScope, RunScope, Scope
 use crate::scan::{FleetScanOptions, ScanTarget};
 use crate::spec::Repository;
 use crate::spec::baseline::RebootPolicy;
-use crate::state::{LocalState, RunState};
+use crate::state::RunState;
 
 /// The EmergencyChanges in force, as runs record them (with the commit
 /// that added each, where the source is a git repository).
@@ -164,7 +164,7 @@ pub fn settle_resumed_hosts(
 
 /// A run id that no record has yet: time to the millisecond, the group,
 /// then this process's instance id.
-pub fn new_run_id(store: &LocalState, now: Timestamp, group: &str) -> String {
+pub async fn new_run_id(store: &dyn RunState, now: Timestamp, group: &str) -> String {
     let base = format!(
         "{}-{group}-{}",
         now.strftime("%Y%m%dT%H%M%S%.3fZ"),
@@ -172,7 +172,7 @@ pub fn new_run_id(store: &LocalState, now: Timestamp, group: &str) -> String {
     );
     let mut id = base.clone();
     let mut n = 2;
-    while matches!(store.load_run(&id), Ok(Some(_))) {
+    while matches!(store.load_run(&id).await, Ok(Some(_))) {
         id = format!("{base}-{n}");
         n += 1;
     }

@@ -86,7 +86,7 @@ pub struct ManualEmergency {
 /// hosts (the later scan wins). A CI runner or a second replica then counts
 /// `approveAfterDays` and judges `promotion` like the machine that scanned
 /// and patched. Unreadable shared files are warnings.
-pub fn history_with_status(
+pub async fn history_with_status(
     store: &dyn RunState,
     repo: &Repository,
     git_dir: &std::path::Path,
@@ -94,7 +94,9 @@ pub fn history_with_status(
 ) -> Result<crate::plan::History, String> {
     use crate::status::{first_seen, host_history};
     let branch = repo.status_branch();
-    let read = |dir: &str| crate::source::read_status_files(git_dir, &branch, dir).ok();
+    let read = |dir: &str| {
+        crate::blocking::blocking(|| crate::source::read_status_files(git_dir, &branch, dir).ok())
+    };
     let warn = |message: String| events(&Event::Warning { message });
     let stage_hosts = crate::state::promotion_stage_hosts(repo);
     let mut shared = HashMap::new();
@@ -111,8 +113,9 @@ pub fn history_with_status(
             }
         }
     }
-    let mut history =
-        crate::state::load_history_with(store, repo, &shared).map_err(|e| e.to_string())?;
+    let mut history = crate::state::load_history_with(store, repo, &shared)
+        .await
+        .map_err(|e| e.to_string())?;
     for (path, text) in read("status").unwrap_or_default() {
         if path == first_seen::PATH
             && let Err(e) = first_seen::merge(&text, &mut history.first_seen)
@@ -189,7 +192,7 @@ pub async fn reconcile_fleet(
     }
     let scan_opts = FleetScanOptions::from_repo(repo);
     let facts = crate::scan::scan_fleet(all_targets.clone(), &scan_opts, |_| {}).await;
-    if let Err(e) = store.record_scan(&facts.hosts) {
+    if let Err(e) = store.record_scan(&facts.hosts).await {
         return error(format!("the scan was not recorded: {e}"));
     }
     // Hosts that could not be scanned cannot be patched: say so before any
@@ -208,9 +211,7 @@ pub async fn reconcile_fleet(
             error: error.clone(),
         });
     }
-    let history = match tokio::task::block_in_place(|| {
-        history_with_status(store.as_ref(), repo, &source.git_dir, events)
-    }) {
+    let history = match history_with_status(store.as_ref(), repo, &source.git_dir, events).await {
         Ok(h) => h,
         Err(e) => return error(e),
     };
@@ -245,7 +246,7 @@ pub async fn reconcile_fleet(
     let by_name: HashMap<&str, &ScanTarget> =
         all_targets.iter().map(|t| (t.host.as_str(), t)).collect();
 
-    let emergencies = tokio::task::block_in_place(|| emergency_records(repo, source, now));
+    let emergencies = crate::blocking::blocking(|| emergency_records(repo, source, now));
     let mut exit = Exit::Ok;
     let mut conditions = Vec::new();
     let mut groups_with_runs = std::collections::HashSet::new();
@@ -303,7 +304,7 @@ pub async fn reconcile_fleet(
                 let mut quick = scan_opts.clone();
                 quick.os.refresh = crate::os::Refresh::Never;
                 let after = crate::scan::scan_fleet(group_targets, &quick, |_| {}).await;
-                if let Err(e) = store.record_scan(&after.hosts) {
+                if let Err(e) = store.record_scan(&after.hosts).await {
                     events(&Event::Warning {
                         message: format!("the rescan was not recorded: {e}"),
                     });
@@ -315,26 +316,25 @@ pub async fn reconcile_fleet(
                     .cloned()
                     .collect();
                 scans.extend(after.hosts);
-                let written = Planner::new(context)
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut p| {
+                let written = match Planner::new(context) {
+                    Ok(mut p) => {
                         for h in &scans {
                             p.add(h);
                         }
                         let now_plan = p.finish();
-                        write_status(
-                            &StatusInputs {
-                                events,
-                                source,
-                                repo,
-                                plan: &now_plan,
-                                scans: &scans,
-                                history,
-                                store: store.as_ref(),
-                            },
-                            run,
-                        )
-                    });
+                        let inputs = StatusInputs {
+                            events,
+                            source,
+                            repo,
+                            plan: &now_plan,
+                            scans: &scans,
+                            history,
+                            store: store.as_ref(),
+                        };
+                        write_status(&inputs, run).await
+                    }
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = written {
                     events(&Event::Warning {
                         message: format!("status was not written to git: {e}"),
@@ -373,13 +373,14 @@ pub async fn reconcile_fleet(
             },
             &groups_with_runs,
         )
+        .await
     {
         events(&Event::Warning {
             message: format!("scan status was not written to git: {e}"),
         });
     }
     if options.write_status
-        && let Err(e) = write_conditions(source, repo, &conditions)
+        && let Err(e) = write_conditions(source, repo, &conditions).await
     {
         events(&Event::Warning {
             message: format!("group conditions were not written to git: {e}"),

@@ -41,7 +41,7 @@ pub fn scan_interval(repo: &Repository) -> Option<SignedDuration> {
 /// When the group's hosts are next due a scan under `scan.interval`: the
 /// oldest latest scan (reached or not) plus the interval; now, for a host
 /// never scanned. `None` without an interval or hosts.
-pub fn next_scan_at(
+pub async fn next_scan_at(
     repo: &Repository,
     store: &dyn RunState,
     group: &str,
@@ -58,7 +58,7 @@ pub fn next_scan_at(
     if hosts.is_empty() {
         return None;
     }
-    let scans = store.last_scans(&hosts).ok()?;
+    let scans = store.last_scans(&hosts).await.ok()?;
     if scans.len() < hosts.len() {
         return Some(now);
     }
@@ -101,7 +101,7 @@ pub async fn observe_group(
             let scanned =
                 crate::scan::scan_fleet(group_targets, &FleetScanOptions::from_repo(repo), |_| {})
                     .await;
-            if let Err(e) = tokio::task::block_in_place(|| store.record_scan(&scanned.hosts)) {
+            if let Err(e) = store.record_scan(&scanned.hosts).await {
                 return error(format!("the scan was not recorded: {e}"));
             }
             scanned.hosts
@@ -111,7 +111,7 @@ pub async fn observe_group(
                 .group(group)
                 .map(|g| g.spec.hosts.iter().map(|h| h.name.value.as_str()).collect())
                 .unwrap_or_default();
-            match tokio::task::block_in_place(|| store.last_scans(&hosts)) {
+            match store.last_scans(&hosts).await {
                 Ok(s) => s,
                 Err(e) => return error(e.to_string()),
             }
@@ -120,9 +120,7 @@ pub async fn observe_group(
     if scans.is_empty() {
         return Exit::Ok;
     }
-    let history = match tokio::task::block_in_place(|| {
-        history_with_status(store.as_ref(), repo, &source.git_dir, events)
-    }) {
+    let history = match history_with_status(store.as_ref(), repo, &source.git_dir, events).await {
         Ok(h) => h,
         Err(e) => return error(e),
     };
@@ -161,25 +159,26 @@ pub async fn observe_group(
     if !options.write_status {
         return Exit::Ok;
     }
-    let written = tokio::task::block_in_place(|| {
-        let inputs = StatusInputs {
-            events,
-            source,
-            repo,
-            plan: &plan,
-            scans: &scans,
-            history: &history,
-            store: store.as_ref(),
-        };
-        write_scan_status(&inputs, &HashSet::new())?;
-        let open = store.open_run(group).map_err(|e| e.to_string())?;
+    let inputs = StatusInputs {
+        events,
+        source,
+        repo,
+        plan: &plan,
+        scans: &scans,
+        history: &history,
+        store: store.as_ref(),
+    };
+    let written = async {
+        write_scan_status(&inputs, &HashSet::new()).await?;
+        let open = store.open_run(group).await.map_err(|e| e.to_string())?;
         let halted = open.as_ref().is_some_and(|r| {
             matches!(r.outcome, crate::rollout::record::RunOutcome::Halted { .. })
         });
         let mut condition = crate::status::condition::of_group(g, false, halted, None);
         condition.observed_commit = source.commit.clone();
-        write_conditions(source, repo, &[condition])
-    });
+        write_conditions(source, repo, &[condition]).await
+    }
+    .await;
     if let Err(e) = written {
         events(&Event::Warning {
             message: format!("status of group {group} was not written to git: {e}"),

@@ -154,13 +154,11 @@ async fn observe_waiting(
     events: &Sink,
 ) -> Option<Timestamp> {
     let now = Timestamp::now();
-    let due = |at: Timestamp| {
-        tokio::task::block_in_place(|| observe::next_scan_at(repo, store.as_ref(), group, at))
-    };
-    let facts = if due(now).is_some_and(|t| t <= now) {
+    let due = |at: Timestamp| observe::next_scan_at(repo, store.as_ref(), group, at);
+    let facts = if due(now).await.is_some_and(|t| t <= now) {
         Some(observe::Facts::Scan)
     } else if source.commit.is_some()
-        && tokio::task::block_in_place(|| observe::observed_commit(source, repo, group))
+        && crate::blocking::blocking(|| observe::observed_commit(source, repo, group))
             != source.commit
     {
         Some(observe::Facts::Stored)
@@ -168,7 +166,7 @@ async fn observe_waiting(
         None
     };
     let Some(facts) = facts else {
-        return due(now);
+        return due(now).await;
     };
     let exit =
         observe::observe_group(source, repo, store.clone(), group, facts, options, events).await;
@@ -176,7 +174,7 @@ async fn observe_waiting(
     // A scan that could not be recorded leaves the hosts due: back off
     // rather than scan again at once.
     let floor = after.checked_add(ERROR_BACKOFF).ok();
-    match (exit, due(after)) {
+    match (exit, due(after).await) {
         (Exit::Error, _) => floor,
         (_, Some(t)) if t <= after => floor,
         (_, next) => next,

@@ -116,9 +116,8 @@ impl Source {
         let lock = status_lock(&self.git_dir);
         let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
         // git and the network block: let the runtime move other tasks off
-        // this thread meanwhile (a multi-threaded runtime, as every command
-        // and the daemon use).
-        tokio::task::block_in_place(|| self.commit_status_now(repo, files, message))
+        // this thread meanwhile.
+        crate::blocking::blocking(|| self.commit_status_now(repo, files, message))
     }
 
     fn commit_status_now(

@@ -8,10 +8,11 @@ use jiff::Timestamp;
 
 use super::event::{Event, Sink};
 use super::source::Source;
+use crate::blocking::blocking;
 use crate::plan::fleet::HostPlan;
 use crate::rollout::record::RunRecord;
 use crate::spec::Repository;
-use crate::state::{LocalState, RunState};
+use crate::state::RunState;
 
 /// The status documents on the branch of the repository's hosts that
 /// this pass did not scan (a daemon pass covers one group): the report is
@@ -54,7 +55,7 @@ fn without_scan_time(doc: &str) -> String {
 /// only when something besides the scan time changed: an update newly
 /// offered, a version changed by hand, a host gone unreachable. Each host
 /// keeps the `lastRun` its last run wrote.
-pub fn write_scan_status(
+pub async fn write_scan_status(
     i: &StatusInputs<'_>,
     groups_with_runs: &std::collections::HashSet<String>,
 ) -> Result<(), String> {
@@ -71,11 +72,12 @@ pub fn write_scan_status(
         return Ok(());
     }
     let branch = repo.status_branch();
-    let previous: HashMap<String, String> =
+    let previous: HashMap<String, String> = blocking(|| {
         crate::source::read_status_files(&source.git_dir, &branch, "status/hosts")
             .unwrap_or_default()
             .into_iter()
-            .collect();
+            .collect()
+    });
     let plans = plans_by_host(plan);
     let mut statuses = Vec::new();
     let mut files = std::collections::BTreeMap::new();
@@ -100,9 +102,9 @@ pub fn write_scan_status(
         return Ok(());
     }
     let changed = files.len();
-    let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
+    let runs = store.recent_runs(10).await.map_err(|e| e.to_string())?;
     let desired = source.commit.as_deref();
-    statuses.extend(others(source, repo, scans));
+    statuses.extend(blocking(|| others(source, repo, scans)));
     files.insert(
         "status/REPORT.md".into(),
         crate::status::report::render(&statuses, &runs, Timestamp::now(), desired, &|p, v| {
@@ -132,7 +134,7 @@ pub fn write_scan_status(
 
 /// `status/groups/<group>.yaml`: each group's condition (Flux-style). No
 /// timestamps, so an apply that changes nothing commits nothing.
-pub fn write_conditions(
+pub async fn write_conditions(
     source: &Source,
     repo: &Repository,
     conditions: &[crate::status::condition::GroupCondition],
@@ -151,13 +153,8 @@ pub fn write_conditions(
         .iter()
         .map(|c| format!("{}: {} ({})", c.group, c.state, c.reason))
         .collect();
-    source
-        .commit_status(
-            repo,
-            &files,
-            format!("status: group conditions\n\n{}\n", summary.join("\n")),
-        )
-        .map(|_| ())
+    let message = format!("status: group conditions\n\n{}\n", summary.join("\n"));
+    source.commit_status(repo, &files, message).map(|_| ())
 }
 
 /// What writing status needs from one `apply`: the hosts as scanned and
@@ -170,12 +167,12 @@ pub struct StatusInputs<'a> {
     pub plan: &'a crate::plan::Plan,
     pub scans: &'a [crate::facts::HostScan],
     pub history: &'a crate::plan::History,
-    pub store: &'a LocalState,
+    pub store: &'a dyn RunState,
 }
 
 /// Commits the group's host documents, the run and REPORT.md to the status
 /// branch, and pushes them to `origin` when there is one.
-pub fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String> {
+pub async fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String> {
     let StatusInputs {
         events,
         source,
@@ -208,9 +205,9 @@ pub fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String>
             crate::status::host_status(s, plans.get(s.host.as_str()).copied(), last)
         })
         .collect();
-    let runs = store.recent_runs(10).map_err(|e| e.to_string())?;
+    let runs = store.recent_runs(10).await.map_err(|e| e.to_string())?;
     let mut statuses = statuses;
-    statuses.extend(others(source, repo, scans));
+    statuses.extend(blocking(|| others(source, repo, scans)));
     let report = crate::status::report::render(
         &statuses,
         &runs,
@@ -227,7 +224,7 @@ pub fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String>
         crate::status::first_seen::PATH.to_string(),
         crate::status::first_seen::render(&history.first_seen)?,
     );
-    files.extend(stage_history_files(repo, &run.group, store)?);
+    files.extend(stage_history_files(repo, &run.group, store).await?);
     let branch = repo.status_branch();
     let message = format!(
         "status: {} run {}: {}\n\nDesired state: {}\nTriggered by: {}{}\n",
@@ -258,10 +255,10 @@ pub fn write_status(i: &StatusInputs<'_>, run: &RunRecord) -> Result<(), String>
 
 /// `status/history/<host>.yaml` for the group's hosts when the group is a
 /// stage some baseline promotes from (other machines read them back).
-fn stage_history_files(
+async fn stage_history_files(
     repo: &Repository,
     group: &str,
-    store: &LocalState,
+    store: &dyn RunState,
 ) -> Result<std::collections::BTreeMap<String, String>, String> {
     let stage_hosts = crate::state::promotion_stage_hosts(repo);
     let mut files = std::collections::BTreeMap::new();
@@ -273,7 +270,7 @@ fn stage_history_files(
         if !stage_hosts.contains(&name) {
             continue;
         }
-        if let Some(record) = store.host(name).map_err(|e| e.to_string())? {
+        if let Some(record) = store.host(name).await.map_err(|e| e.to_string())? {
             files.insert(
                 crate::status::host_history::path(name),
                 crate::status::host_history::render(&record)?,

@@ -109,17 +109,18 @@ pub struct GroupRollout {
 /// (status is never lost silently).
 struct Journal {
     fence: Fence,
-    record: Mutex<RunRecord>,
+    /// Held while a change is saved, so saves land in the order made.
+    record: tokio::sync::Mutex<RunRecord>,
     state: Arc<dyn RunJournal>,
     save_error: Mutex<Option<String>>,
     events: Arc<dyn Fn(&Event) + Send + Sync>,
 }
 
 impl Journal {
-    fn update(&self, f: impl FnOnce(&mut RunRecord)) {
-        let mut r = self.record.lock().unwrap_or_else(|e| e.into_inner());
+    async fn update(&self, f: impl FnOnce(&mut RunRecord)) {
+        let mut r = self.record.lock().await;
         f(&mut r);
-        if let Err(e) = self.state.save_run(&r, self.fence) {
+        if let Err(e) = self.state.save_run(&r, self.fence).await {
             let mut slot = self.save_error.lock().unwrap_or_else(|e| e.into_inner());
             slot.get_or_insert(e.to_string());
         }
@@ -132,11 +133,8 @@ impl Journal {
             .clone()
     }
 
-    fn snapshot(&self) -> RunRecord {
-        self.record
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    async fn snapshot(&self) -> RunRecord {
+        self.record.lock().await.clone()
     }
 }
 
@@ -145,24 +143,27 @@ struct Sink {
     group: String,
 }
 
+#[async_trait::async_trait]
 impl StepSink for Sink {
-    fn step(&self, host: &str, record: StepRecord) {
+    async fn step(&self, host: &str, record: StepRecord) {
         (self.journal.events)(&Event::Step {
             group: self.group.clone(),
             host: host.to_string(),
             record: record.clone(),
         });
-        self.journal.update(|r| {
-            if let Some(h) = r.host_mut(host) {
-                h.steps.push(record);
-            }
-        });
+        self.journal
+            .update(|r| {
+                if let Some(h) = r.host_mut(host) {
+                    h.steps.push(record);
+                }
+            })
+            .await;
     }
 
-    fn health(&self, host: &str, at: Timestamp, checks: &[super::health::CheckResult]) {
+    async fn health(&self, host: &str, at: Timestamp, checks: &[super::health::CheckResult]) {
         // Not saved is not fatal to the host, but it must not go unnoticed:
         // a later stage's promotion waits until health is recorded.
-        if let Err(e) = self.journal.state.record_health(host, at, checks) {
+        if let Err(e) = self.journal.state.record_health(host, at, checks).await {
             tracing::warn!(host, "the health check results were not recorded: {e}");
         }
     }
@@ -178,12 +179,12 @@ pub async fn run(
 ) -> Finished {
     let journal = Arc::new(Journal {
         fence: rollout.fence,
-        record: Mutex::new(record),
+        record: tokio::sync::Mutex::new(record),
         state,
         save_error: Mutex::new(None),
         events: events.clone(),
     });
-    journal.update(|r| r.outcome = RunOutcome::Running);
+    journal.update(|r| r.outcome = RunOutcome::Running).await;
     let budget = Arc::new(Mutex::new(rollout.budget.clone()));
     // A resumed run whose replayed errors already exceed the budget stays halted.
     let halted: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(
@@ -196,7 +197,7 @@ pub async fn run(
 
     // A soak that a shutdown cut short is waited out before any later wave
     // starts: a restart must not shorten the canary's soak.
-    let resumed = journal.snapshot();
+    let resumed = journal.snapshot().await;
     if let Some(rest) = resumed
         .soak_until
         .and_then(|t| Duration::try_from(t.duration_since(Timestamp::now())).ok())
@@ -217,11 +218,11 @@ pub async fn run(
         soak_and_watch(&rollout, &[], rest, &journal, &budget, &halted).await;
     }
     if !rollout.shutdown.load(Ordering::SeqCst) {
-        journal.update(|r| r.soak_until = None);
+        journal.update(|r| r.soak_until = None).await;
     }
 
     for (wi, wave) in rollout.waves.iter().enumerate() {
-        let before = journal.snapshot();
+        let before = journal.snapshot().await;
         let pending: Vec<&HostJob> = wave
             .hosts
             .iter()
@@ -321,11 +322,13 @@ pub async fn run(
                             })
                         });
                     if let Some(reason) = skip {
-                        journal.update(|r| {
-                            if let Some(h) = r.host_mut(&host) {
-                                h.outcome = HostOutcome::Skipped { reason };
-                            }
-                        });
+                        journal
+                            .update(|r| {
+                                if let Some(h) = r.host_mut(&host) {
+                                    h.outcome = HostOutcome::Skipped { reason };
+                                }
+                            })
+                            .await;
                         return;
                     }
                     (journal.events)(&Event::HostStarted {
@@ -333,11 +336,13 @@ pub async fn run(
                         wave: wave_no,
                         host: host.clone(),
                     });
-                    journal.update(|r| {
-                        if let Some(h) = r.host_mut(&host) {
-                            h.outcome = HostOutcome::InProgress;
-                        }
-                    });
+                    journal
+                        .update(|r| {
+                            if let Some(h) = r.host_mut(&host) {
+                                h.outcome = HostOutcome::InProgress;
+                            }
+                        })
+                        .await;
                     let sink = Sink {
                         journal: journal.clone(),
                         group: group.clone(),
@@ -345,13 +350,15 @@ pub async fn run(
                     let result = patch(&job, &settings, &sink).await;
                     if result.outcome.is_failure() {
                         failed_here.store(true, Ordering::Relaxed);
-                        let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
-                        b.fail(&host);
-                        // `onFailure: continue` records errors but keeps going.
-                        if b.exceeded() && on_failure != OnFailure::Continue {
-                            let reason = exceeded_reason(&b);
-                            drop(b);
-                            halt(&halted, &journal, reason);
+                        let over = {
+                            let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+                            b.fail(&host);
+                            // `onFailure: continue` records errors but keeps going.
+                            (b.exceeded() && on_failure != OnFailure::Continue)
+                                .then(|| exceeded_reason(&b))
+                        };
+                        if let Some(reason) = over {
+                            halt(&halted, &journal, reason).await;
                         }
                     }
                     (journal.events)(&Event::HostFinished {
@@ -359,13 +366,15 @@ pub async fn run(
                         host: host.clone(),
                         outcome: result.outcome.clone(),
                     });
-                    journal.update(|r| {
-                        r.errors = budget.lock().unwrap_or_else(|e| e.into_inner()).errors();
-                        if let Some(h) = r.host_mut(&host) {
-                            h.outcome = result.outcome;
-                            h.after = result.after;
-                        }
-                    });
+                    journal
+                        .update(|r| {
+                            r.errors = budget.lock().unwrap_or_else(|e| e.into_inner()).errors();
+                            if let Some(h) = r.host_mut(&host) {
+                                h.outcome = result.outcome;
+                                h.after = result.after;
+                            }
+                        })
+                        .await;
                     drop(guards);
                 }
                 .instrument(host_span),
@@ -379,10 +388,11 @@ pub async fn run(
                     &halted,
                     &journal,
                     format!("a host task crashed ({e}); please report this as a bug"),
-                );
+                )
+                .await;
             }
         }
-        let snapshot = journal.snapshot();
+        let snapshot = journal.snapshot().await;
         let wave_hosts: Vec<&str> = wave.hosts.iter().map(|j| j.target.host.as_str()).collect();
         let ran = wave_hosts
             .iter()
@@ -401,7 +411,8 @@ pub async fn run(
                 &halted,
                 &journal,
                 format!("every host of wave {} failed", wave.number),
-            );
+            )
+            .await;
         }
         if rollout.on_failure == OnFailure::Rollback && failed_here.load(Ordering::Relaxed) {
             let jobs: Vec<&HostJob> = wave.hosts.iter().collect();
@@ -427,12 +438,12 @@ pub async fn run(
                 wave: wave.number,
                 seconds: soak.as_secs(),
             });
+            let now_record = journal.snapshot().await;
             let patched: Vec<&HostJob> = rollout.waves[..=wi]
                 .iter()
                 .flat_map(|w| &w.hosts)
                 .filter(|j| {
-                    journal
-                        .snapshot()
+                    now_record
                         .host(&j.target.host)
                         .is_some_and(|h| h.outcome == HostOutcome::Patched)
                 })
@@ -440,12 +451,12 @@ pub async fn run(
             let until = Timestamp::now()
                 .checked_add(jiff::SignedDuration::try_from(soak).unwrap_or_default())
                 .ok();
-            journal.update(|r| r.soak_until = until);
+            journal.update(|r| r.soak_until = until).await;
             soak_and_watch(&rollout, &patched, soak, &journal, &budget, &halted)
                 .instrument(tracing::info_span!("wave", wave = wave.number))
                 .await;
             if !rollout.shutdown.load(Ordering::SeqCst) {
-                journal.update(|r| r.soak_until = None);
+                journal.update(|r| r.soak_until = None).await;
             }
             if rollout.on_failure == OnFailure::Rollback {
                 roll_back_failed(&rollout, &patched, false, &journal, &settings).await;
@@ -464,65 +475,67 @@ pub async fn run(
             .map(|e| format!("the run record cannot be saved: {e}"))
     });
     let stopping = rollout.shutdown.load(Ordering::SeqCst);
-    journal.update(|r| {
-        for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
-            // Only a crashed host task can leave a host in progress here.
-            if h.outcome == HostOutcome::InProgress {
-                h.outcome = HostOutcome::Failed {
-                    step: super::record::Step::Install,
-                    error: "its task crashed mid-way; check the host".into(),
-                };
+    journal
+        .update(|r| {
+            for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
+                // Only a crashed host task can leave a host in progress here.
+                if h.outcome == HostOutcome::InProgress {
+                    h.outcome = HostOutcome::Failed {
+                        step: super::record::Step::Install,
+                        error: "its task crashed mid-way; check the host".into(),
+                    };
+                }
             }
-        }
-        r.errors = r
-            .waves
-            .iter()
-            .flat_map(|w| &w.hosts)
-            .filter(|h| h.outcome.is_failure())
-            .count()
-            .max(r.errors);
-        // Stopped by a shutdown (and not halted): the run stays open, its
-        // pending hosts pending; the next start resumes it.
-        let unfinished = r
-            .waves
-            .iter()
-            .flat_map(|w| &w.hosts)
-            .any(|h| h.outcome == HostOutcome::Pending);
-        if stopping && reason.is_none() && unfinished {
-            r.outcome = RunOutcome::Running;
-            return;
-        }
-        for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
-            if h.outcome == HostOutcome::Pending {
-                h.outcome = HostOutcome::Skipped {
-                    reason: match &reason {
-                        Some(why) => format!("not started: the rollout halted ({why})"),
-                        None => "not started".into(),
-                    },
-                };
-            }
-        }
-        r.finished_at = Some(Timestamp::now());
-        r.outcome = match &reason {
-            Some(why) => RunOutcome::Halted {
-                reason: why.clone(),
-            },
-            None if r
+            r.errors = r
                 .waves
                 .iter()
                 .flat_map(|w| &w.hosts)
-                .any(|h| matches!(h.outcome, HostOutcome::Skipped { .. })) =>
-            {
-                RunOutcome::Stopped {
-                    reason: "the window closed before every host started".into(),
+                .filter(|h| h.outcome.is_failure())
+                .count()
+                .max(r.errors);
+            // Stopped by a shutdown (and not halted): the run stays open, its
+            // pending hosts pending; the next start resumes it.
+            let unfinished = r
+                .waves
+                .iter()
+                .flat_map(|w| &w.hosts)
+                .any(|h| h.outcome == HostOutcome::Pending);
+            if stopping && reason.is_none() && unfinished {
+                r.outcome = RunOutcome::Running;
+                return;
+            }
+            for h in r.waves.iter_mut().flat_map(|w| w.hosts.iter_mut()) {
+                if h.outcome == HostOutcome::Pending {
+                    h.outcome = HostOutcome::Skipped {
+                        reason: match &reason {
+                            Some(why) => format!("not started: the rollout halted ({why})"),
+                            None => "not started".into(),
+                        },
+                    };
                 }
             }
-            None if r.errors > 0 => RunOutcome::FinishedWithErrors { errors: r.errors },
-            None => RunOutcome::Succeeded,
-        };
-    });
+            r.finished_at = Some(Timestamp::now());
+            r.outcome = match &reason {
+                Some(why) => RunOutcome::Halted {
+                    reason: why.clone(),
+                },
+                None if r
+                    .waves
+                    .iter()
+                    .flat_map(|w| &w.hosts)
+                    .any(|h| matches!(h.outcome, HostOutcome::Skipped { .. })) =>
+                {
+                    RunOutcome::Stopped {
+                        reason: "the window closed before every host started".into(),
+                    }
+                }
+                None if r.errors > 0 => RunOutcome::FinishedWithErrors { errors: r.errors },
+                None => RunOutcome::Succeeded,
+            };
+        })
+        .await;
     Finished {
-        record: journal.snapshot(),
+        record: journal.snapshot().await,
         save_error: journal.save_failed(),
     }
 }
@@ -580,6 +593,7 @@ async fn soak_and_watch(
             let host = &job.target.host;
             let still_patched = journal
                 .snapshot()
+                .await
                 .host(host)
                 .is_some_and(|h| h.outcome == HostOutcome::Patched);
             if !still_patched {
@@ -595,24 +609,27 @@ async fn soak_and_watch(
                         error: error.clone(),
                     },
                 });
-                let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
-                b.fail(host);
-                let errors = b.errors();
-                let over = (b.exceeded() && rollout.on_failure != OnFailure::Continue)
-                    .then(|| exceeded_reason(&b));
-                drop(b);
+                let (errors, over) = {
+                    let mut b = budget.lock().unwrap_or_else(|e| e.into_inner());
+                    b.fail(host);
+                    let over = (b.exceeded() && rollout.on_failure != OnFailure::Continue)
+                        .then(|| exceeded_reason(&b));
+                    (b.errors(), over)
+                };
                 if let Some(reason) = over {
-                    halt(halted, journal, reason);
+                    halt(halted, journal, reason).await;
                 }
-                journal.update(|r| {
-                    r.errors = errors;
-                    if let Some(h) = r.host_mut(host) {
-                        h.outcome = HostOutcome::Failed {
-                            step: super::record::Step::Health,
-                            error,
-                        };
-                    }
-                });
+                journal
+                    .update(|r| {
+                        r.errors = errors;
+                        if let Some(h) = r.host_mut(host) {
+                            h.outcome = HostOutcome::Failed {
+                                step: super::record::Step::Health,
+                                error,
+                            };
+                        }
+                    })
+                    .await;
             }
         }
     }
@@ -627,7 +644,7 @@ async fn roll_back_failed(
     journal: &Arc<Journal>,
     settings: &HostSettings,
 ) {
-    let snapshot = journal.snapshot();
+    let snapshot = journal.snapshot().await;
     let back: Vec<&&HostJob> = jobs
         .iter()
         .filter(|j| {
@@ -643,29 +660,31 @@ async fn roll_back_failed(
         };
         let host = job.target.host.clone();
         let result = roll_back(job, settings, &sink).await;
-        journal.update(|r| {
-            if let Some(h) = r.host_mut(&host) {
-                let (step, error) = match &h.outcome {
-                    HostOutcome::Failed { step, error } => (*step, error.clone()),
-                    _ => (
-                        super::record::Step::Rollback,
-                        "rolled back with its wave".to_string(),
-                    ),
-                };
-                match result {
-                    Ok(after) => {
-                        h.after = after;
-                        h.outcome = HostOutcome::RolledBack { step, error };
-                    }
-                    Err(e) => {
-                        h.outcome = HostOutcome::Failed {
-                            step,
-                            error: format!("{error}; rollback failed too: {e}"),
-                        };
+        journal
+            .update(|r| {
+                if let Some(h) = r.host_mut(&host) {
+                    let (step, error) = match &h.outcome {
+                        HostOutcome::Failed { step, error } => (*step, error.clone()),
+                        _ => (
+                            super::record::Step::Rollback,
+                            "rolled back with its wave".to_string(),
+                        ),
+                    };
+                    match result {
+                        Ok(after) => {
+                            h.after = after;
+                            h.outcome = HostOutcome::RolledBack { step, error };
+                        }
+                        Err(e) => {
+                            h.outcome = HostOutcome::Failed {
+                                step,
+                                error: format!("{error}; rollback failed too: {e}"),
+                            };
+                        }
                     }
                 }
-            }
-        });
+            })
+            .await;
     }
 }
 
@@ -680,7 +699,7 @@ fn exceeded_reason(b: &ErrorBudget) -> String {
 
 /// Halts the rollout, and says so in the record at once: a run killed
 /// after halting must stay halted, not resume as if nothing happened.
-fn halt(halted: &Mutex<Option<String>>, journal: &Journal, reason: String) {
+async fn halt(halted: &Mutex<Option<String>>, journal: &Journal, reason: String) {
     let first = {
         let mut h = halted.lock().unwrap_or_else(|e| e.into_inner());
         if h.is_some() {
@@ -691,7 +710,9 @@ fn halt(halted: &Mutex<Option<String>>, journal: &Journal, reason: String) {
         }
     };
     if first {
-        journal.update(|r| r.outcome = RunOutcome::Halted { reason });
+        journal
+            .update(|r| r.outcome = RunOutcome::Halted { reason })
+            .await;
     }
 }
 

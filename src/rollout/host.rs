@@ -41,8 +41,8 @@ pub struct HostSettings {
 impl HostSettings {
     /// With what the journal (read now, before this apply changes it) shows
     /// patchwave was installing on each host when it was interrupted.
-    pub fn with_journal(mut self, state: &dyn super::journal::RunJournal) -> HostSettings {
-        self.safety = self.safety.with_journal(state);
+    pub async fn with_journal(mut self, state: &dyn super::journal::RunJournal) -> HostSettings {
+        self.safety = self.safety.with_journal(state).await;
         self
     }
 }
@@ -66,11 +66,12 @@ pub struct HostResult {
 }
 
 /// Reports each step as it ends.
+#[async_trait::async_trait]
 pub trait StepSink: Send + Sync {
-    fn step(&self, host: &str, record: StepRecord);
+    async fn step(&self, host: &str, record: StepRecord);
     /// The host's health checks ran at `at` (none configured: the host was
     /// patched and verified); promotion of a later stage reads this.
-    fn health(&self, _host: &str, _at: Timestamp, _checks: &[CheckResult]) {}
+    async fn health(&self, _host: &str, _at: Timestamp, _checks: &[CheckResult]) {}
 }
 
 pub(super) struct Stepper<'a> {
@@ -102,16 +103,18 @@ impl Stepper<'_> {
         } else {
             tracing::warn!(host = self.host, step = step.as_str(), ms, error = %output, "step failed");
         }
-        self.sink.step(
-            self.host,
-            StepRecord {
-                step,
-                started_at,
-                duration_ms: t.elapsed().as_millis() as u64,
-                ok,
-                output,
-            },
-        );
+        self.sink
+            .step(
+                self.host,
+                StepRecord {
+                    step,
+                    started_at,
+                    duration_ms: t.elapsed().as_millis() as u64,
+                    ok,
+                    output,
+                },
+            )
+            .await;
         r.map(|(v, _)| v).map_err(|e| (step, e))
     }
 }
@@ -398,11 +401,11 @@ async fn work(
             *after = versions_of(&facts, &job.planned);
         }
         if settings.health.is_empty() {
-            s.sink.health(s.host, Timestamp::now(), &[]);
+            s.sink.health(s.host, Timestamp::now(), &[]).await;
         } else {
             s.run(Step::Health, async {
                 let results = health::run_all(&settings.health, t.as_ref(), &job.scope).await;
-                s.sink.health(s.host, Timestamp::now(), &results);
+                s.sink.health(s.host, Timestamp::now(), &results).await;
                 health::verdict(&results).map(|said| ((), said))
             })
             .await?;
@@ -489,6 +492,7 @@ pub async fn check_health(
             error: Some(m),
         }],
     };
-    sink.health(&job.target.host, Timestamp::now(), &results);
+    sink.health(&job.target.host, Timestamp::now(), &results)
+        .await;
     health::verdict(&results).map(|_| ())
 }

@@ -16,17 +16,18 @@ use super::record::RunRecord;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fence(pub u64);
 
+#[async_trait::async_trait]
 pub trait RunJournal: Send + Sync {
     /// Saves the run record under the group lease `fence` was issued with;
     /// an error says which file or key failed, or that the lease was lost.
-    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String>;
+    async fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String>;
     /// Records the health checks' results on a host at `at`.
-    fn record_health(
+    async fn record_health(
         &self,
         host: &str,
         at: Timestamp,
         checks: &[CheckResult],
     ) -> Result<(), String>;
     /// The most recent runs, newest first, at most `limit`.
-    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, String>;
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, String>;
 }

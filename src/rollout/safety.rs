@@ -64,8 +64,8 @@ impl InstallSafety {
     /// Reads the journal as it stands before this apply changes it. A journal
     /// that cannot be read shows nothing: unfinished work is then refused, as
     /// anyone else's would be.
-    pub fn with_journal(mut self, state: &dyn RunJournal) -> InstallSafety {
-        let runs = match state.recent_runs(JOURNAL_RUNS) {
+    pub async fn with_journal(mut self, state: &dyn RunJournal) -> InstallSafety {
+        let runs = match state.recent_runs(JOURNAL_RUNS).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::record::{CheckResult, FirstSeen, HostRecord, STATE_VERSION};
 use super::{FailedInstalls, Fence, GroupLease, InstallAttempt, RunState, StateError};
+use crate::blocking::blocking;
 use crate::facts::{HostScan, PackageKey};
 use crate::plan::host::FailedInstall;
 use crate::rollout::record::{RUN_VERSION, RunRecord};
@@ -212,8 +213,10 @@ impl LocalState {
     }
 }
 
-impl RunState for LocalState {
-    fn first_seen(&self) -> Result<FirstSeen, StateError> {
+/// The store's work, done on the calling thread; [`RunState`] runs it off
+/// the async threads.
+impl LocalState {
+    fn first_seen_blocking(&self) -> Result<FirstSeen, StateError> {
         let path = self.first_seen_path();
         let Some(file) = self.read::<FirstSeenFile>(&path)? else {
             return Ok(FirstSeen::default());
@@ -226,7 +229,7 @@ impl RunState for LocalState {
         Ok(FirstSeen(map))
     }
 
-    fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError> {
+    fn host_blocking(&self, host: &str) -> Result<Option<HostRecord>, StateError> {
         let path = self.host_path(host)?;
         let record = self.read::<HostRecord>(&path)?;
         if let Some(r) = &record {
@@ -242,9 +245,9 @@ impl RunState for LocalState {
         Ok(record)
     }
 
-    fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError> {
+    fn record_scan_blocking(&self, scans: &[HostScan]) -> Result<(), StateError> {
         let _lock = self.lock()?;
-        let mut first_seen = self.first_seen()?;
+        let mut first_seen = self.first_seen_blocking()?;
         let mut changed = false;
         for s in scans {
             changed |= first_seen.observe(s);
@@ -253,7 +256,7 @@ impl RunState for LocalState {
             self.write_first_seen(&first_seen)?;
         }
         for s in scans {
-            let previous = self.host(&s.host)?;
+            let previous = self.host_blocking(&s.host)?;
             if let Some(next) = HostRecord::after_scan(previous.as_ref(), s) {
                 self.write(&self.host_path(&s.host)?, &next)?;
             }
@@ -272,7 +275,7 @@ impl RunState for LocalState {
         Ok(())
     }
 
-    fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError> {
+    fn last_scans_blocking(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError> {
         let mut out = Vec::new();
         for h in hosts {
             let path = self.scan_path(h)?;
@@ -284,7 +287,7 @@ impl RunState for LocalState {
         Ok(out)
     }
 
-    fn failed_installs(&self) -> Result<FailedInstalls, StateError> {
+    fn failed_installs_blocking(&self) -> Result<FailedInstalls, StateError> {
         let path = self.failed_path();
         let Some(file) = self.read::<FailedInstallsFile>(&path)? else {
             return Ok(FailedInstalls::new());
@@ -306,9 +309,9 @@ impl RunState for LocalState {
             .collect())
     }
 
-    fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError> {
+    fn record_install_blocking(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError> {
         let _lock = self.lock()?;
-        let mut failed = self.failed_installs()?;
+        let mut failed = self.failed_installs_blocking()?;
         attempt.apply_to(&mut failed);
         let file = FailedInstallsFile {
             version: STATE_VERSION,
@@ -326,7 +329,7 @@ impl RunState for LocalState {
         self.write(&self.failed_path(), &file)
     }
 
-    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError> {
+    fn save_run_blocking(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError> {
         let path = self.run_path(&run.id)?;
         let open = self.open_run_path(&run.group)?;
         // Checked and written under the store's lock: a lease granted
@@ -359,7 +362,7 @@ impl RunState for LocalState {
         }
     }
 
-    fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError> {
+    fn load_run_blocking(&self, id: &str) -> Result<Option<RunRecord>, StateError> {
         let path = self.run_path(id)?;
         let run = self.read::<RunRecord>(&path)?;
         if let Some(r) = &run
@@ -374,14 +377,14 @@ impl RunState for LocalState {
         Ok(run)
     }
 
-    fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError> {
+    fn open_run_blocking(&self, group: &str) -> Result<Option<RunRecord>, StateError> {
         let Some(id) = self.read::<String>(&self.open_run_path(group)?)? else {
             return Ok(None);
         };
-        Ok(self.load_run(&id)?.filter(|r| r.is_open()))
+        Ok(self.load_run_blocking(&id)?.filter(|r| r.is_open()))
     }
 
-    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+    fn recent_runs_blocking(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let dir = self.dir.join("runs");
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -403,7 +406,7 @@ impl RunState for LocalState {
         Ok(runs)
     }
 
-    fn lease_group(&self, group: &str) -> Result<GroupLease, StateError> {
+    fn lease_group_blocking(&self, group: &str) -> Result<GroupLease, StateError> {
         let path = self.dir.join("groups").join(format!("{group}.lock"));
         check_host_name(group).map_err(|_| StateError(format!("`{group}` is not a group name")))?;
         std::fs::create_dir_all(self.dir.join("groups"))
@@ -433,20 +436,76 @@ impl RunState for LocalState {
         }
     }
 
-    fn record_health(
+    fn record_health_blocking(
         &self,
         host: &str,
         at: Timestamp,
         checks: &[CheckResult],
     ) -> Result<(), StateError> {
         let _lock = self.lock()?;
-        let Some(record) = self.host(host)? else {
+        let Some(record) = self.host_blocking(host)? else {
             return Err(StateError(format!(
                 "no run state for host `{host}`: scan it before recording its health"
             )));
         };
         let next = record.after_health(at, checks);
         self.write(&self.host_path(host)?, &next)
+    }
+}
+
+#[async_trait::async_trait]
+impl RunState for LocalState {
+    async fn first_seen(&self) -> Result<FirstSeen, StateError> {
+        blocking(|| self.first_seen_blocking())
+    }
+
+    async fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError> {
+        blocking(|| self.host_blocking(host))
+    }
+
+    async fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError> {
+        blocking(|| self.record_scan_blocking(scans))
+    }
+
+    async fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError> {
+        blocking(|| self.last_scans_blocking(hosts))
+    }
+
+    async fn record_health(
+        &self,
+        host: &str,
+        at: Timestamp,
+        checks: &[CheckResult],
+    ) -> Result<(), StateError> {
+        blocking(|| self.record_health_blocking(host, at, checks))
+    }
+
+    async fn failed_installs(&self) -> Result<FailedInstalls, StateError> {
+        blocking(|| self.failed_installs_blocking())
+    }
+
+    async fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError> {
+        blocking(|| self.record_install_blocking(attempt))
+    }
+
+    async fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError> {
+        blocking(|| self.save_run_blocking(run, fence))
+    }
+
+    async fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError> {
+        blocking(|| self.load_run_blocking(id))
+    }
+
+    async fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError> {
+        blocking(|| self.open_run_blocking(group))
+    }
+
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        blocking(|| self.recent_runs_blocking(limit))
+    }
+
+    async fn lease_group(&self, group: &str) -> Result<GroupLease, StateError> {
+        blocking(|| self.lease_group_blocking(group))
     }
 }
 
@@ -459,14 +518,14 @@ mod tests {
     fn records_survive_a_reload_and_an_empty_store_reads_empty() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalState::new(dir.path().join("state"));
-        assert_eq!(store.first_seen().unwrap(), FirstSeen::default());
-        assert_eq!(store.host("h1").unwrap(), None);
+        assert_eq!(store.first_seen_blocking().unwrap(), FirstSeen::default());
+        assert_eq!(store.host_blocking("h1").unwrap(), None);
         assert!(
             !dir.path().join("state").exists(),
             "reading creates nothing"
         );
         store
-            .record_scan(&[scan(
+            .record_scan_blocking(&[scan(
                 "h1",
                 "2026-11-01T10:00:00Z",
                 &[("vim", "1")],
@@ -474,7 +533,7 @@ mod tests {
             )])
             .unwrap();
         store
-            .record_health(
+            .record_health_blocking(
                 "h1",
                 "2026-11-01T11:00:00Z".parse().unwrap(),
                 &crate::state::record::tests::checks(true),
@@ -482,19 +541,19 @@ mod tests {
             .unwrap();
         let again = LocalState::new(dir.path().join("state"));
         assert_eq!(
-            again.first_seen().unwrap().0[&("vim".into(), "2".into())],
+            again.first_seen_blocking().unwrap().0[&("vim".into(), "2".into())],
             "2026-11-01T10:00:00Z".parse::<Timestamp>().unwrap()
         );
-        let h = again.host("h1").unwrap().unwrap();
+        let h = again.host_blocking("h1").unwrap().unwrap();
         assert_eq!(h.installed[&"vim:amd64".into()].version, "1");
         // The latest scan is kept whole; an older one never replaces it.
-        let last = again.last_scans(&["h1", "h2"]).unwrap();
+        let last = again.last_scans_blocking(&["h1", "h2"]).unwrap();
         assert_eq!(last.len(), 1, "h2 was never scanned");
         assert_eq!(last[0].scanned_at, "2026-11-01T10:00:00Z".parse().unwrap());
         again
-            .record_scan(&[scan("h1", "2026-10-01T10:00:00Z", &[("vim", "0")], &[])])
+            .record_scan_blocking(&[scan("h1", "2026-10-01T10:00:00Z", &[("vim", "0")], &[])])
             .unwrap();
-        let last = again.last_scans(&["h1"]).unwrap();
+        let last = again.last_scans_blocking(&["h1"]).unwrap();
         assert_eq!(last[0].scanned_at, "2026-11-01T10:00:00Z".parse().unwrap());
         assert!(h.health.unwrap().healthy);
         // A failed install is remembered until the package installs.
@@ -506,16 +565,18 @@ mod tests {
             at: "2026-11-02T22:00:00Z".parse().unwrap(),
             outcome,
         };
-        again.record_install(&attempt(Err("dpkg: error"))).unwrap();
-        let failed = again.failed_installs().unwrap();
+        again
+            .record_install_blocking(&attempt(Err("dpkg: error")))
+            .unwrap();
+        let failed = again.failed_installs_blocking().unwrap();
         assert_eq!(
             failed[&("h1".into(), "vim:amd64".into())].error,
             "dpkg: error"
         );
-        again.record_install(&attempt(Ok(()))).unwrap();
-        assert!(again.failed_installs().unwrap().is_empty());
+        again.record_install_blocking(&attempt(Ok(()))).unwrap();
+        assert!(again.failed_installs_blocking().unwrap().is_empty());
         let err = again
-            .record_health(
+            .record_health_blocking(
                 "h9",
                 "2026-11-01T11:00:00Z".parse().unwrap(),
                 &crate::state::record::tests::checks(true),
@@ -536,7 +597,7 @@ mod tests {
                         let host = format!("h{w}");
                         let at = format!("2026-11-01T10:{i:02}:00Z");
                         store
-                            .record_scan(&[{
+                            .record_scan_blocking(&[{
                                 let pkg = format!("p{w}-{i}");
                                 scan(&host, &at, &[(pkg.as_str(), "1")], &[(pkg.as_str(), "2")])
                             }])
@@ -545,11 +606,14 @@ mod tests {
                 });
             }
         });
-        let fs = store.first_seen().unwrap();
+        let fs = store.first_seen_blocking().unwrap();
         assert_eq!(fs.0.len(), 50, "every writer's sightings are kept");
-        assert_eq!(store.host("h0").unwrap().unwrap().installed.len(), 1);
         assert_eq!(
-            store.host("h1").unwrap().unwrap().installed[&"p1-24:amd64".into()].version,
+            store.host_blocking("h0").unwrap().unwrap().installed.len(),
+            1
+        );
+        assert_eq!(
+            store.host_blocking("h1").unwrap().unwrap().installed[&"p1-24:amd64".into()].version,
             "1"
         );
     }
@@ -563,7 +627,7 @@ mod tests {
             "{\"version\": 1,\n  \"seen\": [x]}",
         )
         .unwrap();
-        let err = store.first_seen().unwrap_err().0;
+        let err = store.first_seen_blocking().unwrap_err().0;
         assert!(
             err.contains("first-seen.json:2:12: damaged run state: expected value;"),
             "{err}"
@@ -574,9 +638,9 @@ mod tests {
             "{\"version\": 7, \"seen\": []}",
         )
         .unwrap();
-        let err = store.first_seen().unwrap_err().0;
+        let err = store.first_seen_blocking().unwrap_err().0;
         assert!(err.contains("run state version 7 is not 1"), "{err}");
-        let err = store.host("../etc/passwd").unwrap_err().0;
+        let err = store.host_blocking("../etc/passwd").unwrap_err().0;
         assert!(err.contains("not a valid host name"), "{err}");
     }
 
@@ -594,34 +658,34 @@ mod tests {
             "2026-12-02T00:00:00Z".parse().unwrap(),
             "t".into(),
         );
-        let first = store.lease_group("web").unwrap();
+        let first = store.lease_group_blocking("web").unwrap();
         assert_eq!(first.token, Fence(1));
-        let busy = store.lease_group("web").err().unwrap();
+        let busy = store.lease_group_blocking("web").err().unwrap();
         assert!(busy.0.contains("another apply is running"), "{busy}");
-        store.save_run(&run, first.token).unwrap();
+        store.save_run_blocking(&run, first.token).unwrap();
         let stale = first.token;
         drop(first);
         // Another holder takes the group: the first one is fenced out.
-        let second = store.lease_group("web").unwrap();
+        let second = store.lease_group_blocking("web").unwrap();
         assert_eq!(second.token, Fence(2));
-        let err = store.save_run(&run, stale).unwrap_err();
+        let err = store.save_run_blocking(&run, stale).unwrap_err();
         assert!(
             err.0
                 .contains("a newer lease (token 2) was granted since this writer's (token 1)"),
             "{err}"
         );
-        store.save_run(&run, second.token).unwrap();
+        store.save_run_blocking(&run, second.token).unwrap();
         // Tokens survive the process: a new store on the same files goes on counting.
         drop(second);
         assert_eq!(
             LocalState::new(dir.path())
-                .lease_group("web")
+                .lease_group_blocking("web")
                 .unwrap()
                 .token,
             Fence(3)
         );
         assert_eq!(
-            store.lease_group("db").unwrap().token,
+            store.lease_group_blocking("db").unwrap().token,
             Fence(1),
             "per group"
         );

@@ -27,67 +27,77 @@ pub struct StateError(pub String);
 
 /// Where run state lives. Implementations make each update atomic: a reader
 /// sees the old record or the new one, never half of either, and two writers
-/// never lose each other's updates.
+/// never lose each other's updates. Async, because the shared store (etcd)
+/// is a network service; the local one does its file work off the async
+/// threads.
+#[async_trait::async_trait]
 pub trait RunState: Send + Sync {
     /// When each `(package, version)` was first seen offered on any host.
-    fn first_seen(&self) -> Result<FirstSeen, StateError>;
+    async fn first_seen(&self) -> Result<FirstSeen, StateError>;
     /// A host's record, or `None` if patchwave never scanned it.
-    fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError>;
+    async fn host(&self, host: &str) -> Result<Option<HostRecord>, StateError>;
     /// Records what a fleet scan saw. Dates never move later; hosts that
     /// could not be scanned keep their records. Each host's latest scan
     /// (reached or not) is kept whole, for [`RunState::last_scans`].
-    fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
+    async fn record_scan(&self, scans: &[HostScan]) -> Result<(), StateError>;
     /// The latest recorded scan of each of `hosts` that has one: a new
     /// commit is planned from these, without reaching a host.
-    fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError>;
+    async fn last_scans(&self, hosts: &[&str]) -> Result<Vec<HostScan>, StateError>;
     /// Records the health checks' results on a scanned host at `at` (no
     /// checks: patched and verified, so healthy).
-    fn record_health(
+    async fn record_health(
         &self,
         host: &str,
         at: Timestamp,
         checks: &[CheckResult],
     ) -> Result<(), StateError>;
     /// The last failed install per `(host, "name:arch")` (FAILED patch states).
-    fn failed_installs(&self) -> Result<FailedInstalls, StateError>;
+    async fn failed_installs(&self) -> Result<FailedInstalls, StateError>;
     /// Records an install attempt: a failure replaces the package's record on
     /// that host, a success clears it.
-    fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError>;
+    async fn record_install(&self, attempt: &InstallAttempt<'_>) -> Result<(), StateError>;
     /// Saves a run record (after every step: it is the run's journal) under
     /// the group lease `fence` came from; refused when a newer lease on the
     /// group was granted since. A run that is running or halted stays its
     /// group's open run.
-    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError>;
+    async fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), StateError>;
     /// A saved run record.
-    fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError>;
+    async fn load_run(&self, id: &str) -> Result<Option<RunRecord>, StateError>;
     /// The group's run that has not finished: one that was killed (to
     /// resume) or halted (to stay halted until resumed).
-    fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError>;
+    async fn open_run(&self, group: &str) -> Result<Option<RunRecord>, StateError>;
     /// The most recent runs (newest first), at most `limit`.
-    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError>;
     /// One rollout per group at a time: a lease on the group, with a
     /// fencing token newer than every earlier one; fails at once when
     /// another holds it.
-    fn lease_group(&self, group: &str) -> Result<GroupLease, StateError>;
+    async fn lease_group(&self, group: &str) -> Result<GroupLease, StateError>;
 }
 
 /// Every store is the rollout's journal.
+#[async_trait::async_trait]
 impl<T: RunState> crate::rollout::journal::RunJournal for T {
-    fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String> {
-        RunState::save_run(self, run, fence).map_err(|e| e.to_string())
+    async fn save_run(&self, run: &RunRecord, fence: Fence) -> Result<(), String> {
+        RunState::save_run(self, run, fence)
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    fn record_health(
+    async fn record_health(
         &self,
         host: &str,
         at: Timestamp,
         checks: &[CheckResult],
     ) -> Result<(), String> {
-        RunState::record_health(self, host, at, checks).map_err(|e| e.to_string())
+        RunState::record_health(self, host, at, checks)
+            .await
+            .map_err(|e| e.to_string())
     }
 
-    fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, String> {
-        RunState::recent_runs(self, limit).map_err(|e| e.to_string())
+    async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, String> {
+        RunState::recent_runs(self, limit)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -161,8 +171,8 @@ impl InstallAttempt<'_> {
 
 /// The history the planner needs: first sightings, and the record of every
 /// stage that some baseline promotes from (only those hosts are read).
-pub fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, StateError> {
-    load_history_with(state, repo, &std::collections::HashMap::new())
+pub async fn load_history(state: &dyn RunState, repo: &Repository) -> Result<History, StateError> {
+    load_history_with(state, repo, &std::collections::HashMap::new()).await
 }
 
 /// The hosts of every group whose stage some baseline promotes from: the
@@ -188,7 +198,7 @@ pub fn promotion_stage_hosts(repo: &Repository) -> Vec<&str> {
 /// [`load_history`], with host records shared by another machine (read
 /// from the status branch), merged with the local ones (see
 /// [`HostRecord::merged_with`]).
-pub fn load_history_with(
+pub async fn load_history_with(
     state: &dyn RunState,
     repo: &Repository,
     shared: &std::collections::HashMap<String, HostRecord>,
@@ -209,7 +219,7 @@ pub fn load_history_with(
             .filter(|g| g.spec.stage.as_ref().is_some_and(|s| s.value == stage))
         {
             for h in &g.spec.hosts {
-                let local = state.host(&h.name.value)?;
+                let local = state.host(&h.name.value).await?;
                 let record = match (local, shared.get(&h.name.value)) {
                     (Some(l), Some(s)) => Some(l.merged_with(s)),
                     (None, Some(s)) => Some(s.clone()),
@@ -221,12 +231,12 @@ pub fn load_history_with(
         records.push((stage, hosts));
     }
     let mut history = History::from_records(
-        state.first_seen()?,
+        state.first_seen().await?,
         records
             .iter()
             .map(|(s, hosts)| (*s, hosts.iter().map(Option::as_ref).collect())),
     );
-    history.failed_installs = state.failed_installs()?;
+    history.failed_installs = state.failed_installs().await?;
     Ok(history)
 }
 
@@ -237,8 +247,8 @@ mod tests {
 
     /// The example fleet's production baseline promotes from stage `staging`
     /// (hosts stg-web-1 and stg-db-1): its record comes from both hosts' files.
-    #[test]
-    fn history_reads_the_hosts_of_every_promotion_stage() {
+    #[tokio::test]
+    async fn history_reads_the_hosts_of_every_promotion_stage() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fleet");
         let checked = crate::spec::check(&root).unwrap();
         assert!(!checked.has_errors());
@@ -259,8 +269,9 @@ mod tests {
                     &[],
                 ),
             ])
+            .await
             .unwrap();
-        let h = load_history(&store, &checked.repo).unwrap();
+        let h = load_history(&store, &checked.repo).await.unwrap();
         let r = h.stage_record("staging", "openssl", "3.0.15-1").unwrap();
         assert_eq!(r.installed_since, "2026-11-02T08:00:00Z".parse().unwrap());
         assert_eq!(r.healthy_since, None, "no health recorded yet");
@@ -271,9 +282,10 @@ mod tests {
                     "2026-11-03T08:00:00Z".parse().unwrap(),
                     &record::tests::checks(true),
                 )
+                .await
                 .unwrap();
         }
-        let h = load_history(&store, &checked.repo).unwrap();
+        let h = load_history(&store, &checked.repo).await.unwrap();
         assert_eq!(
             h.stage_record("staging", "openssl", "3.0.15-1")
                 .unwrap()
