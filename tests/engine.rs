@@ -18,8 +18,8 @@ use support::aptworld::AptWorld;
 use support::policy;
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
-const PACKAGES: [&str; 6] = [
-    "pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw", "pw-idle",
+const PACKAGES: [&str; 7] = [
+    "pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw", "pw-idle", "pw-bound",
 ];
 
 static WORLD: OnceLock<AptWorld> = OnceLock::new();
@@ -649,4 +649,91 @@ fn a_waiting_group_is_rescanned_on_schedule_and_replanned_from_stored_facts() {
         "1.0-1",
         "nothing may be installed outside the window"
     );
+}
+
+/// The Fleet's `apply.concurrency` bounds the hosts patched at once across
+/// groups: with 1, two groups of two hosts take turns — no two hosts' work
+/// overlaps — although each group's single wave would start both its hosts
+/// together, and the groups run together (as the first test shows).
+#[test]
+fn apply_concurrency_bounds_the_hosts_patched_at_once_across_groups() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-bound", "1.1-1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // Each host's work takes at least 2 s (a pre hook), so overlap shows.
+    let slow = |name: &str, hosts: &[&str]| {
+        group(name, hosts, "all").replace(
+            "  hosts:\n",
+            "  hooks:\n    pre:\n      - command: [sleep, '2']\n  hosts:\n",
+        )
+    };
+    write_repo(
+        dir.path(),
+        &[
+            "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: t}\nspec: {scan: {refreshAfter: 0s}, apply: {concurrency: 1}}\n",
+            &slow("a", &["h1", "h2"]),
+            &slow("b", &["h3", "h4"]),
+            &baseline(&["pw-bound"]),
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: all}\nspec: {waves: [\"100%\"]}\n",
+            policy::ALWAYS_OPEN_WINDOW,
+        ],
+    );
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each host's work: from its first step's start to its last step's end.
+    let mut spans: Vec<(String, jiff::Timestamp, jiff::Timestamp)> = Vec::new();
+    for r in runs(state.path()) {
+        for h in r["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|w| w["hosts"].as_array().unwrap())
+        {
+            let steps = h["steps"].as_array().unwrap();
+            let at = |s: &serde_json::Value| {
+                s["startedAt"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+            };
+            let start = steps.iter().map(at).min().unwrap();
+            let end = steps
+                .iter()
+                .map(|s| {
+                    at(s) + jiff::SignedDuration::from_millis(s["durationMs"].as_i64().unwrap())
+                })
+                .max()
+                .unwrap();
+            spans.push((h["host"].as_str().unwrap().to_string(), start, end));
+        }
+    }
+    assert_eq!(spans.len(), 4, "{spans:?}");
+    for (i, a) in spans.iter().enumerate() {
+        for b in &spans[i + 1..] {
+            assert!(
+                a.2 <= b.1 || b.2 <= a.1,
+                "{} and {} were patched at the same time: {spans:?}",
+                a.0,
+                b.0
+            );
+        }
+    }
+    for h in HOSTS {
+        assert_eq!(installed(h, "pw-bound"), "1.1-1", "{h}");
+    }
 }

@@ -169,3 +169,15 @@ fn apply_with_every_host_unreachable_exits_4_and_names_them() {
         );
     }
 }
+
+/// `daemon --interval` under a second would poll without pause: refused
+/// as a usage error (exit 1) that says why, before anything starts.
+#[test]
+fn a_daemon_interval_under_a_second_is_a_usage_error() {
+    let (code, _, err) = run(&["daemon", "--interval", "500ms", "--repo", "examples/fleet"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("too short: poll at most once a second"),
+        "{err}"
+    );
+}

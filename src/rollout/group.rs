@@ -253,12 +253,14 @@ pub async fn run(
         let failed_here = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
         for job in pending.iter().map(|j| (*j).clone()) {
-            let (journal, budget, halted, settings, permits, sets) = (
+            // Taken here, in the plan's order, so hosts start in the order
+            // the plan lists them (a task's first poll has no order).
+            let permit = permits.clone().acquire_owned().await;
+            let (journal, budget, halted, settings, sets) = (
                 journal.clone(),
                 budget.clone(),
                 halted.clone(),
                 settings.clone(),
-                permits.clone(),
                 sets.clone(),
             );
             let group = rollout.group.clone();
@@ -283,7 +285,7 @@ pub async fn run(
                 tracing::info_span!(parent: &wave_span, "host", host = %job.target.host);
             tasks.spawn(
                 async move {
-                    let _permit = permits.acquire_owned().await;
+                    let _permit = permit;
                     // Quorum sets: hold every set this host belongs to (sorted: no deadlock).
                     let mut keys = set_keys;
                     keys.sort();
