@@ -23,7 +23,7 @@ use crate::exit::Exit;
 
 /// patchwave: patch policy in git, applied in waves inside maintenance windows.
 #[derive(Debug, Parser)]
-#[command(name = "patchwave", version, about, long_about = None)]
+#[command(name = "patchwave", version, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
