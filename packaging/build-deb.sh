@@ -36,7 +36,9 @@ gzip -9n "$out"/man/*.1
 rm -rf "$target_dir/debian"
 cargo deb --no-build --output "$target_dir/debian/" >/dev/null
 debs=("$target_dir"/debian/*.deb)
-[ "${#debs[@]}" -eq 1 ] && [ -f "${debs[0]}" ] || fail "expected one .deb in $target_dir/debian"
+if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ]; then
+    fail "expected one .deb in $target_dir/debian"
+fi
 deb=${debs[0]}
 
 # Control fields.
