@@ -2,6 +2,7 @@
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
 mod apply;
+mod completions;
 mod daemon;
 mod logging;
 mod output;
@@ -21,9 +22,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::exit::Exit;
 
+/// The version `--version` prints: the package version and, built from a git
+/// checkout, the commit and its date (`0.1.0 (44ec850 2026-12-02)`; see build.rs).
+pub const VERSION: &str = env!("PATCHWAVE_VERSION");
+
 /// patchwave: patch policy in git, applied in waves inside maintenance windows.
 #[derive(Debug, Parser)]
-#[command(name = "patchwave", version, about, long_about = None)]
+#[command(name = "patchwave", version = VERSION, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,6 +62,10 @@ pub enum Command {
     Report(report::Args),
     /// Reconcile by itself: poll and webhooks, /healthz, /readyz, /metrics.
     Daemon(daemon::Args),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command with --out-dir.
+    Man(completions::ManArgs),
 }
 
 /// Options every command that reads the fleet repository takes.
@@ -278,5 +287,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Rollback(args) => rollback::run(&args),
         Command::Report(args) => report::run(&args),
         Command::Daemon(args) => daemon::run(&args),
+        Command::Completions(args) => completions::completions(&args),
+        Command::Man(args) => completions::man(&args),
     }
 }
