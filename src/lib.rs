@@ -19,6 +19,7 @@ pub mod cli;
 pub mod daemon;
 pub mod exit;
 pub mod facts;
+pub mod init;
 pub mod os;
 pub mod plan;
 pub mod propose;

@@ -4,6 +4,7 @@
 mod apply;
 mod completions;
 mod daemon;
+mod init;
 mod logging;
 mod output;
 mod plan;
@@ -40,6 +41,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a first fleet repository (with --local: of this machine) and validate it.
+    Init(init::Args),
     /// Check the fleet repository: schema, references, schedules; every error as file:line:col.
     Validate(validate::Args),
     /// Print the JSON Schema of the resource kinds (also committed under policy-schema/).
@@ -277,6 +280,7 @@ pub fn run(cli: Cli) -> Exit {
         _ => logging::init(false, false, cli.verbose),
     }
     match cli.command {
+        Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Windows(args) => windows::run(&args),
