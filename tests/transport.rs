@@ -199,3 +199,47 @@ async fn local_transport_runs_argv_without_a_shell() {
         .unwrap();
     assert_eq!(out.status, Some(3));
 }
+
+/// A jump host that cannot be reached is named, with ssh's own reason for
+/// it (here: nothing listens there), not only the handshake error that the
+/// connection through it ends with.
+#[tokio::test]
+async fn an_unreachable_jump_host_is_named_with_its_own_error() {
+    let f = fleet();
+    let mut s = settings(f, "h1");
+    s.jump_host = Some("root@127.0.9.96".into());
+    let started = Instant::now();
+    let err = SshTransport::connect("h1", &s).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, TransportError::Unreachable { .. })
+            && text.contains("jump host root@127.0.9.96")
+            && text.contains("Connection refused"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Through a jump host that works, a target it cannot reach is named as
+/// such: the jump host's own words about the onward connection.
+#[tokio::test]
+async fn a_target_the_jump_host_cannot_reach_is_told_apart_from_the_jump_host() {
+    let f = fleet();
+    let mut s = settings(f, "h1");
+    s.address = "127.0.3.99".into();
+    s.config_file = Some(f.ssh_config());
+    s.jump_host = Some(format!("root@{}", f.host("h2").address));
+    let err = SshTransport::connect("h1", &s).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "the jump host root@{} cannot connect on to 127.0.3.99",
+            f.host("h2").address
+        )) && text.contains("Connection refused"),
+        "{text}"
+    );
+}

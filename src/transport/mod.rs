@@ -5,6 +5,7 @@
 //! host or a YAML file can never change how a command is split or run.
 
 mod command;
+mod jump;
 mod local;
 pub mod output;
 pub mod powershell;

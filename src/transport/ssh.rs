@@ -115,7 +115,23 @@ impl SshTransport {
                 platform: s.platform,
                 max_output: output::DEFAULT_MAX_OUTPUT,
             }),
-            Ok(Err(e)) => Err(classify_connect_error(name, &e)),
+            Ok(Err(e)) => match (classify_connect_error(name, &e), &s.jump_host) {
+                (TransportError::Unreachable { host, message }, Some(j)) => {
+                    use super::jump::{HopProblem, first_hop_problem};
+                    let message = match first_hop_problem(j, s).await {
+                        Some(HopProblem::Jump(why)) => {
+                            format!("cannot reach the jump host {j}: {why} (then: {message})")
+                        }
+                        Some(HopProblem::Beyond(why)) => format!(
+                            "the jump host {j} cannot connect on to {}: {why} (then: {message})",
+                            s.address
+                        ),
+                        None => message,
+                    };
+                    Err(TransportError::Unreachable { host, message })
+                }
+                (other, _) => Err(other),
+            },
             Err(_) => Err(TransportError::Unreachable {
                 host: name.to_string(),
                 message: format!("no ssh handshake within {bound:?}"),
