@@ -989,4 +989,27 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
         html.contains("<h1>Patch compliance report</h1>") && html.contains(&run_id),
         "{html}"
     );
+    // And for machines: the same content as JSON, and a row per host as CSV.
+    let json: serde_json::Value = serde_json::from_str(&render("json")).unwrap();
+    assert_eq!(json["totals"]["compliant"], 1, "{json}");
+    assert_eq!(json["totals"]["nonCompliant"], 0, "{json}");
+    assert_eq!(json["runs"][0]["id"], run_id.as_str(), "{json}");
+    assert_eq!(json["desiredCommit"], desired.as_str(), "{json}");
+    let csv = render("csv");
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("host,group,compliance,scan,lastScan,missingCritical"),
+        "{csv}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        &row[..4],
+        ["h2", "apt-hosts", "compliant", "scanned"],
+        "{csv}"
+    );
+    assert_eq!(row[11], run_id, "{csv}");
+    assert_eq!(lines.next(), None, "{csv}");
 }

@@ -1,5 +1,5 @@
 //! `patchwave report`: the compliance report, rendered from the status
-//! branch (what `apply` committed), as Markdown, text or HTML.
+//! branch (what `apply` committed), as Markdown, text, HTML, JSON or CSV.
 
 use std::path::Path;
 
@@ -32,6 +32,10 @@ pub enum Format {
     Text,
     Markdown,
     Html,
+    /// The report's content as one JSON document (camelCase).
+    Json,
+    /// One row per host (RFC 4180), for spreadsheets.
+    Csv,
 }
 
 fn parse<T: for<'de> serde::Deserialize<'de>>(path: &str, text: &str) -> Result<T, String> {
@@ -81,6 +85,8 @@ fn report(args: &Args) -> Result<String, String> {
         Format::Text => ReportFormat::Text,
         Format::Markdown => ReportFormat::Markdown,
         Format::Html => ReportFormat::Html,
+        Format::Json => ReportFormat::Json,
+        Format::Csv => ReportFormat::Csv,
     };
     render_as(
         format,

@@ -18,15 +18,20 @@ pub enum ReportFormat {
     Markdown,
     Text,
     Html,
+    /// The [`Report`] itself.
+    Json,
+    /// One row per host.
+    Csv,
 }
 
 impl ReportFormat {
-    fn template(self) -> (&'static str, &'static str) {
+    fn template(self) -> Option<(&'static str, &'static str)> {
         match self {
-            ReportFormat::Markdown => ("report.md", include_str!("report.md.j2")),
-            ReportFormat::Text => ("report.txt", include_str!("report.txt.j2")),
+            ReportFormat::Markdown => Some(("report.md", include_str!("report.md.j2"))),
+            ReportFormat::Text => Some(("report.txt", include_str!("report.txt.j2"))),
             // The `.html` name turns on minijinja's HTML escaping.
-            ReportFormat::Html => ("report.html", include_str!("report.html.j2")),
+            ReportFormat::Html => Some(("report.html", include_str!("report.html.j2"))),
+            ReportFormat::Json | ReportFormat::Csv => None,
         }
     }
 }
@@ -34,52 +39,57 @@ impl ReportFormat {
 /// How many runs the report lists.
 const LAST_RUNS: usize = 10;
 
-#[derive(Serialize, Default)]
-struct Missing {
-    critical: usize,
-    important: usize,
-    moderate: usize,
-    low: usize,
-    unspecified: usize,
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Missing {
+    pub critical: usize,
+    pub important: usize,
+    pub moderate: usize,
+    pub low: usize,
+    pub unspecified: usize,
 }
 
-#[derive(Serialize, Default)]
-struct GroupRow {
-    name: String,
-    hosts: usize,
-    compliant: usize,
-    non_compliant: usize,
-    unknown: usize,
-    missing: Missing,
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRow {
+    pub name: String,
+    pub hosts: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub unknown: usize,
+    pub missing: Missing,
 }
 
-#[derive(Serialize)]
-struct Oldest {
-    host: String,
-    package: String,
-    available: String,
-    advisory: Option<String>,
-    since: String,
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Oldest {
+    pub host: String,
+    pub package: String,
+    pub available: String,
+    pub advisory: Option<String>,
+    pub since: String,
 }
 
-#[derive(Serialize)]
-struct AttentionRow {
-    host: String,
-    package: String,
-    version: String,
-    state: String,
-    reason: String,
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttentionRow {
+    pub host: String,
+    pub package: String,
+    pub version: String,
+    pub state: String,
+    pub reason: String,
 }
 
-#[derive(Serialize)]
-struct RunRow {
-    id: String,
-    group: String,
-    outcome: String,
-    patched: usize,
-    failed: usize,
-    skipped: usize,
-    finished: String,
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRow {
+    pub id: String,
+    pub group: String,
+    pub outcome: String,
+    pub patched: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub finished: String,
 }
 
 /// One word for a run's outcome.
@@ -111,6 +121,34 @@ pub fn render(
     )
 }
 
+/// Hosts by compliance state.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub hosts: usize,
+    pub compliant: usize,
+    pub non_compliant: usize,
+    pub unknown: usize,
+}
+
+/// The report's content, computed once: what the templates show, and what
+/// `report --format json` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub version: u32,
+    pub generated_at: String,
+    pub desired_commit: Option<String>,
+    pub totals: Totals,
+    pub groups: Vec<GroupRow>,
+    /// The missing critical patch offered longest.
+    pub oldest: Option<Oldest>,
+    pub pending_reboot: Vec<String>,
+    pub attention: Vec<AttentionRow>,
+    /// The last runs, newest first.
+    pub runs: Vec<RunRow>,
+}
+
 /// Renders the report in a format. `first_seen` says since when a version
 /// has been offered (the oldest missing critical patch is the longest offered).
 pub fn render_as(
@@ -121,6 +159,24 @@ pub fn render_as(
     desired_commit: Option<&str>,
     first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
 ) -> Result<String, String> {
+    let report = build(hosts, runs, generated_at, desired_commit, first_seen);
+    match format.template() {
+        Some((name, source)) => render_template(name, source, &report),
+        None if format == ReportFormat::Json => serde_json::to_string_pretty(&report)
+            .map(|t| t + "\n")
+            .map_err(|e| e.to_string()),
+        None => Ok(csv(hosts)),
+    }
+}
+
+/// The report's content (see [`render_as`]).
+pub fn build(
+    hosts: &[HostStatus],
+    runs: &[RunRecord],
+    generated_at: Timestamp,
+    desired_commit: Option<&str>,
+    first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
+) -> Report {
     let mut groups: BTreeMap<&str, GroupRow> = BTreeMap::new();
     let mut oldest: Option<(Timestamp, Oldest)> = None;
     let mut attention = Vec::new();
@@ -214,17 +270,38 @@ pub fn render_as(
             }
         })
         .collect();
-    let pending_reboot: Vec<&str> = hosts
+    let pending_reboot: Vec<String> = hosts
         .iter()
         .filter(|h| h.reboot_required)
-        .map(|h| h.host.as_str())
+        .map(|h| h.host.clone())
         .collect();
-    let totals = serde_json::json!({
-        "hosts": hosts.len(),
-        "compliant": hosts.iter().filter(|h| h.compliance == "compliant").count(),
-        "non_compliant": hosts.iter().filter(|h| h.compliance == "nonCompliant").count(),
-        "unknown": hosts.iter().filter(|h| h.compliance != "compliant" && h.compliance != "nonCompliant").count(),
-    });
+    let compliant = hosts.iter().filter(|h| h.compliance == "compliant").count();
+    let non_compliant = hosts
+        .iter()
+        .filter(|h| h.compliance == "nonCompliant")
+        .count();
+    Report {
+        version: REPORT_VERSION,
+        generated_at: generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        desired_commit: desired_commit.map(String::from),
+        totals: Totals {
+            hosts: hosts.len(),
+            compliant,
+            non_compliant,
+            unknown: hosts.len() - compliant - non_compliant,
+        },
+        groups: groups.into_values().collect(),
+        oldest: oldest.map(|(_, o)| o),
+        pending_reboot,
+        attention,
+        runs,
+    }
+}
+
+/// The version of the JSON report's shape.
+pub const REPORT_VERSION: u32 = 1;
+
+fn render_template(name: &str, source: &str, report: &Report) -> Result<String, String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Text from hosts and the status branch: no Markdown may come through
@@ -245,21 +322,68 @@ pub fn render_as(
         }
         out
     });
-    let (name, source) = format.template();
     env.add_template(name, source).map_err(|e| e.to_string())?;
-    let ctx = serde_json::json!({
-        "generated_at": generated_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-        "desired_commit": desired_commit,
-        "totals": totals,
-        "groups": groups.into_values().collect::<Vec<_>>(),
-        "oldest": oldest.map(|(_, o)| o),
-        "pending_reboot": pending_reboot,
-        "attention": attention,
-        "runs": runs,
-    });
     env.get_template(name)
-        .and_then(|t| t.render(minijinja::value::Serde(&ctx)))
+        .and_then(|t| t.render(minijinja::value::Serde(report)))
         .map_err(|e| format!("the report template: {e}"))
+}
+
+/// One row per host: where it stands and what it misses, by severity.
+/// Fields are quoted where they must be (RFC 4180), and a field a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is
+/// prefixed with `'`.
+fn csv(hosts: &[HostStatus]) -> String {
+    let mut out = String::from(
+        "host,group,compliance,scan,lastScan,missingCritical,missingImportant,missingModerate,missingLow,missingUnspecified,rebootRequired,lastRun,lastRunOutcome\n",
+    );
+    let mut sorted: Vec<&HostStatus> = hosts.iter().collect();
+    sorted.sort_by(|a, b| (&a.group, &a.host).cmp(&(&b.group, &b.host)));
+    for h in sorted {
+        let count = |s: Severity| {
+            h.missing
+                .iter()
+                .filter(|m| m.severity == s)
+                .count()
+                .to_string()
+        };
+        let row = [
+            h.host.clone(),
+            h.group.clone(),
+            h.compliance.clone(),
+            h.scan.clone(),
+            h.last_scan.to_string(),
+            count(Severity::Critical),
+            count(Severity::Important),
+            count(Severity::Moderate),
+            count(Severity::Low),
+            count(Severity::Unspecified),
+            h.reboot_required.to_string(),
+            h.last_run
+                .as_ref()
+                .map(|r| r.id.clone())
+                .unwrap_or_default(),
+            h.last_run
+                .as_ref()
+                .map(|r| r.outcome.clone())
+                .unwrap_or_default(),
+        ];
+        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(f: &str) -> String {
+    let f = match f.chars().next() {
+        Some('=' | '+' | '-' | '@') => format!("'{f}"),
+        _ => f.to_string(),
+    };
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f
+    }
 }
 
 #[cfg(test)]
@@ -303,6 +427,30 @@ mod tests {
             severity: Severity::Critical,
             advisory: Some(advisory.into()),
         }
+    }
+
+    #[test]
+    fn csv_quotes_what_it_must_and_never_starts_a_formula() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("@x,y"), "\"'@x,y\"");
+        let hosts = vec![
+            host("web-2", "web", "compliant", vec![]),
+            host(
+                "web-1",
+                "web",
+                "nonCompliant",
+                vec![critical("openssl:amd64", "3.0.17", "DSA-1")],
+            ),
+        ];
+        let out = csv(&hosts);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[1].starts_with("web-1,web,nonCompliant,"), "{out}");
+        assert_eq!(lines[1].split(',').nth(5), Some("1"), "one critical: {out}");
+        assert!(lines[2].starts_with("web-2,web,compliant,"), "{out}");
     }
 
     #[test]
