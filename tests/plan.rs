@@ -33,10 +33,26 @@ fn plan(extra: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// The plan's commit line names the HEAD of this repository, which every
+/// commit changes: the golden files say `<commit>` there.
+fn without_commit(out: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for l in out.lines() {
+        match l.split_once(" · as of ") {
+            Some((c, rest)) if c.starts_with("commit ") => {
+                lines.push(format!("commit <commit> · as of {rest}"))
+            }
+            _ => lines.push(l.to_string()),
+        }
+    }
+    lines.join("\n") + if out.ends_with('\n') { "\n" } else { "" }
+}
+
 fn golden(name: &str, got: &str) {
+    let got = without_commit(got);
     let path = root().join("testdata/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, got).unwrap();
+        std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -443,4 +459,547 @@ fn stage_history_comes_from_the_status_branch_too() {
         "EXPLICIT_APPROVED",
         "installed and healthy on every staging host since 2026-11-20, per the status branch"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The Markdown plan at any size: grouped, within its budget, cut by its rule.
+
+/// How a generated fleet's hosts differ.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// As a real fleet drifts: a few update sets shared by many hosts, every
+    /// tenth host with an update of its own (so folding cannot fold
+    /// everything), rejected updates with a non-ASCII reason installed on
+    /// every fifth, unreachable hosts, hosts pending a reboot.
+    Drifted,
+    /// Every host the same: two updates, nothing else.
+    Uniform,
+}
+
+/// A fleet of `hosts` hosts in `dir` (fleet.yaml, facts.json): groups of 50
+/// hosts, waves `[1, 10%, 100%]`, times in America/New_York, every host
+/// scanned at 2026-12-02T09:00:00Z. Returns the facts path.
+fn generated_fleet(dir: &std::path::Path, hosts: usize, shape: Shape) -> PathBuf {
+    use serde_json::json;
+    use std::fmt::Write as _;
+    let groups = hosts.div_ceil(50);
+    let mut yaml = String::from(
+        "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: gen}\nspec: {timezone: America/New_York}\n---\napiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: b}\nspec:\n  approvalRules:\n    - {name: sec, classifications: [security]}\n    - {name: rest, approveAfterDays: 7}\n  rejected:\n    - {package: \"legacy-*\", reason: \"nicht freigegeben — Größe ändert sich ✂ 🚫\"}\n---\napiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [1, \"10%\", \"100%\"]}\n---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {name: w}\nspec: {schedule: \"0 22 * * SAT\", duration: 4h, timezone: America/New_York}\n",
+    );
+    for g in 0..groups {
+        let _ = write!(
+            yaml,
+            "---\napiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {{name: group-{g}}}\nspec:\n  baseline: b\n  rollout: r\n  windows: [w]\n  hosts:\n"
+        );
+        for h in (g * 50)..((g + 1) * 50).min(hosts) {
+            let _ = writeln!(
+                yaml,
+                "    - {{name: host-{h:05}, address: 10.{}.{}.{}}}",
+                h / 65536,
+                (h / 256) % 256,
+                h % 256
+            );
+        }
+    }
+    std::fs::write(dir.join("fleet.yaml"), &yaml).unwrap();
+    let drifted = matches!(shape, Shape::Drifted);
+    let update = |name: &str, from: &str, to: &str, class: &str, severity: &str| {
+        json!({"name": name, "arch": "amd64", "installedVersion": from, "candidateVersion": to,
+            "repository": "Debian-Security:12/stable-security", "classification": class, "severity": severity})
+    };
+    let mut facts = Vec::new();
+    for h in 0..hosts {
+        let mut host = json!({"host": format!("host-{h:05}"), "group": format!("group-{}", h / 50),
+            "address": "a", "transport": "ssh", "scannedAt": "2026-12-02T09:00:00Z", "durationMs": 1});
+        let state = if drifted && h % 37 == 5 {
+            json!({"state": "unreachable", "error": format!("host-{h:05}: cannot connect: ssh: connect to host 10.0.{}.{} port 22: Connection timed out", h / 256 % 256, h % 256)})
+        } else {
+            let mut installed: Vec<serde_json::Value> = (0..8)
+                .map(|p| json!({"name": format!("pkg-{p}"), "arch": "amd64", "version": "1.0-1"}))
+                .collect();
+            let set = if drifted { h % 4 + 2 } else { 1 };
+            let mut updates: Vec<serde_json::Value> = (0..=set)
+                .map(|p| {
+                    let class = if p % 2 == 0 || !drifted {
+                        "security"
+                    } else {
+                        "bugfix"
+                    };
+                    update(
+                        &format!("pkg-{p}"),
+                        "1.0-1",
+                        &format!("1.{}-1~deb12u1", p + 1),
+                        class,
+                        "important",
+                    )
+                })
+                .collect();
+            if drifted && h % 10 == 3 {
+                installed.push(json!({"name": "drift", "arch": "amd64", "version": "0.9-1"}));
+                updates.push(update(
+                    "drift",
+                    "0.9-1",
+                    &format!("1.{h}-1"),
+                    "security",
+                    "critical",
+                ));
+            }
+            if drifted && h % 5 == 0 {
+                installed.push(json!({"name": "legacy-tool", "arch": "amd64", "version": "2.0-1"}));
+                updates.push(update("legacy-tool", "2.0-1", "3.0-1", "bugfix", "low"));
+            }
+            let reboot = drifted && h % 23 == 0;
+            json!({"state": "scanned", "facts": {"os": {"id": "debian"}, "packageManager": "apt",
+                "kernel": "k", "bootId": "b", "rebootRequired": reboot,
+                "rebootRequiredBy": if reboot { vec!["pkg-7"] } else { vec![] },
+                "installed": installed, "updates": updates}})
+        };
+        host.as_object_mut()
+            .unwrap()
+            .extend(state.as_object().unwrap().clone());
+        facts.push(host);
+    }
+    let path = dir.join("facts.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string(&json!({"version": 1, "hosts": facts})).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
+/// `patchwave plan` of the fleet in `dir` (as of 2026-12-02T09:30:00Z).
+fn plan_dir(dir: &std::path::Path, facts: &std::path::Path, extra: &[&str]) -> String {
+    let out = support::patchwave()
+        .args(["plan", "--now", "2026-12-02T09:30:00Z", "--repo"])
+        .arg(dir)
+        .arg("--facts")
+        .arg(facts)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the plan is UTF-8")
+}
+
+/// An entry, as its summary says it, whether shown as a line or as details:
+/// `~ group-0 · 12 hosts: … · wave 1 · 2 to install`.
+fn entry_summaries(md: &str) -> Vec<String> {
+    md.lines()
+        .filter_map(|l| {
+            if let Some(rest) = l.strip_prefix("<details><summary><code>") {
+                let (marker, rest) = rest.split_once("</code> <b>")?;
+                let (group, rest) = rest.split_once("</b>")?;
+                Some(format!(
+                    "{marker} {group}{}",
+                    rest.strip_suffix("</summary>")?
+                ))
+            } else if let Some(rest) = l.strip_prefix("- `") {
+                let (marker, rest) = rest.split_once("` **")?;
+                let (group, rest) = rest.split_once("**")?;
+                Some(format!("{marker} {group}{rest}"))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The hosts an entry summary names: `12 hosts: …` → 12.
+fn entry_hosts(summary: &str) -> usize {
+    let (_, rest) = summary.split_once(" · ").unwrap();
+    let n = rest.split(" host").next().unwrap();
+    n.replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("{summary}"))
+}
+
+/// The number after `prefix` in `text`, thousands separators and all.
+fn number_after(text: &str, prefix: &str) -> Option<usize> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+const CUT: &str = "This plan was cut to fit ";
+
+/// Markdown that a cut left whole: every `<details>` closed, every table
+/// row with its cells, a line never cut short.
+fn assert_well_formed(md: &str) {
+    assert_eq!(
+        md.matches("<details>").count(),
+        md.matches("</details>").count(),
+        "{md}"
+    );
+    let mut open = false;
+    for l in md.lines() {
+        if l.starts_with("<details>") {
+            assert!(!open, "nested details: {l}");
+            open = true;
+        }
+        if l == "</details>" {
+            assert!(open, "closed twice");
+            open = false;
+        }
+        if l.starts_with('|') {
+            assert!(l.ends_with('|'), "a row cut short: {l}");
+            let cells = l.matches('|').count() - l.matches("\\|").count();
+            assert_eq!(cells, 8, "{l}");
+        }
+    }
+    assert!(!open, "a details block left open");
+    assert!(md.ends_with("\n"), "{md}");
+}
+
+/// What a cut Markdown plan promises, against the whole one: within the
+/// budget; the same head; its entries a prefix of the whole plan's, in
+/// order; every host either in a shown entry or counted as not shown.
+fn assert_cut_by_the_rule(cut: &str, whole: &str, budget: usize) {
+    if whole.len() <= budget {
+        assert_eq!(cut, whole, "what fits is not cut");
+        return;
+    }
+    assert!(cut.len() <= budget, "{} > {budget}", cut.len());
+    assert_well_formed(cut);
+    assert!(cut.contains(CUT), "no cut notice");
+    assert!(cut.contains("patchwave plan --format markdown --max-bytes 0"));
+    assert!(cut.contains("`plan.json`"));
+    let head = whole.split("\n| group |").next().unwrap();
+    assert!(cut.starts_with(head), "the head is always shown:\n{cut}");
+    let (shown, all) = (entry_summaries(cut), entry_summaries(whole));
+    assert_eq!(
+        shown[..],
+        all[..shown.len()],
+        "entries are cut from the end"
+    );
+    let shown_hosts: usize = shown.iter().map(|s| entry_hosts(s)).sum();
+    let all_hosts: usize = all.iter().map(|s| entry_hosts(s)).sum();
+    let hidden = number_after(cut, "… ").filter(|_| cut.contains(" more host"));
+    assert_eq!(
+        shown_hosts + hidden.unwrap_or(0),
+        all_hosts,
+        "every host is shown or counted"
+    );
+    if shown.len() < all.len() {
+        assert_eq!(
+            number_after(cut, " more hosts (").or(number_after(cut, " more host (")),
+            Some(all.len() - shown.len()),
+            "entries not shown are counted"
+        );
+    }
+}
+
+/// A 300-host and a 5,000-host fleet: the comment stays under GitHub's
+/// 65,536 characters, says it was cut and how to get the rest, and the
+/// cut follows its rule; `--max-bytes 0` gives the whole plan.
+#[test]
+fn a_large_fleets_markdown_fits_a_comment_and_says_it_was_cut() {
+    for (hosts, groups) in [(300, 6), (5000, 100)] {
+        let dir = tempfile::tempdir().unwrap();
+        let facts = generated_fleet(dir.path(), hosts, Shape::Drifted);
+        let md = plan_dir(dir.path(), &facts, &["--format", "markdown"]);
+        let whole = plan_dir(
+            dir.path(),
+            &facts,
+            &["--format", "markdown", "--max-bytes", "0"],
+        );
+        eprintln!(
+            "{hosts} hosts: {} characters ({} bytes); whole {} characters\n{}",
+            md.chars().count(),
+            md.len(),
+            whole.chars().count(),
+            md.lines()
+                .find(|l| l.contains(CUT))
+                .unwrap_or("no cut notice")
+        );
+        assert!(md.chars().count() < 65_536 && md.len() <= 60_000);
+        assert!(
+            whole.len() > 60_000 && !whole.contains(CUT),
+            "the whole plan is not cut"
+        );
+        assert!(
+            md.contains("This plan was cut to fit 60,000 bytes:"),
+            "{md}"
+        );
+        assert_cut_by_the_rule(&md, &whole, 60_000);
+        assert_well_formed(&whole);
+        // The summary counts every host, cut or not, and every group has its row.
+        let unknown = (0..hosts).filter(|h| h % 37 == 5).count();
+        assert!(
+            md.contains(&format!("; {unknown} hosts unknown.**")),
+            "{md}"
+        );
+        for g in 0..groups {
+            assert!(md.contains(&format!("\n| group-{g} | ")), "group-{g}");
+        }
+    }
+}
+
+/// A small fleet's Markdown is whole: no cut notice, the same with and
+/// without a limit, every host named.
+#[test]
+fn a_small_fleets_markdown_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = generated_fleet(dir.path(), 40, Shape::Drifted);
+    let md = plan_dir(dir.path(), &facts, &["--format", "markdown"]);
+    assert!(!md.contains(CUT), "{md}");
+    assert_eq!(
+        md,
+        plan_dir(
+            dir.path(),
+            &facts,
+            &["--format", "markdown", "--max-bytes", "0"]
+        )
+    );
+    assert_well_formed(&md);
+    let hosts: usize = entry_summaries(&md).iter().map(|s| entry_hosts(s)).sum();
+    assert_eq!(hosts, 40, "every host is in an entry");
+    assert!(!md.contains("more rows not shown"));
+}
+
+/// Hosts with identical changes are one entry naming how many; one host
+/// whose change differs is an entry of its own.
+#[test]
+fn identical_hosts_fold_into_one_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let facts = generated_fleet(dir.path(), 12, Shape::Uniform);
+    let md = plan_dir(dir.path(), &facts, &["--format", "markdown"]);
+    let entries = entry_summaries(&md);
+    assert_eq!(
+        entries,
+        [
+            "~ group-0 · 12 hosts: host-00000, host-00001, host-00002, … (+9 more) · waves 1–2 · 2 to install"
+        ],
+        "{md}"
+    );
+    // The shared change list is shown once, every host under its wave.
+    assert_eq!(md.matches("| `~` | pkg-0 |").count(), 1, "{md}");
+    assert_eq!(md.matches("| `~` | pkg-1 |").count(), 1, "{md}");
+    assert!(
+        md.contains("\nwave 1: host-00000 · wave 2: host-00001, host-00002, host-00003, host-00004, host-00005, host-00006, host-00007, host-00008, host-00009, host-00010, host-00011\n"),
+        "{md}"
+    );
+
+    // host-00005 is offered another pkg-1: not the same change.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&facts).unwrap()).unwrap();
+    doc["hosts"][5]["facts"]["updates"][1]["candidateVersion"] = "1.9-1".into();
+    std::fs::write(&facts, doc.to_string()).unwrap();
+    let md = plan_dir(dir.path(), &facts, &["--format", "markdown"]);
+    let entries = entry_summaries(&md);
+    assert_eq!(entries.len(), 2, "{md}");
+    assert!(entries[0].contains("11 hosts: host-00000, host-00001, host-00002, … (+8 more)"));
+    assert!(entries[1].contains("1 host: host-00005 · wave 2"), "{md}");
+    assert!(
+        md.contains("| `~` | pkg-1 | `1.0-1` | `1.9-1` | security |"),
+        "{md}"
+    );
+}
+
+/// The header says what was planned (the commit), as of when, from facts
+/// how old, what the markers mean and the zone the times are in; the JSON
+/// names the commit too.
+#[test]
+fn the_header_has_commit_time_facts_age_and_legend() {
+    use support::git::git;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = example_checkout(tmp.path());
+    let head = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&repo)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    assert_eq!(head.len(), 40);
+    let run = |repo: &std::path::Path, format: &str, now: &str| {
+        let out = support::patchwave()
+            .args(["plan", "--format", format, "--now", now, "--facts"])
+            .arg(root().join("examples/facts.json"))
+            .arg("--repo")
+            .arg(repo)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let md = run(&repo, "markdown", "2026-12-02T09:30:00Z");
+    let header = format!(
+        "commit `{}` · as of 2026-12-02 10:30 CET · facts 30m old (scanned 2026-12-02 10:00 CET)",
+        &head[..12]
+    );
+    assert!(md.contains(&format!("\n\n{header}\n\n")), "{md}");
+    for marker in [
+        "`~` installs now",
+        "`=` withheld",
+        "`!` needs attention",
+        "`?` not planned",
+        "times in Europe/Berlin",
+    ] {
+        assert!(md.contains(marker), "{marker}: {md}");
+    }
+    // The header and legend come before the groups.
+    assert!(md.find(&header).unwrap() < md.find("| group |").unwrap());
+    assert!(md.find("times in Europe/Berlin").unwrap() < md.find("| group |").unwrap());
+    // The text plan says when and from what facts (not the commit: a remote
+    // branch's plan reads as its local checkout's), and its legend; the
+    // JSON names the whole commit.
+    let text = run(&repo, "text", "2026-12-02T09:30:00Z");
+    assert!(
+        text.starts_with(
+            "as of 2026-12-02 10:30 CET · facts 30m old (scanned 2026-12-02 10:00 CET)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("~ installs now, = withheld"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&repo, "json", "2026-12-02T09:30:00Z")).unwrap();
+    assert_eq!(json["commit"], head.as_str());
+    // A later plan: older facts; a new commit: named.
+    std::fs::write(repo.join("note.yaml"), "").unwrap();
+    git(&repo, &["add", "note.yaml"]);
+    git(&repo, &["commit", "-q", "-m", "note"]);
+    let later = run(&repo, "markdown", "2026-12-05T12:00:00Z");
+    assert!(
+        later.contains(
+            "· as of 2026-12-05 13:00 CET · facts 3d 3h old (scanned 2026-12-02 10:00 CET)"
+        ),
+        "{later}"
+    );
+    assert!(!later.contains(&head[..12]), "{later}");
+    // Outside git: said so.
+    let plain = tmp.path().join("plain");
+    support::git::run(
+        tmp.path(),
+        "cp",
+        &[
+            "-r",
+            &repo.join(".").display().to_string(),
+            &plain.display().to_string(),
+        ],
+    );
+    std::fs::remove_dir_all(plain.join(".git")).unwrap();
+    let md = run(&plain, "markdown", "2026-12-02T09:30:00Z");
+    assert!(
+        md.contains("commit unknown (not a git checkout) · as of"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&plain, "json", "2026-12-02T09:30:00Z")).unwrap();
+    assert!(json.get("commit").is_none());
+}
+
+/// Times are shown in the Fleet's zone, named: the example fleet's
+/// Europe/Berlin, a generated fleet's America/New_York.
+#[test]
+fn times_are_in_the_fleets_zone() {
+    let (_, md, _) = plan(&["--format", "markdown"]);
+    assert!(
+        md.contains(
+            "| db-prod | 0 | 0 | 0 | 0 | 0 | outside windows; next start 2026-12-10 22:00 CET |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("window open (staging-weekly) until 2026-12-02 16:00 CET"),
+        "{md}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let facts = generated_fleet(dir.path(), 20, Shape::Uniform);
+    for format in ["markdown", "text"] {
+        let out = plan_dir(dir.path(), &facts, &["--format", format]);
+        assert!(out.contains("next start 2026-12-05 22:00 EST"), "{out}");
+        assert!(out.contains("as of 2026-12-02 04:30 EST"), "{out}");
+        assert!(out.contains("times in America/New_York"), "{out}");
+        assert!(!out.contains(":00Z") && !out.contains("UTC"), "{out}");
+    }
+}
+
+/// At every budget the cut holds its promises (in-process, so many budgets
+/// are cheap), also when one entry's details alone exceed the budget (a
+/// host with 1,500 updates): then as many of its rows as fit are shown.
+#[test]
+fn every_budget_is_kept_by_the_rule() {
+    use patchwave::facts::FleetFacts;
+    use patchwave::plan::render::{MIN_MARKDOWN_BUDGET, RenderContext, markdown_within};
+    use patchwave::plan::{History, PlanContext, PlanInput, plan_fleet};
+    use patchwave::schedule::Calendar;
+
+    let dir = tempfile::tempdir().unwrap();
+    let facts_path = generated_fleet(dir.path(), 300, Shape::Drifted);
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&facts_path).unwrap()).unwrap();
+    let checked = patchwave::spec::check(dir.path()).unwrap();
+    let tz = checked.repo.approval_timezone();
+    let (history, calendar) = (History::default(), Calendar::build(&checked.repo));
+    let render = |doc: &serde_json::Value, budgets: &mut dyn Iterator<Item = usize>| {
+        let facts: FleetFacts = serde_json::from_value(doc.clone()).unwrap();
+        let context = PlanContext {
+            repo: &checked.repo,
+            history: &history,
+            calendar: &calendar,
+            now: "2026-12-02T09:30:00Z".parse().unwrap(),
+            tz: &tz,
+            only_group: None,
+            only_host: None,
+        };
+        let plan = plan_fleet(&PlanInput {
+            context,
+            facts: &facts,
+        })
+        .unwrap();
+        let ctx = RenderContext {
+            commit: Some("0123456789abcdef0123456789abcdef01234567"),
+            tz: &tz,
+        };
+        let whole = markdown_within(&plan, &ctx, None);
+        let mut partial = 0;
+        for budget in budgets {
+            let cut = markdown_within(&plan, &ctx, Some(budget));
+            assert_cut_by_the_rule(&cut, &whole, budget);
+            partial += usize::from(cut.contains("more rows not shown"));
+        }
+        // Below the smallest budget, the smallest is kept.
+        assert!(markdown_within(&plan, &ctx, Some(10)).len() <= MIN_MARKDOWN_BUDGET);
+        partial
+    };
+    render(&doc, &mut (MIN_MARKDOWN_BUDGET..70_000).step_by(997));
+    // host-00000 (wave 1, the first entry) is offered 1,500 updates.
+    let updates = doc["hosts"][0]["facts"]["updates"].as_array_mut().unwrap();
+    for p in 0..1500 {
+        updates.push(serde_json::json!({"name": format!("bulk-{p}"), "arch": "amd64",
+            "installedVersion": "1.0-1", "candidateVersion": "1.1-1", "repository": "Debian-Security:12/stable-security",
+            "classification": "security", "severity": "important"}));
+    }
+    let installed = doc["hosts"][0]["facts"]["installed"]
+        .as_array_mut()
+        .unwrap();
+    for p in 0..1500 {
+        installed.push(
+            serde_json::json!({"name": format!("bulk-{p}"), "arch": "amd64", "version": "1.0-1"}),
+        );
+    }
+    let partial = render(&doc, &mut (MIN_MARKDOWN_BUDGET..200_000).step_by(4_999));
+    assert!(partial > 10, "the big entry is shown in part: {partial}");
+}
+
+/// `--max-bytes` below the smallest budget is a usage error naming it.
+#[test]
+fn a_too_small_max_bytes_is_refused() {
+    let (code, _, err) = plan(&["--format", "markdown", "--max-bytes", "100"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("8000"), "{err}");
 }

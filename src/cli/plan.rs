@@ -41,6 +41,26 @@ pub struct Args {
     /// plan that left hosts out.
     #[arg(long)]
     pub fail_on_unknown: bool,
+    /// Markdown only: the most bytes the plan may take (a pull-request
+    /// comment's limit; GitHub's is 65,536 characters). A larger plan is cut
+    /// by a fixed rule and says what it left out. 0: never cut.
+    #[arg(long, value_name = "BYTES", default_value_t = render::MARKDOWN_BUDGET, value_parser = parse_max_bytes)]
+    pub max_bytes: usize,
+}
+
+/// `0`, or at least [`render::MIN_MARKDOWN_BUDGET`].
+fn parse_max_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if n != 0 && n < render::MIN_MARKDOWN_BUDGET {
+        return Err(format!(
+            "{n} is too small: the summary, header and legend alone may take about half of {}; give at least {} (or 0 for no limit)",
+            render::MIN_MARKDOWN_BUDGET,
+            render::MIN_MARKDOWN_BUDGET
+        ));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -141,14 +161,41 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     })
 }
 
+/// The plan as one JSON document: the plan and the commit it was planned
+/// from (added within version 1).
+#[derive(serde::Serialize)]
+struct PlanDocument<'a> {
+    #[serde(flatten)]
+    plan: &'a crate::plan::Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a str>,
+}
+
 pub fn run(args: &Args) -> Exit {
-    let root = match super::readable_repo(
-        &args.repo.repo,
-        &args.branch,
-        args.state.state_dir.as_deref(),
-    ) {
-        Ok(r) => r,
-        Err(exit) => return exit,
+    // The directory to read and the commit it holds: a local work tree's
+    // HEAD, or a remote branch's newest commit (checked out under run state,
+    // kept while the plan is made).
+    let given = args.repo.repo.to_string_lossy();
+    let (root, commit, _tip) = if crate::source::is_remote(&given) {
+        match crate::reconcile::source::remote_source(
+            &given,
+            &args.branch,
+            args.state.state_dir.as_deref(),
+        )
+        .and_then(|r| r.tip().map_err(|e| e.to_string()))
+        {
+            Ok(tip) => (tip.dir.clone(), Some(tip.commit.clone()), Some(tip)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Error;
+            }
+        }
+    } else {
+        (
+            args.repo.repo.clone(),
+            crate::source::head_commit(&args.repo.repo),
+            None,
+        )
     };
     let root = root.as_path();
     let checked = match super::load_valid_repo(root) {
@@ -222,15 +269,19 @@ pub fn run(args: &Args) -> Exit {
         return Exit::Error;
     }
     let plan = planner.finish();
+    let doc = PlanDocument {
+        plan: &plan,
+        commit: commit.as_deref(),
+    };
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // Indented for a person at a terminal; compact for machines (a large
         // fleet's plan is a third smaller and faster to write).
         let written = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            serde_json::to_writer_pretty(&mut out, &plan)
+            serde_json::to_writer_pretty(&mut out, &doc)
         } else {
-            serde_json::to_writer(&mut out, &plan)
+            serde_json::to_writer(&mut out, &doc)
         }
         .map_err(std::io::Error::from)
         .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
@@ -243,14 +294,18 @@ pub fn run(args: &Args) -> Exit {
         }
         return outcome(args, &plan);
     }
+    let ctx = render::RenderContext {
+        commit: commit.as_deref(),
+        tz: &tz,
+    };
     let text = if args.format == PlanFormat::Markdown {
-        render::markdown(&plan)
+        render::markdown_within(&plan, &ctx, (args.max_bytes > 0).then_some(args.max_bytes))
     } else {
         let st = Style::for_stdout();
         if st.is_colour() {
-            render::text(&plan, &Tty(st))
+            render::text(&plan, &ctx, &Tty(st))
         } else {
-            render::text(&plan, &Plain)
+            render::text(&plan, &ctx, &Plain)
         }
     };
     if !print(&text) {

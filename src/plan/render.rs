@@ -1,14 +1,99 @@
 //! The plan for people: text for a terminal, Markdown for a pull-request
-//! comment. Both are built from the same `Plan` the JSON output serialises,
-//! so they never disagree.
+//! comment ([`markdown`]). Both are built from the same `Plan` the JSON output
+//! serialises, so they never disagree. Times are shown in the Fleet's zone,
+//! named (`2026-12-05 22:00 CET`).
 
 use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use super::baseline::DecisionState;
 use super::fleet::{HostPlan, Plan};
 use super::host::{PatchDecision, PatchState, PatchStatus};
 use crate::schedule::WindowStatus;
 use crate::spec::baseline::Severity;
+
+mod markdown;
+
+pub use markdown::{MARKDOWN_BUDGET, MIN_MARKDOWN_BUDGET, markdown, markdown_within};
+
+/// What a rendering needs besides the plan: the commit it was planned from
+/// and the zone to show times in.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderContext<'a> {
+    /// The desired-state commit planned (the fleet repository's HEAD, or the
+    /// remote branch's newest commit), when known.
+    pub commit: Option<&'a str>,
+    /// The Fleet's zone (`spec.timezone`, UTC by default).
+    pub tz: &'a TimeZone,
+}
+
+/// `2026-12-05 22:00 CET`: an instant in the Fleet's zone, named; in UTC
+/// `2026-12-05 21:00Z`, as `patchwave windows` writes it.
+pub fn at(t: &Timestamp, tz: &TimeZone) -> String {
+    if matches!(tz.iana_name(), Some("UTC" | "Etc/UTC")) {
+        return t.strftime("%Y-%m-%d %H:%MZ").to_string();
+    }
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The zone's name for a reader: `Europe/Berlin`, `UTC`.
+fn zone_name(tz: &TimeZone) -> String {
+    tz.iana_name().map_or_else(
+        || {
+            at(&Timestamp::UNIX_EPOCH, tz)
+                .rsplit(' ')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        },
+        str::to_string,
+    )
+}
+
+/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance (never negative).
+fn human_age(d: jiff::SignedDuration) -> String {
+    let mins = d.as_secs().max(0) / 60;
+    let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
+    match (days, hours) {
+        (0, 0) => format!("{mins}m"),
+        (0, h) => format!("{h}h {mins}m"),
+        (d, h) => format!("{d}d {h}h"),
+    }
+}
+
+/// The commit (abbreviated, formatted by `code`), or that it is unknown.
+fn commit_words(ctx: &RenderContext<'_>, code: &dyn Fn(&str) -> String) -> String {
+    ctx.commit.map_or_else(
+        || "commit unknown (not a git checkout)".to_string(),
+        |c| format!("commit {}", code(&c.chars().take(12).collect::<String>())),
+    )
+}
+
+/// The plan's instant and the facts' age: what a reader needs to judge
+/// whether the plan is current.
+fn as_of(plan: &Plan, ctx: &RenderContext<'_>) -> String {
+    let now = plan.generated_at;
+    let facts = match (plan.facts.oldest_scan, plan.facts.newest_scan) {
+        (Some(old), Some(new)) if old != new => format!(
+            "facts {} to {} old (scanned {} to {})",
+            human_age(now.duration_since(new)),
+            human_age(now.duration_since(old)),
+            at(&old, ctx.tz),
+            at(&new, ctx.tz)
+        ),
+        (Some(old), _) => format!(
+            "facts {} old (scanned {})",
+            human_age(now.duration_since(old)),
+            at(&old, ctx.tz)
+        ),
+        _ => "no facts (no host was scanned)".to_string(),
+    };
+    format!("as of {} · {facts}", at(&now, ctx.tz))
+}
 
 /// Colour decisions, made once by the caller (terminal or not).
 pub trait Paint {
@@ -56,8 +141,8 @@ fn state_word(s: DecisionState) -> &'static str {
     }
 }
 
-fn window_line(w: &WindowStatus) -> String {
-    let t = |t: &jiff::Timestamp| t.strftime("%Y-%m-%d %H:%MZ").to_string();
+fn window_line(w: &WindowStatus, tz: &TimeZone) -> String {
+    let t = |t: &Timestamp| at(t, tz);
     match w {
         WindowStatus::Open {
             window,
@@ -84,8 +169,8 @@ fn window_line(w: &WindowStatus) -> String {
 
 /// The window line, and the EmergencyChanges that let hosts start outside
 /// it ("allowed by EmergencyChange NAME until …").
-fn group_window(g: &super::fleet::GroupPlan) -> String {
-    let mut line = window_line(&g.window);
+fn group_window(g: &super::fleet::GroupPlan, tz: &TimeZone) -> String {
+    let mut line = window_line(&g.window, tz);
     if matches!(g.window, WindowStatus::Open { .. }) {
         return line;
     }
@@ -95,7 +180,7 @@ fn group_window(g: &super::fleet::GroupPlan) -> String {
             line,
             "; allowed by EmergencyChange {} until {}{}{} ({})",
             e.name,
-            e.until.strftime("%Y-%m-%d %H:%MZ"),
+            at(&e.until, tz),
             e.hosts
                 .as_ref()
                 .map(|h| format!(" for {}", h.join(", ")))
@@ -309,9 +394,16 @@ fn host_block(out: &mut String, h: &HostPlan, p: &dyn Paint, indent: &str) {
     }
 }
 
-/// The plan as text, grouped by group and wave.
-pub fn text(plan: &Plan, p: &dyn Paint) -> String {
+/// What the text plan's markers mean.
+const TEXT_LEGEND: &str = "~ installs now, = withheld (available, not now), ! needs attention";
+
+/// The plan as text, grouped by group and wave: the plan's instant and the
+/// facts' age first, the summary last. No commit: a person at a terminal
+/// knows what they planned, and a branch planned remotely reads the same
+/// as its local checkout.
+pub fn text(plan: &Plan, ctx: &RenderContext<'_>, p: &dyn Paint) -> String {
     let mut out = String::new();
+    let _ = writeln!(out, "{}\n", p.dim(&as_of(plan, ctx)));
     for w in &plan.warnings {
         let _ = writeln!(out, "{}\n", p.warn(&format!("warning: {w}")));
     }
@@ -329,7 +421,7 @@ pub fn text(plan: &Plan, p: &dyn Paint) -> String {
                 "baseline {}, rollout {}{suspended}; {}",
                 g.baseline,
                 g.rollout,
-                group_window(g)
+                group_window(g, ctx.tz)
             ))
         );
         for w in &g.waves {
@@ -372,120 +464,12 @@ pub fn text(plan: &Plan, p: &dyn Paint) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", p.bold(&format!("Plan: {}.", summary_line(plan))));
-    out
-}
-
-/// Escapes text for a Markdown table cell or list item.
-fn md(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', " ")
-}
-
-/// The plan as a pull-request comment: a summary a reviewer reads in ten
-/// seconds, per-host details folded away.
-pub fn markdown(plan: &Plan) -> String {
-    let mut out = String::from("### patchwave plan\n\n");
-    for w in &plan.warnings {
-        let _ = writeln!(out, "> [!WARNING]\n> {}\n", md(w));
-    }
-    let _ = writeln!(out, "**{}.**\n", md(&summary_line(plan)));
-    out.push_str(
-        "| group | hosts to change | packages | critical | important | reboots | window |\n",
+    let _ = writeln!(
+        out,
+        "{}",
+        p.dim(&format!("{TEXT_LEGEND}; times in {}", zone_name(ctx.tz)))
     );
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
-    for g in &plan.groups {
-        let hosts: Vec<&HostPlan> = g.waves.iter().flat_map(|w| &w.hosts).collect();
-        let count = |s: Severity| {
-            hosts
-                .iter()
-                .flat_map(|h| &h.desired.install)
-                .filter(|c| c.decision.compliance_level == s)
-                .count()
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            md(&g.group),
-            hosts.len(),
-            hosts.iter().map(|h| h.desired.install.len()).sum::<usize>(),
-            count(Severity::Critical),
-            count(Severity::Important),
-            hosts.iter().filter(|h| h.desired.reboot_expected).count(),
-            md(&group_window(g)),
-        );
-    }
-    out.push('\n');
-    for g in &plan.groups {
-        for w in &g.waves {
-            for h in &w.hosts {
-                let _ = writeln!(
-                    out,
-                    "<details><summary><b>{}</b> / {}: wave {}, {} change{}{}</summary>\n",
-                    md(&g.group),
-                    md(&h.host),
-                    w.number,
-                    h.desired.install.len(),
-                    if h.desired.install.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    if h.desired.reboot_expected {
-                        ", reboot expected"
-                    } else {
-                        ""
-                    },
-                );
-                out.push_str("| package | from | to | class | severity | why |\n| --- | --- | --- | --- | --- | --- |\n");
-                for c in &h.desired.install {
-                    let _ = writeln!(
-                        out,
-                        "| {} | `{}` | `{}` | {} | {} | {} |",
-                        md(&c.name),
-                        md(from_word(c)),
-                        md(&c.to),
-                        format!("{:?}", c.classification).to_lowercase(),
-                        severity_word(c.decision.compliance_level),
-                        md(&c.decision.reason)
-                    );
-                }
-                for c in &h.desired.withheld {
-                    let _ = writeln!(out, "\n- withheld: {}", md(&withheld_line(c)));
-                }
-                for a in &h.desired.attention {
-                    let _ = writeln!(out, "\n- :warning: {}", md(&attention_line(a)));
-                }
-                out.push_str("\n</details>\n\n");
-            }
-        }
-        for h in g
-            .unchanged
-            .iter()
-            .filter(|h| !h.desired.attention.is_empty())
-        {
-            for a in &h.desired.attention {
-                let _ = writeln!(
-                    out,
-                    "- :warning: **{}** / {}: {}\n",
-                    md(&g.group),
-                    md(&h.host),
-                    md(&attention_line(a))
-                );
-            }
-        }
-        for u in &g.unknown {
-            let _ = writeln!(
-                out,
-                "- :warning: **{}** / {}: {}\n",
-                md(&g.group),
-                md(&u.host),
-                md(&u.reason)
-            );
-        }
-    }
+    let _ = writeln!(out, "{}", p.bold(&format!("Plan: {}.", summary_line(plan))));
     out
 }
 
@@ -509,6 +493,29 @@ mod tests {
         fn dim(&self, s: &str) -> String {
             s.to_string()
         }
+    }
+
+    #[test]
+    fn times_are_shown_in_the_zone_named() {
+        let t: Timestamp = "2026-07-01T20:00:00Z".parse().unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(at(&t, &berlin), "2026-07-01 22:00 CEST");
+        assert_eq!(at(&t, &TimeZone::UTC), "2026-07-01 20:00Z");
+        assert_eq!(zone_name(&berlin), "Europe/Berlin");
+        assert_eq!(zone_name(&TimeZone::UTC), "UTC");
+        let fixed = TimeZone::fixed(jiff::tz::offset(5));
+        assert_eq!(at(&t, &fixed), "2026-07-02 01:00 +05");
+        assert_eq!(zone_name(&fixed), "+05");
+    }
+
+    #[test]
+    fn ages_read_at_a_glance() {
+        let age = |s: i64| human_age(jiff::SignedDuration::from_secs(s));
+        assert_eq!(age(-60), "0m");
+        assert_eq!(age(59), "0m");
+        assert_eq!(age(30 * 60), "30m");
+        assert_eq!(age(5 * 3600 + 12 * 60), "5h 12m");
+        assert_eq!(age(3 * 86400 + 3 * 3600 + 59), "3d 3h");
     }
 
     #[test]
