@@ -1,11 +1,12 @@
-//! `patchwave init [DIR] [--local]`: writes a first fleet repository and
+//! `patchwave init [DIR] [--local | --from-ansible FILE [--ansible-group G]
+//! | --from-ssh-config FILE]`: writes a first fleet repository and
 //! validates it at once (exit 0 when valid, 1 otherwise). Never overwrites:
 //! when any file it would write exists, it writes nothing and names them.
 
 use std::path::{Path, PathBuf};
 
 use crate::exit::Exit;
-use crate::init::{Options, fleet_name, local_host_name, scaffold};
+use crate::init::{HostsFile, Options, fleet_name, local_host_name, scaffold};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,8 +15,20 @@ pub struct Args {
     pub dir: PathBuf,
     /// A group of this machine alone (`transport: local`), so `scan` and
     /// `plan` work with no other host.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["from_ansible", "from_ssh_config"])]
     pub local: bool,
+    /// Take the hosts from this Ansible inventory (INI, or YAML by its
+    /// name): it is copied to inventory/ and the group reads it.
+    #[arg(long, value_name = "INVENTORY", conflicts_with = "from_ssh_config")]
+    pub from_ansible: Option<PathBuf>,
+    /// With --from-ansible: only this group and its children (default:
+    /// every host).
+    #[arg(long, value_name = "GROUP", requires = "from_ansible")]
+    pub ansible_group: Option<String>,
+    /// Take the hosts from this ssh_config (every `Host` without
+    /// wildcards): it is copied to ssh/config and the group reads it.
+    #[arg(long, value_name = "FILE")]
+    pub from_ssh_config: Option<PathBuf>,
     /// The Fleet's name (default: from the directory's name).
     #[arg(long)]
     pub name: Option<String>,
@@ -46,9 +59,11 @@ fn write(args: &Args) -> Result<Exit, String> {
             .unwrap_or_default();
         local_host_name(&raw)
     });
+    let hosts_from = hosts_file(args)?;
     let files = scaffold(&Options {
         fleet: fleet.clone(),
         local_host: local_host.clone(),
+        hosts_from: hosts_from.clone(),
     });
     let taken: Vec<String> = files
         .keys()
@@ -89,6 +104,32 @@ fn write(args: &Args) -> Result<Exit, String> {
     if errors > 0 {
         return Ok(Exit::Error);
     }
+    if let Some(from) = &hosts_from
+        && let Some(g) = checked.repo.group(&from.group_name())
+    {
+        const SHOWN: usize = 10;
+        let names: Vec<&str> = g.spec.hosts.iter().map(|h| h.name.value.as_str()).collect();
+        let mut list = names
+            .iter()
+            .take(SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > SHOWN {
+            list.push_str(", …");
+        }
+        println!(
+            "group `{}`: {} hosts from {}{}",
+            g.name(),
+            names.len(),
+            from.path(),
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({list})")
+            }
+        );
+    }
     let repo = dir.display();
     println!("\nnext:");
     if !dir.join(".git").exists() {
@@ -96,14 +137,23 @@ fn write(args: &Args) -> Result<Exit, String> {
             "  git -C {repo} init && git -C {repo} add -A && git -C {repo} commit -m 'patchwave fleet'"
         );
     }
-    match &local_host {
-        Some(host) => {
+    match (&local_host, &hosts_from) {
+        (Some(host), _) => {
             println!("  patchwave windows --repo {repo}        # when the `weekly` window opens");
             println!(
                 "  patchwave plan --repo {repo}           # what would change on {host} (this machine), and why"
             );
         }
-        None => {
+        (None, Some(from)) => {
+            println!(
+                "  edit {repo}/{}: patchwave reads the hosts from it (its original is not read again)",
+                from.path()
+            );
+            println!(
+                "  patchwave plan --repo {repo}           # scans them over SSH and shows what would change"
+            );
+        }
+        (None, None) => {
             println!("  edit {repo}/groups/servers.yaml: list your hosts");
             println!(
                 "  patchwave plan --repo {repo}           # scans them over SSH and shows what would change"
@@ -111,6 +161,41 @@ fn write(args: &Args) -> Result<Exit, String> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The host list to copy in, read from where the user keeps it.
+fn hosts_file(args: &Args) -> Result<Option<HostsFile>, String> {
+    let read = |path: &Path, flag: &str| {
+        let bytes = std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        String::from_utf8(bytes).map_err(|_| {
+            format!(
+                "{flag} {}: the file is not UTF-8 text\n  hint: save it as UTF-8",
+                path.display()
+            )
+        })
+    };
+    if let Some(path) = &args.from_ansible {
+        let text = read(path, "--from-ansible")?;
+        // The copy's name says its format: a YAML inventory named `hosts`
+        // becomes inventory/hosts.yaml.
+        let yaml_extension = crate::spec::inventory::is_yaml_inventory(path, &text).then(|| {
+            path.extension()
+                .and_then(|x| x.to_str())
+                .map(str::to_ascii_lowercase)
+                .filter(|x| matches!(x.as_str(), "yml" | "json"))
+                .unwrap_or_else(|| "yaml".into())
+        });
+        return Ok(Some(HostsFile::Ansible {
+            text,
+            yaml_extension,
+            group: args.ansible_group.clone(),
+        }));
+    }
+    if let Some(path) = &args.from_ssh_config {
+        let text = read(path, "--from-ssh-config")?;
+        return Ok(Some(HostsFile::SshConfig { text }));
+    }
+    Ok(None)
 }
 
 /// The directory's own name (of its absolute path, for `.`).

@@ -17,6 +17,54 @@ pub struct Options {
     /// A group of this machine alone (`transport: local`), named after it,
     /// so `scan` and `plan` work with no other host.
     pub local_host: Option<String>,
+    /// A group whose hosts come from a file copied into the repository
+    /// (ignored with `local_host`).
+    pub hosts_from: Option<HostsFile>,
+}
+
+/// A host list the team already keeps, copied into the new repository.
+#[derive(Debug, Clone)]
+pub enum HostsFile {
+    /// An Ansible inventory: its text, whether it is YAML (by its name:
+    /// `Some("yaml" | "yml" | "json")`, `None` for INI) and the group to take.
+    Ansible {
+        text: String,
+        yaml_extension: Option<String>,
+        group: Option<String>,
+    },
+    /// An OpenSSH client configuration.
+    SshConfig { text: String },
+}
+
+impl HostsFile {
+    /// Where the copy goes, relative to the repository root.
+    pub fn path(&self) -> String {
+        match self {
+            HostsFile::Ansible {
+                yaml_extension: Some(ext),
+                ..
+            } => format!("inventory/hosts.{ext}"),
+            HostsFile::Ansible { .. } => "inventory/hosts.ini".into(),
+            HostsFile::SshConfig { .. } => "ssh/config".into(),
+        }
+    }
+
+    /// The HostGroup's name: the Ansible group's, made a resource name,
+    /// else `servers`.
+    pub fn group_name(&self) -> String {
+        match self {
+            HostsFile::Ansible { group: Some(g), .. } => {
+                resource_name(g).unwrap_or_else(|| "servers".into())
+            }
+            _ => "servers".into(),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            HostsFile::Ansible { text, .. } | HostsFile::SshConfig { text } => text,
+        }
+    }
 }
 
 /// Where the schemas go, relative to the repository root.
@@ -29,11 +77,18 @@ pub fn scaffold(o: &Options) -> BTreeMap<PathBuf, String> {
         files.insert(PathBuf::from(path), text);
     };
     add("fleet.yaml", with_schema("", "Fleet", &fleet(&o.fleet)));
-    let (group_file, group) = match &o.local_host {
-        Some(host) => ("groups/this-machine.yaml", local_group(host)),
-        None => ("groups/servers.yaml", ssh_group()),
+    let (group_file, group) = match (&o.local_host, &o.hosts_from) {
+        (Some(host), _) => ("groups/this-machine.yaml".to_string(), local_group(host)),
+        (None, Some(from)) => {
+            add(&from.path(), from.text().to_string());
+            (
+                format!("groups/{}.yaml", from.group_name()),
+                hosts_from_group(from),
+            )
+        }
+        (None, None) => ("groups/servers.yaml".to_string(), ssh_group()),
     };
-    add(group_file, with_schema("../", "HostGroup", &group));
+    add(&group_file, with_schema("../", "HostGroup", &group));
     add(
         "baselines/default.yaml",
         with_schema("../", "PatchBaseline", BASELINE),
@@ -69,8 +124,14 @@ fn with_schema(up: &str, kind: &str, body: &str) -> String {
 /// A name for the Fleet from a directory name: lowercase letters, digits
 /// and `-`, as resource names are; `fleet` when nothing is left.
 pub fn fleet_name(dir_name: &str) -> String {
+    resource_name(dir_name).unwrap_or_else(|| "fleet".into())
+}
+
+/// `raw` made a resource name (lowercase letters, digits and `-`), if
+/// anything is left.
+fn resource_name(raw: &str) -> Option<String> {
     let mut name = String::new();
-    for c in dir_name.chars().flat_map(char::to_lowercase) {
+    for c in raw.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             name.push(c);
         } else if !name.ends_with('-') {
@@ -79,11 +140,7 @@ pub fn fleet_name(dir_name: &str) -> String {
     }
     let name: String = name.trim_matches('-').chars().take(63).collect();
     let name = name.trim_end_matches('-').to_string();
-    if name.is_empty() {
-        "fleet".into()
-    } else {
-        name
-    }
+    (!name.is_empty()).then_some(name)
 }
 
 /// This machine's name as a host name patchwave accepts (`this-machine`
@@ -172,6 +229,79 @@ spec:
     .to_string()
 }
 
+fn hosts_from_group(from: &HostsFile) -> String {
+    let path = from.path();
+    let name = from.group_name();
+    let (about, entry) = match from {
+        HostsFile::Ansible { group, .. } => {
+            let which = match group {
+                Some(g) => format!("group `{g}` (and its children) of the Ansible inventory"),
+                None => "every host of the Ansible inventory".to_string(),
+            };
+            let entry = match group {
+                Some(g) => format!(
+                    "    - ansibleInventory: {path}\n      group: {}\n",
+                    yaml_string(g)
+                ),
+                None => format!("    - ansibleInventory: {path}\n"),
+            };
+            (
+                format!(
+                    "# Your servers: {which}\n# {path}. patchwave reads that file each time it loads this\n# repository: add or remove hosts there. Each host's ansible_host,\n# ansible_port and ansible_user are its address, port and user."
+                ),
+                entry,
+            )
+        }
+        HostsFile::SshConfig { .. } => (
+            format!(
+                "# Your servers: every `Host` without wildcards in {path} (an ssh_config).\n# patchwave reads that file each time it loads this repository: add or\n# remove hosts there. Each Host's HostName, Port and User are its address,\n# port and user."
+            ),
+            format!(
+                "    - sshConfig: {path}\n      # Only these Host names (default: every Host without wildcards):\n      # hosts: [\"web-*\", \"db-*\"]\n"
+            ),
+        ),
+    };
+    format!(
+        "{about}
+# patchwave needs a user that may run the package manager (root, or
+# passwordless sudo).
+apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata:
+  name: {name}
+spec:
+  baseline: default
+  windows: [weekly]
+  rollout: canary
+  transport: ssh
+  # For hosts the file gives no user or port (default: your own ssh_config,
+  # then your user name and port 22):
+  # connection:
+  #   user: root
+  #   identityFile: ~/.ssh/patchwave_ed25519
+  hostsFrom:
+{entry}"
+    )
+}
+
+/// A YAML scalar that reads back as `s` (an Ansible group name is
+/// letters, digits and `_` in practice; anything else is quoted).
+fn yaml_string(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
+        )
+    {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).unwrap_or_default()
+    }
+}
+
 const BASELINE: &str = "# Which updates are approved, and when.
 apiVersion: patchwave.dev/v1
 kind: PatchBaseline
@@ -248,6 +378,7 @@ mod tests {
         let files = scaffold(&Options {
             fleet: "t".into(),
             local_host: Some("h".into()),
+            hosts_from: None,
         });
         for (path, text) in &files {
             let Some(line) = text

@@ -1,11 +1,14 @@
 //! `HostGroup`: a set of hosts patched under one baseline, window set and rollout.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{CommandSpec, Criticality};
+use super::diagnostic::Origin;
 use super::spanned::Spanned;
 
 /// How patchwave reaches the hosts of a group.
@@ -35,8 +38,16 @@ pub enum OsFamily {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HostGroupSpec {
-    /// Hosts of this group. A host belongs to exactly one group.
+    /// Hosts of this group (`hostsFrom` may add more). A host belongs to
+    /// exactly one group.
+    // Once the repository is loaded, this also holds the hosts read from
+    // `hostsFrom` (each with its `source`).
+    #[serde(default)]
     pub hosts: Vec<HostSpec>,
+    /// Hosts read from files in this repository: an Ansible inventory or an
+    /// ssh_config, read when the repository is loaded and merged with `hosts`.
+    #[serde(default)]
+    pub hosts_from: Vec<Spanned<HostsFromSpec>>,
     /// Name of the PatchBaseline that decides which patches are approved.
     pub baseline: Spanned<String>,
     /// Names of the allow MaintenanceWindows in which patches may be applied.
@@ -89,6 +100,54 @@ pub struct HostSpec {
     #[serde(default)]
     pub criticality: Option<Criticality>,
     /// Labels, e.g. `canary: "true"`; rollout waves and `oneAtATime` select on them.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The inventory file this host was read from (`hostsFrom`), as shown in
+    /// diagnostics; `None` for a host written in the group's YAML, whose
+    /// positions are in the group's file.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Option<Arc<Path>>,
+}
+
+impl HostSpec {
+    /// Where this host's positions point: its inventory file, or the
+    /// group's document.
+    pub fn origin(&self, group: &Origin) -> Origin {
+        match &self.source {
+            Some(file) => Origin {
+                file: file.clone(),
+                pos: self.name.pos,
+            },
+            None => group.clone(),
+        }
+    }
+}
+
+/// Where a group's hosts come from when they are not written in `hosts`:
+/// exactly one of `ansibleInventory` or `sshConfig`, a file in this
+/// repository (relative to its root).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostsFromSpec {
+    /// An Ansible inventory, INI or YAML (by a `.yaml`, `.yml` or `.json`
+    /// name, or a first line such as `all:`). Each host's `ansible_host`,
+    /// `ansible_port` and `ansible_user` become its address, port and user.
+    #[serde(default)]
+    pub ansible_inventory: Option<Spanned<String>>,
+    /// An OpenSSH client configuration: every `Host` name without wildcards
+    /// is a host; `HostName`, `Port` and `User` are its address, port and user.
+    #[serde(default)]
+    pub ssh_config: Option<Spanned<String>>,
+    /// With `ansibleInventory`: only this group's hosts, its children's
+    /// included. Default: every host of the inventory.
+    #[serde(default)]
+    pub group: Option<Spanned<String>>,
+    /// Only hosts whose name matches one of these globs (`*`, `?`), e.g.
+    /// `web-*`. Default: every host.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    /// Labels given to every host read by this entry, e.g. `canary: "true"`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }

@@ -6,6 +6,7 @@
 //! `apiVersion` nor `kind` (a CI file, a compose file), is not patchwave's and
 //! is skipped; everything else must parse strictly. Problems become
 //! diagnostics and loading goes on, so `validate` reports them all at once.
+//! Last, each HostGroup's `hostsFrom` files are read (see [`super::inventory`]).
 
 use std::fs;
 use std::io;
@@ -54,12 +55,13 @@ pub fn load(root: &Path) -> io::Result<(Repository, Vec<Diagnostic>)> {
         }
         repo.files += 1;
     }
+    super::inventory::resolve(root, &canonical_root, &mut repo, &mut diags);
     Ok((repo, diags))
 }
 
 /// The path as the user would type it from where they ran patchwave:
 /// `--repo .` gives `groups/web.yaml`, `--repo fleet` gives `fleet/groups/web.yaml`.
-fn shown_path(root: &Path, path: &Path) -> PathBuf {
+pub(super) fn shown_path(root: &Path, path: &Path) -> PathBuf {
     if root == Path::new(".") {
         path.strip_prefix(root).unwrap_or(path).to_path_buf()
     } else {
@@ -439,7 +441,7 @@ fn yaml_error(
 }
 
 /// serde-saphyr appends " at line N, column M"; the diagnostic carries the position itself.
-fn strip_location_suffix(msg: &str) -> String {
+pub(super) fn strip_location_suffix(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or_default();
     match first.rfind(" at line ") {
         Some(i) if first[i..].contains(", column ") => first[..i].to_string(),

@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod emergency;
 pub mod fleet;
 pub mod host_group;
+pub mod inventory;
 pub mod kind;
 pub mod load;
 pub mod openpgp_keys;

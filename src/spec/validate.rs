@@ -389,6 +389,13 @@ impl Validator<'_> {
             if let Some(stage) = &s.stage {
                 self.check(o, stage.pos, "stage", values::check_resource_name(stage));
             }
+            for entry in &s.hosts_from {
+                for key in entry.labels.keys() {
+                    if let Err(e) = values::check_label_key(key) {
+                        self.push(o.error_hinted(entry.pos, &format!("hostsFrom labels: {e}")));
+                    }
+                }
+            }
             self.connection(o, s);
             self.health_checks(o, s);
             for (what, cmds) in [
@@ -529,11 +536,13 @@ impl Validator<'_> {
         }
         if s.transport.value == TransportKind::Local && s.hosts.len() > 1 {
             self.push(
-                o.error(
-                    s.hosts[1].name.pos,
-                    "transport `local` patches the machine patchwave runs on: one host only",
-                )
-                .with_hint("use `ssh` for other hosts"),
+                s.hosts[1]
+                    .origin(o)
+                    .error(
+                        s.hosts[1].name.pos,
+                        "transport `local` patches the machine patchwave runs on: one host only",
+                    )
+                    .with_hint("use `ssh` for other hosts"),
             );
         }
     }
@@ -623,21 +632,29 @@ impl Validator<'_> {
         }
     }
 
+    /// Every host, written or read from `hostsFrom`: each is checked and
+    /// reported in the file it came from.
     fn hosts(&mut self) {
-        let mut by_name: HashMap<&str, (&str, &Origin, Pos)> = HashMap::new();
-        let mut by_addr: HashMap<(String, u32), (&str, &Origin, Pos)> = HashMap::new();
+        let mut by_name: HashMap<&str, (&str, Origin, Pos)> = HashMap::new();
+        let mut by_addr: HashMap<(String, u32), (&str, Origin, Pos)> = HashMap::new();
         for g in &self.repo.groups {
-            let o = &g.origin;
             if g.spec.hosts.is_empty() {
+                let hint = if g.spec.hosts_from.is_empty() {
+                    "add hosts, or delete the group"
+                } else {
+                    "its hostsFrom files give it none: check them, or add hosts"
+                };
                 self.push(
-                    o.warning(
-                        g.metadata.name.pos,
-                        format!("group `{}` has no hosts", g.name()),
-                    )
-                    .with_hint("add hosts, or delete the group"),
+                    g.origin
+                        .warning(
+                            g.metadata.name.pos,
+                            format!("group `{}` has no hosts", g.name()),
+                        )
+                        .with_hint(hint),
                 );
             }
             for h in &g.spec.hosts {
+                let o = &h.origin(&g.origin);
                 let name = h.name.value.as_str();
                 if let Err(e) = values::check_host_name(name) {
                     self.push(o.error_hinted(h.name.pos, &format!("host {e}")));
@@ -668,7 +685,7 @@ impl Validator<'_> {
                         self.push(d);
                     }
                     None => {
-                        by_name.insert(name, (g.name(), o, h.name.pos));
+                        by_name.insert(name, (g.name(), o.clone(), h.name.pos));
                     }
                 }
                 let (addr, addr_pos) = match &h.address {
@@ -684,9 +701,12 @@ impl Validator<'_> {
                 if let Some(u) = &h.user {
                     self.check(o, u.pos, "user", user_check(g.spec.transport.value, u));
                 }
-                for key in h.labels.keys() {
-                    if let Err(e) = values::check_label_key(key) {
-                        self.push(o.error(h.name.pos, format!("labels of host `{name}`: {e}")).with_hint("use letters, digits, `.`, `_`, `-`, optionally after `prefix/`"));
+                // A hostsFrom entry's labels are checked once, at the entry.
+                if h.source.is_none() {
+                    for key in h.labels.keys() {
+                        if let Err(e) = values::check_label_key(key) {
+                            self.push(o.error(h.name.pos, format!("labels of host `{name}`: {e}")).with_hint("use letters, digits, `.`, `_`, `-`, optionally after `prefix/`"));
+                        }
                     }
                 }
                 if g.spec.transport.value == TransportKind::Local {
@@ -708,7 +728,7 @@ impl Validator<'_> {
                     }
                     Some(_) => {}
                     None => {
-                        by_addr.insert(key, (name, o, addr_pos));
+                        by_addr.insert(key, (name, o.clone(), addr_pos));
                     }
                 }
             }
