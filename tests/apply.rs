@@ -398,13 +398,17 @@ fn outside_a_window_nothing_changes_until_an_emergency_run() {
     assert_eq!(
         out.code,
         Some(1),
-        "--now without --reason is a usage error (1, never 2): {}",
+        "--now (the old name of --emergency) without --reason is a usage error (1, never 2): {}",
         out.stderr
     );
     let out = apply(
         dir.path(),
         state.path(),
-        &["--now", "--reason", "CVE-2026-0001 exploited in the wild"],
+        &[
+            "--emergency",
+            "--reason",
+            "CVE-2026-0001 exploited in the wild",
+        ],
     );
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let run = &run_records(state.path())[0];

@@ -1003,3 +1003,51 @@ fn a_too_small_max_bytes_is_refused() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("8000"), "{err}");
 }
+
+/// `--at` takes a date or wall-clock time in the Fleet's timezone (the
+/// example fleet's is Europe/Berlin) or an instant; `--now` is its old name
+/// and plans the same.
+#[test]
+fn at_reads_times_in_the_fleets_zone_and_now_still_works() {
+    let plan = |flag: &str, at: &str| -> serde_json::Value {
+        let out = support::patchwave()
+            .args([
+                "plan",
+                "--repo",
+                "examples/fleet",
+                "--facts",
+                "examples/facts.json",
+            ])
+            .args([flag, at, "--format", "json"])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let by_instant = plan("--at", "2026-12-02T09:30:00Z");
+    assert_eq!(by_instant["generatedAt"], "2026-12-02T09:30:00Z");
+    // 10:30 in Berlin is 09:30 UTC: the same plan.
+    assert_eq!(plan("--at", "2026-12-02T10:30"), by_instant);
+    assert_eq!(plan("--now", "2026-12-02T09:30:00Z"), by_instant);
+    // A date is midnight there.
+    assert_eq!(
+        plan("--at", "2026-12-03")["generatedAt"],
+        "2026-12-02T23:00:00Z"
+    );
+    let out = support::patchwave()
+        .args(["plan", "--repo", "examples/fleet", "--at", "next week"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a time; write a date"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

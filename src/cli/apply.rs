@@ -21,14 +21,15 @@ pub struct Args {
     pub select: SelectArgs,
     #[command(flatten)]
     pub state: StateArgs,
-    /// Emergency: start now, outside maintenance windows (needs --reason).
-    #[arg(long, requires = "reason")]
-    pub now: bool,
+    /// Emergency: start now, outside maintenance windows (needs --reason;
+    /// `--now` is the old name).
+    #[arg(long, alias = "now", requires = "reason")]
+    pub emergency: bool,
     /// Why this emergency run cannot wait; recorded with the run.
-    #[arg(long, value_name = "TEXT", requires = "now")]
+    #[arg(long, value_name = "TEXT", requires = "emergency")]
     pub reason: Option<String>,
-    /// With --now: run even during a change freeze (deny window).
-    #[arg(long, requires = "now")]
+    /// With --emergency: run even during a change freeze (deny window).
+    #[arg(long, requires = "emergency")]
     pub break_freeze: bool,
     /// Start hosts again in a rollout that halted.
     #[arg(long)]
@@ -65,7 +66,7 @@ impl Args {
         Options {
             group: self.select.group.clone(),
             host: self.select.host.clone(),
-            emergency: self.now.then(|| ManualEmergency {
+            emergency: self.emergency.then(|| ManualEmergency {
                 reason: self.reason.clone().unwrap_or_default(),
                 break_freeze: self.break_freeze,
             }),

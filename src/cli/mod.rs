@@ -2,6 +2,7 @@
 //! Each command returns an [`Exit`]; `main` only maps it to the process code.
 
 mod apply;
+mod at;
 mod completions;
 mod daemon;
 mod init;

@@ -33,9 +33,11 @@ pub struct Args {
     /// Plan from saved `scan --format json` output instead of scanning hosts.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
-    /// Plan as of this instant (RFC 3339) instead of now, for reproducible plans.
-    #[arg(long, value_name = "TIME")]
-    pub now: Option<Timestamp>,
+    /// Plan as of this time instead of now, for reproducible plans: a date
+    /// or date-time in the Fleet's timezone (2026-12-08, 2026-12-08T22:00),
+    /// or an instant (2026-12-08T21:00:00Z). `--now` is the old name.
+    #[arg(long, alias = "now", value_name = "TIME", value_parser = super::at::parse)]
+    pub at: Option<super::at::TimeArg>,
     /// Exit 4 when a targeted host could not be scanned (or is missing from
     /// --facts), after printing the plan: CI fails instead of approving a
     /// plan that left hosts out.
@@ -242,11 +244,18 @@ pub fn run(args: &Args) -> Exit {
         }
     };
     let tz = repo.approval_timezone();
+    let now = match args.at.as_ref().map(|t| t.resolve(&tz)).transpose() {
+        Ok(t) => t.unwrap_or_else(Timestamp::now),
+        Err(e) => {
+            eprintln!("error: --at {e}");
+            return Exit::Error;
+        }
+    };
     let context = PlanContext {
         repo,
         history: &history,
         calendar: &calendar,
-        now: args.now.unwrap_or_else(Timestamp::now),
+        now,
         tz: &tz,
         only_group: args.select.group.as_deref(),
         only_host: args.select.host.as_deref(),

@@ -37,9 +37,10 @@ pub struct Args {
     /// Propose from saved `scan --format json` output instead of scanning hosts.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
-    /// Decide as of this instant (RFC 3339) instead of now.
-    #[arg(long, value_name = "TIME")]
-    pub now: Option<Timestamp>,
+    /// Decide as of this time instead of now (as `plan --at`; `--now` is
+    /// the old name).
+    #[arg(long, alias = "now", value_name = "TIME", value_parser = super::at::parse)]
+    pub at: Option<super::at::TimeArg>,
     /// Also propose versions a rule will approve later (pending for their
     /// age), so merging approves them now.
     #[arg(long)]
@@ -119,8 +120,11 @@ fn propose(args: &Args) -> Result<Exit, String> {
         .state
         .open(repo)
         .map_err(|_| "cannot open run state".to_string())?;
-    let now = args.now.unwrap_or_else(Timestamp::now);
     let tz = repo.approval_timezone();
+    let now = match &args.at {
+        Some(t) => t.resolve(&tz).map_err(|e| format!("--at {e}"))?,
+        None => Timestamp::now(),
+    };
     let scanned = match &args.facts {
         Some(_) => None,
         None => {

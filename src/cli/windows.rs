@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 
-use jiff::civil::{Date, DateTime};
 use jiff::{Timestamp, Zoned};
 use serde_json::{Value, json};
 
@@ -23,10 +22,11 @@ pub struct Args {
     /// Openings to list per group.
     #[arg(long, default_value_t = 5)]
     pub count: usize,
-    /// Start from this instant instead of now: RFC 3339 (2026-12-01T08:00:00+01:00),
-    /// or a date or date-time without offset, read as UTC (2026-12-01, 2026-12-01T08:00).
-    #[arg(long, value_name = "TIME", value_parser = parse_from)]
-    pub from: Option<Timestamp>,
+    /// Start from this time instead of now: a date or date-time in the
+    /// Fleet's timezone (2026-12-01, 2026-12-01T08:00), or an instant
+    /// (2026-12-01T08:00:00+01:00). `--from` is the old name.
+    #[arg(long, alias = "from", value_name = "TIME", value_parser = super::at::parse)]
+    pub at: Option<super::at::TimeArg>,
     /// text or json.
     #[arg(long, value_enum, default_value_t = WindowsFormat::Text)]
     pub format: WindowsFormat,
@@ -36,27 +36,6 @@ pub struct Args {
 pub enum WindowsFormat {
     Text,
     Json,
-}
-
-fn parse_from(s: &str) -> Result<Timestamp, String> {
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    if let Ok(dt) = s.parse::<DateTime>() {
-        return dt
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .map_err(|e| e.to_string());
-    }
-    if let Ok(d) = s.parse::<Date>() {
-        return d
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .map_err(|e| e.to_string());
-    }
-    Err(format!(
-        "`{s}` is not a time; use RFC 3339 (2026-12-01T08:00:00Z) or a UTC date (2026-12-01)"
-    ))
 }
 
 pub fn run(args: &Args) -> Exit {
@@ -78,7 +57,18 @@ pub fn run(args: &Args) -> Exit {
         Some(g) => vec![g.as_str()],
         None => repo.groups.iter().map(|g| g.name()).collect(),
     };
-    let from = args.from.unwrap_or_else(Timestamp::now);
+    let from = match args
+        .at
+        .as_ref()
+        .map(|t| t.resolve(&repo.approval_timezone()))
+    {
+        None => Timestamp::now(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: --at {e}");
+            return Exit::Error;
+        }
+    };
     let text = match args.format {
         WindowsFormat::Json => {
             let out: Vec<Value> = groups

@@ -47,7 +47,7 @@ pub enum Event {
     NothingToDo {
         group: String,
     },
-    /// An emergency run (`--now`) during a freeze without `--break-freeze`.
+    /// An emergency run (`--emergency`) during a freeze without `--break-freeze`.
     FreezeNeedsBreak {
         group: String,
         deny_window: String,
@@ -96,7 +96,7 @@ pub enum Event {
         run: String,
         hosts: usize,
         waves: usize,
-        /// `--now --reason`.
+        /// `--emergency --reason`.
         emergency_reason: Option<String>,
     },
     RunFinished {

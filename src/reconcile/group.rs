@@ -121,7 +121,7 @@ pub async fn reconcile_group(i: &GroupInputs<'_>, g: &GroupPlan) -> (Exit, Optio
         return exit(Exit::Ok);
     }
     // The window decides, unless this is an emergency run: a person's
-    // (`--now --reason`) or a committed EmergencyChange's.
+    // (`--emergency --reason`) or a committed EmergencyChange's.
     let now = Timestamp::now();
     let freeze = calendar.freeze_at(name, now);
     let frozen = freeze.is_some();

@@ -59,7 +59,7 @@ pub struct Options {
     /// Only this group / this host.
     pub group: Option<String>,
     pub host: Option<String>,
-    /// A person's emergency run (`apply --now --reason`): start outside
+    /// A person's emergency run (`apply --emergency --reason`): start outside
     /// the windows.
     pub emergency: Option<ManualEmergency>,
     /// Start hosts again in a rollout that halted (a fresh error budget).
@@ -73,7 +73,7 @@ pub struct Options {
     pub host_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
 
-/// `apply --now --reason "…" [--break-freeze]`.
+/// `apply --emergency --reason "…" [--break-freeze]`.
 #[derive(Debug, Clone)]
 pub struct ManualEmergency {
     pub reason: String,

@@ -86,7 +86,7 @@ pub enum RunKind {
 pub struct Trigger {
     /// `user@machine` for a person at a terminal, `daemon` for the daemon.
     pub by: String,
-    /// Set for an out-of-window emergency run (`apply --now --reason`).
+    /// Set for an out-of-window emergency run (`apply --emergency --reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emergency_reason: Option<String>,
     /// A change freeze this run was allowed through (`--break-freeze`).

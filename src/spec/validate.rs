@@ -383,7 +383,7 @@ impl Validator<'_> {
             if s.windows.is_empty() && !s.suspend {
                 self.push(
                     o.warning(g.metadata.name.pos, format!("group `{}` has no maintenance windows", g.name()))
-                        .with_hint("it is patched only by `apply --now --reason` or an EmergencyChange; add `windows:`"),
+                        .with_hint("it is patched only by `apply --emergency --reason` or an EmergencyChange; add `windows:`"),
                 );
             }
             if let Some(stage) = &s.stage {
