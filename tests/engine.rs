@@ -608,6 +608,10 @@ fn a_waiting_group_is_rescanned_on_schedule_and_replanned_from_stored_facts() {
             .iter()
             .any(|(_, e)| e["commit"] == second.as_str())
     });
+    // The event comes before the status commit: wait for that too.
+    wait_for("the condition of the new commit", 30, &|| {
+        show("status/groups/waiting.yaml").contains(&format!("observedCommit: {second}"))
+    });
     let stored = observed("stored");
     let (_, e) = stored.last().unwrap();
     assert_eq!(

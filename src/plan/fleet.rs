@@ -452,8 +452,8 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance.
-fn human_age(d: jiff::SignedDuration) -> String {
+/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance (never negative).
+pub(crate) fn human_age(d: jiff::SignedDuration) -> String {
     let mins = d.as_secs().max(0) / 60;
     let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
     match (days, hours) {

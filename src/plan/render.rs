@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::baseline::DecisionState;
-use super::fleet::{HostPlan, Plan};
+use super::fleet::{HostPlan, Plan, human_age};
 use super::host::{PatchDecision, PatchState, PatchStatus};
 use crate::schedule::WindowStatus;
 use crate::spec::baseline::Severity;
@@ -52,17 +52,6 @@ fn zone_name(tz: &TimeZone) -> String {
         },
         str::to_string,
     )
-}
-
-/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance (never negative).
-fn human_age(d: jiff::SignedDuration) -> String {
-    let mins = d.as_secs().max(0) / 60;
-    let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
-    match (days, hours) {
-        (0, 0) => format!("{mins}m"),
-        (0, h) => format!("{h}h {mins}m"),
-        (d, h) => format!("{d}d {h}h"),
-    }
 }
 
 /// The commit (abbreviated, formatted by `code`), or that it is unknown.
