@@ -456,3 +456,35 @@ fn the_fleet_timezone_must_be_a_real_zone() {
     );
     assert_eq!((errors[0].line, errors[0].col), (9, 13));
 }
+
+/// A tab in a resource's YAML is reported at the tab itself (the parser
+/// stops elsewhere: past it, or at a scalar that starts on the line above),
+/// and the resource the broken file defines is not then reported missing
+/// where another file refers to it.
+#[test]
+fn a_tab_is_reported_where_it_is_and_nothing_else_follows_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "apiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {name: g}\nspec: {baseline: b, rollout: db-serial, windows: [w], hosts: [{name: h1, address: 127.0.0.1}]}\n---\napiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: b}\nspec: {}\n---\napiVersion: patchwave.dev/v1\nkind: MaintenanceWindow\nmetadata: {name: w}\nspec: {schedule: \"0 1 * * *\", duration: 1h}\n";
+    fs::write(dir.path().join("g.yaml"), group).unwrap();
+    let cases = [
+        // A tab that indents a list item (block style metadata).
+        (
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata:\n  name: db-serial\nspec:\n  waves:\n\t- 1\n",
+            "db-serial.yaml:7:1: error: tabs disallowed",
+        ),
+        // A tab after the spaces of the line below a plain scalar (flow metadata).
+        (
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: db-serial}\nspec:\n  waves: [1]\n  soak: 10m\n \tmaxErrors: 0\n",
+            "db-serial.yaml:7:2: error: while scanning a plain scalar, found a tab",
+        ),
+    ];
+    for (text, want) in cases {
+        fs::write(dir.path().join("db-serial.yaml"), text).unwrap();
+        let out = patchwave(&["validate", "--repo", dir.path().to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(want), "{want}: {stdout}");
+        assert!(stdout.contains(": 1 error, 0 warnings"), "{stdout}");
+        assert!(!stdout.contains("unknown RolloutPolicy"), "{stdout}");
+    }
+}

@@ -285,7 +285,12 @@ fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Ve
             // Not a mapping (a list, a scalar): not a patchwave resource.
             Err(e) if is_not_a_mapping(&e) => continue,
             Err(e) => {
-                let d = yaml_error(file, doc.first_line, &e, first_content_pos(&doc));
+                let d = yaml_error(file, &doc, &e, first_content_pos(&doc));
+                // References to the resource it holds are not reported
+                // missing on top of its syntax error.
+                if ours && let Some(identity) = salvage_identity(doc.text) {
+                    repo.unparsed.push(identity);
+                }
                 diags.push(if ours {
                     d
                 } else {
@@ -385,10 +390,45 @@ fn push<S: DeserializeOwned>(
             true
         }
         Err(e) => {
-            diags.push(yaml_error(&origin.file, doc.first_line, &e, origin.pos));
+            diags.push(yaml_error(&origin.file, doc, &e, origin.pos));
             false
         }
     }
+}
+
+/// The kind and name of a document YAML cannot parse, read from its lines:
+/// `kind:` at the top level and `name:` in `metadata` (block or flow
+/// style). `None` when either cannot be found that way.
+fn salvage_identity(text: &str) -> Option<(Kind, String)> {
+    let unquote = |v: &str| v.trim().trim_matches(['"', '\'']).to_string();
+    let mut kind = None;
+    let mut name = None;
+    let mut in_metadata = false;
+    for line in text.lines() {
+        let top = !line.starts_with([' ', '\t']);
+        let t = line.trim();
+        if top {
+            in_metadata = false;
+            if let Some(v) = t.strip_prefix("kind:") {
+                kind = Kind::parse(&unquote(v.split('#').next().unwrap_or("")));
+            } else if let Some(v) = t.strip_prefix("metadata:") {
+                let v = v.trim();
+                in_metadata = v.is_empty();
+                if let Some(inner) = v.strip_prefix('{').and_then(|v| v.split('}').next()) {
+                    name = inner
+                        .split(',')
+                        .find_map(|kv| kv.trim().strip_prefix("name:"))
+                        .map(unquote);
+                }
+            }
+        } else if in_metadata
+            && name.is_none()
+            && let Some(v) = t.strip_prefix("name:")
+        {
+            name = Some(unquote(v.split('#').next().unwrap_or("")));
+        }
+    }
+    Some((kind?, name.filter(|n| !n.is_empty())?))
 }
 
 /// Position of the document's first content line.
@@ -421,16 +461,22 @@ fn is_syntax_error(e: &serde_saphyr::Error) -> bool {
 /// Turns a YAML/serde error into a diagnostic with its own position and a hint.
 fn yaml_error(
     file: &Path,
-    first_line: usize,
+    doc: &DocText<'_>,
     err: &serde_saphyr::Error,
     fallback: Pos,
 ) -> Diagnostic {
+    let first_line = doc.first_line;
     let pos = err
         .location()
         .filter(|l| l.line() > 0)
         .map(|l| with_line_offset(first_line as u32, || file_pos(l.line(), l.column())))
         .unwrap_or(fallback);
     let message = strip_location_suffix(&err.to_string());
+    let pos = if message.contains("tab") {
+        tab_near(doc, pos).unwrap_or(pos)
+    } else {
+        pos
+    };
     let hint = if is_syntax_error(err) {
         "YAML syntax: check the indentation, quotes and brackets here and on the lines above"
             .to_string()
@@ -438,6 +484,27 @@ fn yaml_error(
         hint_for(&message)
     };
     Diagnostic::error(file, pos, message).with_hint(hint)
+}
+
+/// The tab a tab error is about. The parser reports where it was, which
+/// can be past the tab, or the start of a plain scalar whose next line holds
+/// it: the reported line first, then the two below, then the two above.
+fn tab_near(doc: &DocText<'_>, pos: Pos) -> Option<Pos> {
+    let index = (pos.line as usize).checked_sub(doc.first_line + 1)?;
+    let lines: Vec<&str> = doc.text.lines().collect();
+    [
+        Some(index),
+        index.checked_add(1),
+        index.checked_add(2),
+        index.checked_sub(1),
+        index.checked_sub(2),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|i| {
+        let col = lines.get(i)?.find('\t')?;
+        Some(Pos::new((doc.first_line + i + 1) as u32, col as u32 + 1))
+    })
 }
 
 /// serde-saphyr appends " at line N, column M"; the diagnostic carries the position itself.
