@@ -108,6 +108,13 @@ fn apply_refuses_an_unsigned_desired_state_before_touching_any_host() {
         err.contains("refusing to apply: commit") && err.contains("is not signed"),
         "{err}"
     );
+    // It says where signatures are required and the ways forward.
+    assert!(
+        err.contains("hint: signed commits are required by fleet.yaml:")
+            && err.contains("git commit -S")
+            && err.contains("requireSignedCommits: false"),
+        "{err}"
+    );
     // Nothing was scanned or recorded.
     assert!(!state.path().join("first-seen.json").exists());
     assert!(!state.path().join("runs").exists());

@@ -126,6 +126,28 @@ pub async fn history_with_status(
     Ok(history)
 }
 
+/// Where signed commits are required, and the ways forward: sign with an
+/// allowed key, or (to try patchwave) switch the requirement off there.
+fn signing_hint(
+    repo: &Repository,
+    root: &std::path::Path,
+    required: &crate::source::RequiredSignature,
+) -> String {
+    let at = repo
+        .fleets
+        .first()
+        .and_then(|f| {
+            let v = f.spec.verification.as_ref()?;
+            let file = f.origin.file.strip_prefix(root).unwrap_or(&f.origin.file);
+            Some(format!("{}:{}", file.display(), v.allowed_signers.pos))
+        })
+        .unwrap_or_else(|| "the Fleet of the parent commit".into());
+    format!(
+        "signed commits are required by {at} (`verification`); sign the commit (`git commit -S`) with a key listed in `{}`, or set `requireSignedCommits: false` there (in a commit of its own) to apply unsigned commits",
+        required.allowed_signers
+    )
+}
+
 /// One pass over the fleet, as `apply` makes it: verify the desired state,
 /// scan the targeted hosts, plan, reconcile every group, commit status.
 /// `repo` is the validated desired state of `source`; the selection in
@@ -172,7 +194,12 @@ pub async fn reconcile_fleet(
                 commit: ok.commit,
                 signer: ok.signer,
             }),
-            Err(e) => return error(format!("refusing to apply: {e}")),
+            Err(e) => {
+                return error(format!(
+                    "refusing to apply: {e}\n  hint: {}",
+                    signing_hint(repo, root, &required)
+                ));
+            }
         }
     }
     if let (true, Some(signer)) = (source.remote, &source.signer) {
