@@ -243,7 +243,7 @@ pub fn host_job(
 mod tests {
     use super::*;
     use crate::facts::{InstalledPackage, OsInfo, PackageManager};
-    use crate::rollout::record::{HostRun, RUN_VERSION, RunKind, RunOutcome, Trigger, WaveRun};
+    use crate::rollout::record::{HostRun, RunKind, WaveRun};
     use crate::rollout::record::{Step, StepRecord};
     use crate::schedule::WindowStatus;
     use crate::spec::host_group::HealthCheckSpec;
@@ -261,22 +261,6 @@ mod tests {
     /// One host, killed mid-run with `steps` journaled, now at `version`.
     fn settle(steps: Vec<StepRecord>, version: &str, health: bool) -> HostOutcome {
         let mut record = RunRecord {
-            version: RUN_VERSION,
-            id: "r".into(),
-            kind: RunKind::Apply,
-            group: "g".into(),
-            started_at: "2026-11-23T06:00:00Z".parse().unwrap(),
-            finished_at: None,
-            trigger: Trigger {
-                by: "t".into(),
-                emergency_reason: None,
-                freeze_overridden: None,
-                emergency_changes: Vec::new(),
-            },
-            desired_commit: None,
-            outcome: RunOutcome::Running,
-            max_errors: 0,
-            errors: 0,
             waves: vec![WaveRun {
                 number: 1,
                 hosts: vec![HostRun {
@@ -288,7 +272,13 @@ mod tests {
                     steps,
                 }],
             }],
-            soak_until: None,
+            ..RunRecord::start(
+                RunKind::Apply,
+                "r".into(),
+                "g",
+                "2026-11-23T06:00:00Z".parse().unwrap(),
+                "t".into(),
+            )
         };
         let plan = GroupPlan {
             group: "g".into(),

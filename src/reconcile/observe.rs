@@ -70,11 +70,10 @@ pub async fn next_scan_at(
 /// computed from (`None`: no condition, or no git).
 pub fn observed_commit(source: &Source, repo: &Repository, group: &str) -> Option<String> {
     let path = format!("status/groups/{group}.yaml");
-    crate::source::read_status_files(&source.git_dir, &repo.status_branch(), "status/groups")
-        .ok()?
-        .into_iter()
-        .find(|(p, _)| *p == path)
-        .and_then(|(_, text)| {
+    crate::source::read_status_file(&source.git_dir, &repo.status_branch(), &path)
+        .ok()
+        .flatten()
+        .and_then(|text| {
             serde_saphyr::from_str::<crate::status::condition::GroupCondition>(&text).ok()
         })
         .and_then(|c| c.observed_commit)

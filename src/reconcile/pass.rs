@@ -155,7 +155,8 @@ async fn observe_waiting(
 ) -> Option<Timestamp> {
     let now = Timestamp::now();
     let due = |at: Timestamp| observe::next_scan_at(repo, store.as_ref(), group, at);
-    let facts = if due(now).await.is_some_and(|t| t <= now) {
+    let next_scan = due(now).await;
+    let facts = if next_scan.is_some_and(|t| t <= now) {
         Some(observe::Facts::Scan)
     } else if source.commit.is_some()
         && crate::blocking::blocking(|| observe::observed_commit(source, repo, group))
@@ -166,7 +167,7 @@ async fn observe_waiting(
         None
     };
     let Some(facts) = facts else {
-        return due(now).await;
+        return next_scan;
     };
     let exit =
         observe::observe_group(source, repo, store.clone(), group, facts, options, events).await;

@@ -308,7 +308,7 @@ async fn repair(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::record::{HostRun, RunOutcome, StepRecord, Trigger, WaveRun};
+    use crate::rollout::record::{HostRun, StepRecord, WaveRun};
 
     fn step(step: Step, ok: bool, output: &str) -> StepRecord {
         StepRecord {
@@ -331,22 +331,6 @@ mod tests {
         steps: Vec<StepRecord>,
     ) -> RunRecord {
         RunRecord {
-            version: 1,
-            id: id.into(),
-            kind,
-            group: "g".into(),
-            started_at: at.parse().unwrap(),
-            finished_at: None,
-            trigger: Trigger {
-                by: "t".into(),
-                emergency_reason: None,
-                freeze_overridden: None,
-                emergency_changes: Vec::new(),
-            },
-            desired_commit: None,
-            outcome: RunOutcome::Running,
-            max_errors: 0,
-            errors: 0,
             waves: vec![WaveRun {
                 number: 1,
                 hosts: vec![HostRun {
@@ -358,7 +342,7 @@ mod tests {
                     steps,
                 }],
             }],
-            soak_until: None,
+            ..RunRecord::start(kind, id.into(), "g", at.parse().unwrap(), "t".into())
         }
     }
 

@@ -15,8 +15,8 @@ pub use git_ssh::{SshOptions, SshUrl};
 pub use history::commit_adding;
 pub use remote::{CheckoutHold, RemoteSource, Synced, cache_key, is_remote, redact};
 pub use status_branch::{
-    StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_files,
-    write_status,
+    StatusOutcome, StatusWrite, default_remote, head_branch, head_commit, read_status_file,
+    read_status_files, write_status,
 };
 pub use verify::{
     RequiredSignature, Verified, required_by_parent, verify_commit, verify_commit_trusting,

@@ -339,25 +339,8 @@ pub fn read_status_files(
     branch: &str,
     prefix: &str,
 ) -> Result<Vec<(String, String)>, GitError> {
-    let repo = Repository::discover(repo_dir).map_err(|e| {
-        GitError(format!(
-            "{} is not inside a git repository ({})",
-            repo_dir.display(),
-            e.message()
-        ))
-    })?;
-    let commit = [
-        format!("refs/heads/{branch}"),
-        format!("refs/remotes/origin/{branch}"),
-    ]
-    .iter()
-    .find_map(|r| repo.find_reference(r).ok()?.peel_to_commit().ok())
-    .ok_or_else(|| {
-        GitError(format!(
-            "there is no status branch `{branch}` yet; `patchwave apply` writes it (or `git fetch origin {branch}`)"
-        ))
-    })?;
-    let tree = commit.tree()?;
+    let (repo, tree) = status_tree(repo_dir, branch)?;
+    let tree = repo.find_tree(tree)?;
     let Ok(entry) = tree.get_path(Path::new(prefix)) else {
         return Ok(Vec::new());
     };
@@ -372,4 +355,46 @@ pub fn read_status_files(
         out.push((format!("{prefix}/{name}"), text));
     }
     Ok(out)
+}
+
+/// One file of the status branch (`None`: not there).
+pub fn read_status_file(
+    repo_dir: &Path,
+    branch: &str,
+    path: &str,
+) -> Result<Option<String>, GitError> {
+    let (repo, tree) = status_tree(repo_dir, branch)?;
+    let tree = repo.find_tree(tree)?;
+    let Ok(entry) = tree.get_path(Path::new(path)) else {
+        return Ok(None);
+    };
+    let Ok(blob) = repo.find_blob(entry.id()) else {
+        return Ok(None);
+    };
+    Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+}
+
+/// The repository and the tree id of the status branch's newest commit
+/// (local, else `origin`'s).
+fn status_tree(repo_dir: &Path, branch: &str) -> Result<(Repository, git2::Oid), GitError> {
+    let repo = Repository::discover(repo_dir).map_err(|e| {
+        GitError(format!(
+            "{} is not inside a git repository ({})",
+            repo_dir.display(),
+            e.message()
+        ))
+    })?;
+    let tree = [
+        format!("refs/heads/{branch}"),
+        format!("refs/remotes/origin/{branch}"),
+    ]
+    .iter()
+    .find_map(|r| repo.find_reference(r).ok()?.peel_to_commit().ok())
+    .ok_or_else(|| {
+        GitError(format!(
+            "there is no status branch `{branch}` yet; `patchwave apply` writes it (or `git fetch origin {branch}`)"
+        ))
+    })?
+    .tree_id();
+    Ok((repo, tree))
 }

@@ -406,7 +406,11 @@ pub fn parse_ini(file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Invent
         match section.clone() {
             Section::Vars(group) if group.is_empty() => {}
             Section::Vars(group) => {
-                let Some(eq) = line.find('=') else {
+                let key = line
+                    .find('=')
+                    .map(|eq| (eq, line[..eq].trim()))
+                    .filter(|(_, k)| !k.is_empty() && !k.contains(char::is_whitespace));
+                let Some((eq, key)) = key else {
                     diags.push(
                         Diagnostic::error(
                             file,
@@ -417,18 +421,6 @@ pub fn parse_ini(file: &Path, text: &str, diags: &mut Vec<Diagnostic>) -> Invent
                     );
                     continue;
                 };
-                let key = line[..eq].trim();
-                if key.is_empty() || key.contains(char::is_whitespace) {
-                    diags.push(
-                        Diagnostic::error(
-                            file,
-                            at(indent),
-                            format!("expected `name=value` in [{group}:vars], got `{line}`"),
-                        )
-                        .with_hint("group variables are written one per line as `name=value`"),
-                    );
-                    continue;
-                }
                 let value_text = &line[eq + 1..];
                 let value_byte =
                     indent + eq + 1 + (value_text.len() - value_text.trim_start().len());
