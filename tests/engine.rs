@@ -18,8 +18,8 @@ use support::aptworld::AptWorld;
 use support::policy;
 
 const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
-const PACKAGES: [&str; 7] = [
-    "pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw", "pw-idle", "pw-bound",
+const PACKAGES: [&str; 8] = [
+    "pw-left", "pw-right", "pw-long", "pw-open", "pw-thaw", "pw-idle", "pw-bound", "pw-inv",
 ];
 
 static WORLD: OnceLock<AptWorld> = OnceLock::new();
@@ -740,4 +740,83 @@ fn apply_concurrency_bounds_the_hosts_patched_at_once_across_groups() {
     for h in HOSTS {
         assert_eq!(installed(h, "pw-bound"), "1.1-1", "{h}");
     }
+}
+
+/// Hosts from an Ansible inventory in the repository (`hostsFrom`) are
+/// patched like written ones: reached at their `ansible_host` as their
+/// `ansible_user`, and the labels an entry gives them pick the canary wave.
+#[test]
+fn hosts_from_an_ansible_inventory_are_patched_and_their_labels_pick_the_canary() {
+    let _s = serial();
+    let w = world();
+    w.apt.publish(SECURITY, &[Deb::new("pw-inv", "1.1-1")]);
+    let f = &w.fleet;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("inventory")).unwrap();
+    fs::write(
+        dir.path().join("inventory/hosts.ini"),
+        format!(
+            "[web]\nh1 ansible_host={} ansible_user=root\nh2 ansible_host={} ansible_user=root\n",
+            f.host("h1").address,
+            f.host("h2").address
+        ),
+    )
+    .unwrap();
+    let group = format!(
+        "apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: web}}
+spec:
+  baseline: b
+  rollout: canary
+  windows: [w]
+  connection:
+    identityFile: {id}
+    knownHostsFile: {kh}
+  hostsFrom:
+    - {{ansibleInventory: inventory/hosts.ini, group: web, hosts: [h1]}}
+    - {{ansibleInventory: inventory/hosts.ini, group: web, hosts: [h2], labels: {{canary: \"true\"}}}}
+",
+        id = f.identity().display(),
+        kh = f.known_hosts().display(),
+    );
+    write_repo(
+        dir.path(),
+        &[
+            FLEET,
+            &group,
+            &baseline(&["pw-inv"]),
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: canary}\nspec: {waves: [{selector: {matchLabels: {canary: \"true\"}}}, \"100%\"]}\n",
+            policy::ALWAYS_OPEN_WINDOW,
+        ],
+    );
+    let out = support::patchwave()
+        .args(["apply", "--repo"])
+        .arg(dir.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for h in ["h1", "h2"] {
+        assert_eq!(installed(h, "pw-inv"), "1.1-1", "{h}");
+    }
+    let run = &runs(state.path())[0];
+    let wave_hosts = |i: usize| -> Vec<String> {
+        run["waves"][i]["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(wave_hosts(0), ["h2"], "{run}");
+    assert_eq!(wave_hosts(1), ["h1"], "{run}");
 }
