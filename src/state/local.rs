@@ -646,6 +646,23 @@ mod tests {
 
     /// One holder per group; every lease's token is newer than the last,
     /// and a writer whose lease was superseded can no longer save its run.
+    /// A released lease, taken again. A process another test thread starts
+    /// at that moment holds a copy of the lock's descriptor until it execs
+    /// (the lock is `flock`): that is waited out, bounded.
+    fn lease_when_free(store: &LocalState, group: &str) -> GroupLease {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match store.lease_group_blocking(group) {
+                Ok(l) => return l,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert!(e.0.contains("another apply is running"), "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
     #[test]
     fn leases_are_exclusive_and_fence_out_a_superseded_writer() {
         use crate::rollout::record::{RunKind, RunRecord};
@@ -666,7 +683,7 @@ mod tests {
         let stale = first.token;
         drop(first);
         // Another holder takes the group: the first one is fenced out.
-        let second = store.lease_group_blocking("web").unwrap();
+        let second = lease_when_free(&store, "web");
         assert_eq!(second.token, Fence(2));
         let err = store.save_run_blocking(&run, stale).unwrap_err();
         assert!(
@@ -678,10 +695,7 @@ mod tests {
         // Tokens survive the process: a new store on the same files goes on counting.
         drop(second);
         assert_eq!(
-            LocalState::new(dir.path())
-                .lease_group_blocking("web")
-                .unwrap()
-                .token,
+            lease_when_free(&LocalState::new(dir.path()), "web").token,
             Fence(3)
         );
         assert_eq!(
