@@ -21,6 +21,7 @@ pub mod exit;
 pub mod facts;
 pub mod init;
 pub mod os;
+pub mod output_schema;
 pub mod plan;
 pub mod propose;
 pub mod reconcile;

@@ -204,6 +204,9 @@ fn canary_first_then_the_rest_each_at_the_planned_version() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    for e in &events {
+        support::output_schema::assert_valid("Event", e);
+    }
     // Hosts start wave by wave: every host of wave n finishes before wave n+1 starts.
     let mut order: Vec<(u64, String)> = Vec::new();
     let mut finished_before_next = true;
@@ -522,6 +525,9 @@ fn a_host_that_goes_unreachable_mid_rollout_counts_as_an_error_and_blocks_no_one
     w.fleet.ctl("unhang", "h5");
     let all = seen.join("\n");
     assert_eq!(status.code(), Some(0), "{all}");
+    for line in seen.iter().filter(|l| l.starts_with('{')) {
+        support::output_schema::assert_valid("Event", &serde_json::from_str(line).unwrap());
+    }
     let run = &run_records(state.path())[0];
     assert_eq!(run["outcome"]["state"], "finishedWithErrors", "{run}");
     assert_eq!(run["errors"], 1);
@@ -995,6 +1001,7 @@ fn the_run_is_committed_to_the_status_branch_naming_the_desired_state() {
     );
     // And for machines: the same content as JSON, and a row per host as CSV.
     let json: serde_json::Value = serde_json::from_str(&render("json")).unwrap();
+    support::output_schema::assert_valid("Report", &json);
     assert_eq!(json["totals"]["compliant"], 1, "{json}");
     assert_eq!(json["totals"]["nonCompliant"], 0, "{json}");
     assert_eq!(json["runs"][0]["id"], run_id.as_str(), "{json}");

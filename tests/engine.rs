@@ -187,6 +187,9 @@ fn two_groups_soak_together_not_one_after_the_other() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    for e in &events {
+        support::output_schema::assert_valid("Event", e);
+    }
     let soaks = events.iter().filter(|e| e["event"] == "soak").count();
     let first_wave_2 = events
         .iter()

@@ -108,6 +108,8 @@ fn scan(extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
         .unwrap();
     let doc = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // Every scan these tests make is also held against the published schema.
+    support::output_schema::assert_valid("Facts", &doc);
     (
         out.status.code(),
         doc,
@@ -379,6 +381,7 @@ fn scan_rpm_host(w: &RpmWorld, name: &str) -> serde_json::Value {
         .unwrap();
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{doc}");
+    support::output_schema::assert_valid("Facts", &doc);
     doc
 }
 

@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long)]
     pub no_status: bool,
     /// text (progress lines), or json (one event per line, then the run records).
-    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = ApplyFormat::Text)]
     pub format: ApplyFormat,
 }
 

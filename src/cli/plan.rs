@@ -28,7 +28,7 @@ pub struct Args {
     #[command(flatten)]
     pub state: StateArgs,
     /// text, json (stable, versioned) or markdown (a pull-request comment).
-    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
     /// Plan from saved `scan --format json` output instead of scanning hosts.
     #[arg(long, value_name = "FILE")]
@@ -163,16 +163,6 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     })
 }
 
-/// The plan as one JSON document: the plan and the commit it was planned
-/// from (added within version 1).
-#[derive(serde::Serialize)]
-struct PlanDocument<'a> {
-    #[serde(flatten)]
-    plan: &'a crate::plan::Plan,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    commit: Option<&'a str>,
-}
-
 pub fn run(args: &Args) -> Exit {
     // The directory to read and the commit it holds: a local work tree's
     // HEAD, or a remote branch's newest commit (checked out under run state,
@@ -277,20 +267,17 @@ pub fn run(args: &Args) -> Exit {
         eprintln!("error: {e}");
         return Exit::Error;
     }
-    let plan = planner.finish();
-    let doc = PlanDocument {
-        plan: &plan,
-        commit: commit.as_deref(),
-    };
+    let mut plan = planner.finish();
+    plan.commit = commit.clone();
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         // Indented for a person at a terminal; compact for machines (a large
         // fleet's plan is a third smaller and faster to write).
         let written = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            serde_json::to_writer_pretty(&mut out, &doc)
+            serde_json::to_writer_pretty(&mut out, &plan)
         } else {
-            serde_json::to_writer(&mut out, &doc)
+            serde_json::to_writer(&mut out, &plan)
         }
         .map_err(std::io::Error::from)
         .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))

@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long)]
     pub no_commit: bool,
     /// text, or json (for CI).
-    #[arg(long, value_enum, default_value_t = ProposeFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = ProposeFormat::Text)]
     pub format: ProposeFormat,
 }
 

@@ -23,7 +23,7 @@ pub struct Args {
     /// The status branch (default: the Fleet's statusBranch, else patchwave/status).
     #[arg(long)]
     pub branch: Option<String>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
     #[command(flatten)]
     pub state: StateArgs,
     /// text, or json (the facts document `plan --facts` reads).
-    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = ScanFormat::Text)]
     pub format: ScanFormat,
     /// Refresh package metadata: never, auto (when older than the Fleet's
     /// scan.refreshAfter, default 6h) or always.

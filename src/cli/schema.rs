@@ -1,20 +1,30 @@
-//! `patchwave schema`: print (or write) the JSON Schema of the resource kinds.
+//! `patchwave schema`: print (or write) the JSON Schema of the resource
+//! kinds, and of the JSON that patchwave prints (plan, facts, validation,
+//! events, report).
 
 use std::path::PathBuf;
 
 use super::output::print;
 use crate::exit::Exit;
+use crate::output_schema::{OutputKind, output_schema, output_schema_files};
 use crate::spec::Kind;
 use crate::spec::schema::{combined_schema, kind_schema, schema_files};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only this kind (e.g. HostGroup); default: one schema accepting every kind.
+    /// Only this kind: a resource kind (e.g. HostGroup), or an output (Plan,
+    /// Facts, Validation, Event, Report); default: one schema accepting
+    /// every resource kind.
     #[arg(long)]
     pub kind: Option<String>,
-    /// Write every schema file into this directory instead (how policy-schema/ is made).
+    /// Write every resource schema into this directory instead (how
+    /// policy-schema/ is made); with `--outputs`, every output schema (how
+    /// output-schema/ is made).
     #[arg(long, value_name = "DIR", conflicts_with = "kind")]
     pub write: Option<PathBuf>,
+    /// With `--write`: the output schemas instead of the resource kinds.
+    #[arg(long, requires = "write")]
+    pub outputs: bool,
 }
 
 pub fn run(args: &Args) -> Exit {
@@ -23,7 +33,12 @@ pub fn run(args: &Args) -> Exit {
             eprintln!("error: cannot create {}: {e}", dir.display());
             return Exit::Error;
         }
-        for (name, text) in schema_files() {
+        let files = if args.outputs {
+            output_schema_files()
+        } else {
+            schema_files()
+        };
+        for (name, text) in files {
             let path = dir.join(&name);
             if let Err(e) = std::fs::write(&path, text) {
                 eprintln!("error: cannot write {}: {e}", path.display());
@@ -35,12 +50,15 @@ pub fn run(args: &Args) -> Exit {
     }
     let value = match &args.kind {
         None => combined_schema(),
-        Some(k) => match Kind::parse(k) {
-            Some(kind) => kind_schema(kind),
-            None => {
+        Some(k) => match (Kind::parse(k), OutputKind::parse(k)) {
+            (Some(kind), _) => kind_schema(kind),
+            (None, Some(output)) => output_schema(output),
+            (None, None) => {
+                let outputs: Vec<_> = OutputKind::ALL.iter().map(|o| o.as_str()).collect();
                 eprintln!(
-                    "error: unknown kind `{k}`\n  hint: kinds are {}",
-                    Kind::list()
+                    "error: unknown kind `{k}`\n  hint: resource kinds are {}; outputs are {}",
+                    Kind::list(),
+                    outputs.join(", ")
                 );
                 return Exit::Error;
             }

@@ -1,11 +1,10 @@
 //! `patchwave validate`: exit 0 when the repository is valid, 1 otherwise.
 
-use serde_json::json;
-
 use super::output::print;
 use super::style::Style;
 use super::{Format, RepoArgs};
 use crate::exit::Exit;
+use crate::spec::validation::{VALIDATION_VERSION, ValidationReport};
 use crate::spec::{self, Diagnostic, Severity};
 
 #[derive(Debug, clap::Args)]
@@ -16,7 +15,7 @@ pub struct Args {
     #[arg(long, default_value = "main")]
     pub branch: String,
     /// text, json or github (annotations).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
@@ -41,15 +40,15 @@ pub fn run(args: &Args) -> Exit {
     let warnings = checked.diagnostics.len() - errors;
     let text = match args.format {
         Format::Json => {
-            let doc = json!({
-                "version": 1,
-                "repo": shown,
-                "files": checked.repo.files,
-                "resources": checked.repo.resource_count(),
-                "errors": errors,
-                "warnings": warnings,
-                "diagnostics": checked.diagnostics,
-            });
+            let doc = ValidationReport {
+                version: VALIDATION_VERSION,
+                repo: &shown,
+                files: checked.repo.files,
+                resources: checked.repo.resource_count(),
+                errors,
+                warnings,
+                diagnostics: &checked.diagnostics,
+            };
             format!(
                 "{}\n",
                 serde_json::to_string_pretty(&doc).unwrap_or_default()

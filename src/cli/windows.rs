@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, alias = "from", value_name = "TIME", value_parser = super::at::parse)]
     pub at: Option<super::at::TimeArg>,
     /// text or json.
-    #[arg(long, value_enum, default_value_t = WindowsFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = WindowsFormat::Text)]
     pub format: WindowsFormat,
 }
 

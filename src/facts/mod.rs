@@ -15,7 +15,19 @@ use serde::{Deserialize, Serialize};
 use crate::spec::baseline::{Classification, Severity};
 
 /// The package manager that owns a host's packages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+    Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageManager {
     Apt,
@@ -40,7 +52,7 @@ impl PackageManager {
 }
 
 /// From `/etc/os-release`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OsInfo {
     pub id: String,
@@ -53,7 +65,9 @@ pub struct OsInfo {
 }
 
 /// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema, Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct InstalledPackage {
     pub name: String,
@@ -72,7 +86,7 @@ impl InstalledPackage {
 }
 
 /// A newer version the host's repositories offer for an installed package.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AvailableUpdate {
     pub name: String,
@@ -108,7 +122,7 @@ impl AvailableUpdate {
 }
 
 /// Everything one successful scan found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostFacts {
     pub os: OsInfo,
@@ -137,7 +151,7 @@ impl HostFacts {
 }
 
 /// How a host's scan ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum ScanState {
     Scanned {
@@ -154,7 +168,7 @@ pub enum ScanState {
 }
 
 /// One host's scan: who, when, how long, and what came of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", try_from = "HostScanFields")]
 pub struct HostScan {
     pub host: String,
@@ -169,7 +183,7 @@ pub struct HostScan {
 
 /// The JSON fields of a host scan, read without `flatten` (which makes serde
 /// buffer every host's whole document first: many times slower on big fleets).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HostScanFields {
     host: String,
@@ -224,7 +238,7 @@ impl TryFrom<HostScanFields> for HostScan {
 }
 
 /// The `scan --format json` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FleetFacts {
     /// Format version of this document.

@@ -17,6 +17,7 @@ use globset::GlobMatcher;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::emergency::Emergency;
@@ -31,7 +32,7 @@ use crate::spec::values::{VersionConstraint, VersionOp};
 use crate::version;
 
 /// What the baseline says about one update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DecisionState {
     Approved,
@@ -51,17 +52,83 @@ impl DecisionState {
     }
 }
 
-/// A decision with its reason, as a reviewer reads it in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A decision with its reason, as a reviewer reads it in a plan; what the
+/// reason says in words is also given as fields for machines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
     pub state: DecisionState,
     pub reason: String,
+    /// What decided it: an approval rule, a list entry, a review, an emergency.
+    pub basis: Basis,
+    /// Why it is not installed now (absent when it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
+    /// The baseline's promotion gate, when it has one and the rest approves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<PromotionWait>,
     /// For PENDING_APPROVAL: the day it becomes approved, when that is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_on: Option<Date>,
     /// Severity reported for a host missing it (the rule's complianceLevel, or the patch's).
     pub compliance_level: Severity,
+}
+
+/// What a decision rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Basis {
+    /// An approval rule of the baseline (`approvalRules[].name`).
+    Rule { rule: String },
+    /// An entry of the baseline's `approved` list.
+    ApprovedList,
+    /// A merged PatchApprovals (a reviewer approved this exact version).
+    PatchApprovals,
+    /// An EmergencyChange in force.
+    EmergencyChange { name: String },
+    /// An entry of the baseline's `rejected` list.
+    RejectedList,
+    /// No approval rule matches the update.
+    NoRule,
+}
+
+/// Why an update is not installed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Withheld {
+    /// The baseline rejects this version.
+    Rejected,
+    /// No approval rule matches it.
+    NoMatchingRule,
+    /// The only matching rules approve patches up to a date before this one.
+    OutsideRuleDates,
+    /// A rule approves it once it is old enough (`approveAfterDays`; see `approvedOn`).
+    TooNew,
+    /// The earlier stage has not yet run it (healthy) for long enough.
+    WaitingForPromotion,
+}
+
+/// Where an approved update stands at the baseline's promotion gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionWait {
+    /// The stage (HostGroup) that must run it first.
+    pub from: String,
+    /// Installed (and healthy, when required) on every host of that stage since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// When the gate opens; absent while `since` is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// Whether the gate is open now.
+    pub promoted: bool,
+    /// The failed health check that keeps it shut, when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhealthy: Option<String>,
 }
 
 /// The inputs of a decision besides the update itself.
@@ -272,6 +339,9 @@ impl CompiledBaseline {
             return Decision {
                 state: DecisionState::ExplicitRejected,
                 reason: format!("rejected: {}", e.reason),
+                basis: Basis::RejectedList,
+                withheld: Some(Withheld::Rejected),
+                promotion: None,
                 approved_on: None,
                 compliance_level: level,
             };
@@ -291,22 +361,32 @@ impl CompiledBaseline {
             return Decision {
                 state: DecisionState::ExplicitApproved,
                 reason: format!("approved by EmergencyChange `{name}`"),
+                basis: Basis::EmergencyChange {
+                    name: name.to_string(),
+                },
+                withheld: None,
+                promotion: None,
                 approved_on: None,
                 compliance_level: level,
             };
         }
         let explicit = if let Some(e) = self.approved.iter().find(|e| matches(e)) {
-            Some(format!("approved: {}", e.reason))
+            Some((format!("approved: {}", e.reason), Basis::ApprovedList))
         } else {
-            self.exact
-                .iter()
-                .find(exact)
-                .map(|_| "approved by review (PatchApprovals)".to_string())
+            self.exact.iter().find(exact).map(|_| {
+                (
+                    "approved by review (PatchApprovals)".to_string(),
+                    Basis::PatchApprovals,
+                )
+            })
         };
         let decision = match explicit {
-            Some(reason) => Decision {
+            Some((reason, basis)) => Decision {
                 state: DecisionState::ExplicitApproved,
                 reason,
+                basis,
+                withheld: None,
+                promotion: None,
                 approved_on: None,
                 compliance_level: level,
             },
@@ -411,9 +491,16 @@ impl CompiledBaseline {
             }
         };
         let mut best: Option<Decision> = None;
-        let mut not_applicable = "no approval rule matches".to_string();
+        let mut not_applicable = (
+            "no approval rule matches".to_string(),
+            Basis::NoRule,
+            Withheld::NoMatchingRule,
+        );
         for r in self.rules.iter().filter(|r| rule_matches(r, u)) {
             let level = r.compliance_level.unwrap_or(u.severity);
+            let rule = || Basis::Rule {
+                rule: r.name.clone(),
+            };
             let d = if let Some(until) = r.until {
                 if base <= until {
                     Decision {
@@ -422,13 +509,20 @@ impl CompiledBaseline {
                             "rule `{}`: {base_what} {base}, on or before {until}",
                             r.name
                         ),
+                        basis: rule(),
+                        withheld: None,
+                        promotion: None,
                         approved_on: None,
                         compliance_level: level,
                     }
                 } else {
-                    not_applicable = format!(
-                        "rule `{}` approves only up to {until}; {base_what} {base}",
-                        r.name
+                    not_applicable = (
+                        format!(
+                            "rule `{}` approves only up to {until}; {base_what} {base}",
+                            r.name
+                        ),
+                        rule(),
+                        Withheld::OutsideRuleDates,
                     );
                     continue;
                 }
@@ -446,6 +540,9 @@ impl CompiledBaseline {
                                 r.name
                             )
                         },
+                        basis: rule(),
+                        withheld: None,
+                        promotion: None,
                         approved_on: None,
                         compliance_level: level,
                     }
@@ -456,6 +553,9 @@ impl CompiledBaseline {
                             "rule `{}`: {base_what} {base}, approved after {days} days",
                             r.name
                         ),
+                        basis: rule(),
+                        withheld: Some(Withheld::TooNew),
+                        promotion: None,
                         approved_on: Some(on),
                         compliance_level: level,
                     }
@@ -466,9 +566,13 @@ impl CompiledBaseline {
                 Some(b) => better(b, d),
             });
         }
+        let (reason, basis, withheld) = not_applicable;
         best.unwrap_or(Decision {
             state: DecisionState::NotApplicable,
-            reason: not_applicable,
+            reason,
+            basis,
+            withheld: Some(withheld),
+            promotion: None,
             approved_on: None,
             compliance_level: u.severity,
         })
@@ -494,30 +598,49 @@ impl CompiledBaseline {
         } else {
             "installed"
         };
+        let unhealthy = record
+            .and_then(|r| r.unhealthy.clone())
+            .filter(|_| p.require_healthy);
         match since {
             None => Decision {
                 state: DecisionState::PendingApproval,
-                reason: match record.and_then(|r| r.unhealthy.as_deref()) {
-                    Some(why) if p.require_healthy => format!(
+                reason: match &unhealthy {
+                    Some(why) => format!(
                         "{}; waiting for promotion: installed on every host of stage `{}` but not healthy ({why})",
                         d.reason, p.from
                     ),
-                    _ => format!(
+                    None => format!(
                         "{}; waiting for promotion: not yet {what} on every host of stage `{}`",
                         d.reason, p.from
                     ),
                 },
+                withheld: Some(Withheld::WaitingForPromotion),
+                promotion: Some(PromotionWait {
+                    from: p.from.clone(),
+                    since: None,
+                    until: None,
+                    promoted: false,
+                    unhealthy,
+                }),
                 approved_on: None,
-                compliance_level: d.compliance_level,
+                ..d
             },
             Some(since) => {
                 let ready = since.checked_add(p.after).unwrap_or(Timestamp::MAX);
+                let promotion = Some(PromotionWait {
+                    from: p.from.clone(),
+                    since: Some(since),
+                    until: Some(ready),
+                    promoted: ctx.now >= ready,
+                    unhealthy: None,
+                });
                 if ctx.now >= ready {
                     Decision {
                         reason: format!(
                             "{}; promoted from stage `{}` ({what} since {since})",
                             d.reason, p.from
                         ),
+                        promotion,
                         ..d
                     }
                 } else {
@@ -527,8 +650,10 @@ impl CompiledBaseline {
                             "{}; waiting for promotion until {ready}: {what} on stage `{}` since {since}, needs {}",
                             d.reason, p.from, p.after_text
                         ),
+                        withheld: Some(Withheld::WaitingForPromotion),
+                        promotion,
                         approved_on: Some(ready.to_zoned(ctx.tz.clone()).date()),
-                        compliance_level: d.compliance_level,
+                        ..d
                     }
                 }
             }

@@ -113,6 +113,9 @@ mod tests {
             decision: Decision {
                 state: DecisionState::Approved,
                 reason: reason.into(),
+                basis: crate::plan::baseline::Basis::Rule { rule: "r".into() },
+                withheld: None,
+                promotion: None,
                 approved_on: None,
                 compliance_level: Severity::Important,
             },

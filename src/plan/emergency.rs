@@ -63,7 +63,7 @@ pub fn in_force(repo: &Repository, now: Timestamp) -> Vec<Emergency<'_>> {
 
 /// A group's permission to start hosts outside its windows, as the plan
 /// shows it ("allowed by EmergencyChange NAME until …").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyAllowance {
     pub name: String,

@@ -26,11 +26,15 @@ use crate::spec::rollout::RolloutPolicySpec;
 /// Version of the plan JSON document.
 pub const PLAN_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub version: u32,
     pub generated_at: Timestamp,
+    /// The desired-state commit planned from, when the repository is a git
+    /// checkout (set by whoever read the repository; added within version 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     pub summary: Summary,
     /// When the planned hosts' facts were scanned (oldest, newest).
     pub facts: FactsAge,
@@ -41,7 +45,7 @@ pub struct Plan {
 }
 
 /// The age of the facts a plan was made from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FactsAge {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,7 +58,7 @@ pub struct FactsAge {
 /// `scan.refreshAfter` says otherwise.
 const FACTS_FRESH_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(6);
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub hosts_to_change: usize,
@@ -67,7 +71,7 @@ pub struct Summary {
     pub attention: BTreeMap<PatchState, usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupPlan {
     pub group: String,
@@ -86,7 +90,7 @@ pub struct GroupPlan {
     pub emergency: Vec<EmergencyAllowance>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Wave {
     /// 1-based; wave 1 is the canary.
@@ -97,7 +101,7 @@ pub struct Wave {
     pub soak: Option<DurationText>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostPlan {
     pub host: String,
@@ -108,7 +112,7 @@ pub struct HostPlan {
     pub desired: HostDesired,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UnknownHost {
     pub host: String,
@@ -439,6 +443,7 @@ impl<'a> Planner<'a> {
             }
         }
         Plan {
+            commit: None,
             version: PLAN_VERSION,
             generated_at: self.ctx.now,
             summary,

@@ -14,7 +14,7 @@ use crate::spec::baseline::{Classification, RebootPolicy, Severity};
 use crate::version;
 
 /// An update with the baseline's decision on it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchDecision {
     pub name: String,
@@ -35,7 +35,17 @@ pub struct PatchDecision {
 
 /// A package's patch state on a host, as AWS Patch Manager reports it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PatchState {
@@ -53,7 +63,7 @@ pub enum PatchState {
 
 /// A package in a state that needs someone's attention (the states besides
 /// INSTALLED and MISSING, which the counts and the install list show).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PatchStatus {
     pub name: String,
@@ -72,8 +82,12 @@ pub struct FailedInstall {
 }
 
 /// Whether a host has every approved patch, and nothing it must not have.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Compliance {
     Compliant,
     /// Approved patches are missing (counted by compliance level, failed
@@ -98,7 +112,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// The planned changes of one scanned host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostDesired {
     /// Installed now, in name order.

@@ -9,7 +9,7 @@ use crate::rollout::group::Event as RolloutEvent;
 use crate::rollout::record::RunRecord;
 
 /// One thing that happened during a reconcile.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(
     tag = "event",
     rename_all = "camelCase",

@@ -20,7 +20,7 @@ use super::record::{HostOutcome, RunOutcome, RunRecord, StepRecord};
 use crate::spec::rollout::OnFailure;
 
 /// What the rollout reports as it goes (rendered as text or JSON lines).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum Event {
     #[serde(rename_all = "camelCase")]

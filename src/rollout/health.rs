@@ -10,7 +10,7 @@ use crate::transport::{RemoteCommand, Transport};
 use serde::{Deserialize, Serialize};
 
 /// One health check's result on one host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckResult {
     pub name: String,

@@ -14,7 +14,7 @@ use crate::facts::PackageVersions;
 pub const RUN_VERSION: u32 = 1;
 
 /// One group's rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunRecord {
     pub version: u32,
@@ -72,7 +72,9 @@ impl RunRecord {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum RunKind {
     #[default]
@@ -81,7 +83,7 @@ pub enum RunKind {
 }
 
 /// Who started the run and with what powers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Trigger {
     /// `user@machine` for a person at a terminal, `daemon` for the daemon.
@@ -99,7 +101,7 @@ pub struct Trigger {
 }
 
 /// An EmergencyChange as a run records it: its commit is the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmergencyRecord {
     pub name: String,
@@ -110,7 +112,7 @@ pub struct EmergencyRecord {
     pub added_in: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum RunOutcome {
     /// Still going, or killed: a later apply resumes it.
@@ -127,7 +129,7 @@ pub enum RunOutcome {
     Stopped { reason: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WaveRun {
     /// 1-based; wave 1 is the canary.
@@ -136,7 +138,7 @@ pub struct WaveRun {
 }
 
 /// One host's part in the run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostRun {
     pub host: String,
@@ -152,7 +154,7 @@ pub struct HostRun {
     pub steps: Vec<StepRecord>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum HostOutcome {
     /// In the plan; not started (yet).
@@ -179,7 +181,9 @@ impl HostOutcome {
 }
 
 /// The steps of one host, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema, Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Step {
     Connect,
@@ -218,7 +222,7 @@ impl Step {
 }
 
 /// One step as it ran.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StepRecord {
     pub step: Step,

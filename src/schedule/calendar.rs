@@ -26,7 +26,7 @@ struct GroupWindows {
 }
 
 /// A deny occurrence that takes time away from an allow occurrence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Interruption {
     pub deny_window: String,
@@ -72,7 +72,7 @@ impl Opening {
 }
 
 /// Where a group stands at one instant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(
     tag = "state",
     rename_all = "camelCase",

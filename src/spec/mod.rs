@@ -22,6 +22,7 @@ pub mod rollout;
 pub mod schema;
 pub mod spanned;
 mod validate;
+pub mod validation;
 pub mod values;
 pub mod window;
 

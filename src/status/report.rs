@@ -39,7 +39,7 @@ impl ReportFormat {
 /// How many runs the report lists.
 const LAST_RUNS: usize = 10;
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Missing {
     pub critical: usize,
@@ -49,7 +49,7 @@ pub struct Missing {
     pub unspecified: usize,
 }
 
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupRow {
     pub name: String,
@@ -60,7 +60,7 @@ pub struct GroupRow {
     pub missing: Missing,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Oldest {
     pub host: String,
@@ -70,7 +70,7 @@ pub struct Oldest {
     pub since: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttentionRow {
     pub host: String,
@@ -80,7 +80,7 @@ pub struct AttentionRow {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRow {
     pub id: String,
@@ -122,7 +122,7 @@ pub fn render(
 }
 
 /// Hosts by compliance state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub hosts: usize,
@@ -133,7 +133,7 @@ pub struct Totals {
 
 /// The report's content, computed once: what the templates show, and what
 /// `report --format json` prints.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub version: u32,

@@ -9,6 +9,7 @@ pub mod fleet;
 pub mod git;
 pub mod githttp;
 pub mod http;
+pub mod output_schema;
 pub mod policy;
 pub mod rpmrepo;
 pub mod tls;
