@@ -207,6 +207,14 @@ fn canary_first_then_the_rest_each_at_the_planned_version() {
     for e in &events {
         support::output_schema::assert_valid("Event", e);
     }
+    // The last event carries the whole run record beside the run's id.
+    let finished = events.iter().find(|e| e["event"] == "runFinished").unwrap();
+    assert_eq!(finished["record"]["id"], finished["run"], "{finished}");
+    assert_eq!(
+        finished["record"]["waves"].as_array().map(Vec::len),
+        Some(3),
+        "{finished}"
+    );
     // Hosts start wave by wave: every host of wave n finishes before wave n+1 starts.
     let mut order: Vec<(u64, String)> = Vec::new();
     let mut finished_before_next = true;

@@ -77,11 +77,21 @@ pub struct InstalledPackage {
     /// Held by the administrator (`apt-mark hold`, versionlock): never upgraded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub held: bool,
+    /// The source package it was built from, when its name differs from the
+    /// binary's (dpkg's `Source`, rpm's `SOURCERPM`): vulnerability data is
+    /// keyed by source package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl InstalledPackage {
     pub fn key(&self) -> PackageKey {
         PackageKey::new(&self.name, &self.arch)
+    }
+
+    /// The source package's name (the binary's own when it has none apart).
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -113,11 +123,20 @@ pub struct AvailableUpdate {
     /// RebootBehavior); Linux packages are judged by name instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub requires_reboot: bool,
+    /// The source package of the candidate, when its name differs from the
+    /// binary's (see [`InstalledPackage::source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl AvailableUpdate {
     pub fn key(&self) -> PackageKey {
         PackageKey::new(&self.name, &self.arch)
+    }
+
+    /// The source package's name (the binary's own when it has none apart).
+    pub fn source_name(&self) -> &str {
+        self.source.as_deref().unwrap_or(&self.name)
     }
 }
 
@@ -284,6 +303,7 @@ pub(crate) mod fixture {
                     installed: installed
                         .iter()
                         .map(|(n, v)| InstalledPackage {
+                            source: None,
                             name: n.to_string(),
                             arch: "amd64".into(),
                             version: v.to_string(),
@@ -293,6 +313,7 @@ pub(crate) mod fixture {
                     updates: offered
                         .iter()
                         .map(|(n, v)| AvailableUpdate {
+                            source: None,
                             name: n.to_string(),
                             arch: "amd64".into(),
                             installed_version: version_of(n),

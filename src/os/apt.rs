@@ -95,6 +95,7 @@ pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>)
         push_entry(
             &mut pkgs,
             InstalledPackage {
+                source: None,
                 name: name.to_string(),
                 arch: arch.to_string(),
                 version: version.to_string(),
@@ -252,6 +253,7 @@ pub fn updates(
         .filter_map(|i| {
             let old = i.old_version.clone()?;
             Some(AvailableUpdate {
+                source: None,
                 name: i.name.clone(),
                 arch: i.arch.clone(),
                 installed_version: old,
@@ -275,6 +277,7 @@ pub fn updates(
             continue;
         };
         out.push(AvailableUpdate {
+            source: None,
             name: name.clone(),
             arch: pkg.arch.clone(),
             installed_version: pkg.version.clone(),
@@ -540,6 +543,7 @@ mod tests {
         assert_eq!(classify(&sim.installs[2].origins), Classification::Other);
         // Only upgrades of installed packages are updates.
         let installed = vec![InstalledPackage {
+            source: None,
             name: "libssl3".into(),
             arch: "amd64".into(),
             version: "3.0.11-1~deb12u1".into(),

@@ -112,6 +112,7 @@ pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>)
                 push_entry(
                     &mut pkgs,
                     InstalledPackage {
+                        source: None,
                         name: name.to_string(),
                         arch: arch.to_string(),
                         version: evr(epoch, version, release),
@@ -482,6 +483,7 @@ pub fn updates(
         cves.sort();
         cves.dedup();
         out.push(AvailableUpdate {
+            source: None,
             name: u.name.clone(),
             arch: u.arch.clone(),
             installed_version: inst.version.clone(),

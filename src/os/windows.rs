@@ -183,6 +183,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
     for i in doc.installed {
         if is_kb(&i.kb) {
             installed.push(InstalledPackage {
+                source: None,
                 name: i.kb,
                 arch: arch.clone(),
                 version: "installed".into(),
@@ -213,6 +214,7 @@ pub fn parse_scan(json: &str) -> Result<WindowsScan, String> {
             .filter(|c| c.starts_with("CVE-") && c.len() < 32 && !c.contains(char::is_whitespace))
             .collect();
         updates.push(AvailableUpdate {
+            source: None,
             name: kb.clone(),
             arch: arch.clone(),
             installed_version: String::new(),

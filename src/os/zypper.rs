@@ -419,6 +419,7 @@ pub fn updates(
         cves.sort();
         cves.dedup();
         out.push(AvailableUpdate {
+            source: None,
             name: u.name.clone(),
             arch: u.arch.clone(),
             installed_version: u.old_edition.clone(),
@@ -535,12 +536,14 @@ mod tests {
         assert_eq!(pp["PWT-2026:0002"], ["pw-alpha"]);
         let installed = vec![
             InstalledPackage {
+                source: None,
                 name: "pw-alpha".into(),
                 arch: "noarch".into(),
                 version: "1.0-1".into(),
                 held: false,
             },
             InstalledPackage {
+                source: None,
                 name: "pw-beta".into(),
                 arch: "noarch".into(),
                 version: "2.0-1".into(),

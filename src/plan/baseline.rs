@@ -742,6 +742,7 @@ mod tests {
         released: Option<&str>,
     ) -> AvailableUpdate {
         AvailableUpdate {
+            source: None,
             name: name.into(),
             arch: "amd64".into(),
             installed_version: "0.1-1".into(),

@@ -84,6 +84,7 @@ mod tests {
 
     fn update(repository: &str) -> AvailableUpdate {
         AvailableUpdate {
+            source: None,
             name: "openssl".into(),
             arch: "amd64".into(),
             installed_version: "1".into(),

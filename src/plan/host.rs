@@ -381,6 +381,7 @@ mod tests {
             installed: installed
                 .iter()
                 .map(|(n, v)| InstalledPackage {
+                    source: None,
                     name: n.to_string(),
                     arch: "amd64".into(),
                     version: v.to_string(),
@@ -390,6 +391,7 @@ mod tests {
             updates: updates
                 .iter()
                 .map(|(n, from, to, c, held)| AvailableUpdate {
+                    source: None,
                     name: n.to_string(),
                     arch: "amd64".into(),
                     installed_version: from.to_string(),

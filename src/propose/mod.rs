@@ -226,6 +226,7 @@ spec: {schedule: \"0 22 * * SAT\", duration: 4h}
                         .iter()
                         .flat_map(|(n, _, _)| {
                             ["amd64", "i386"].map(|arch| InstalledPackage {
+                                source: None,
                                 name: n.to_string(),
                                 arch: arch.into(),
                                 version: "1".into(),
@@ -237,6 +238,7 @@ spec: {schedule: \"0 22 * * SAT\", duration: 4h}
                         .iter()
                         .flat_map(|(n, c, held)| {
                             ["amd64", "i386"].map(|arch| AvailableUpdate {
+                                source: None,
                                 name: n.to_string(),
                                 arch: arch.into(),
                                 installed_version: "1".into(),

@@ -99,7 +99,10 @@ pub enum Event {
         /// `--emergency --reason`.
         emergency_reason: Option<String>,
     },
+    /// A run ended; its whole record (as run state and the status branch
+    /// keep it). `record`, because every event line's `run` is the run's id.
     RunFinished {
+        #[serde(rename = "record")]
         run: Box<RunRecord>,
     },
     /// Status committed to the status branch: a run's, or hosts that

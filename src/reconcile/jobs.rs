@@ -297,6 +297,7 @@ mod tests {
             kernel: String::new(),
             boot_id: String::new(),
             installed: vec![InstalledPackage {
+                source: None,
                 name: "vim".into(),
                 arch: "amd64".into(),
                 version: version.into(),
