@@ -35,5 +35,6 @@ pub mod status;
 pub mod tls_roots;
 pub mod transport;
 pub mod version;
+pub mod vuln;
 
 pub use exit::Exit;

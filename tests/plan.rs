@@ -255,6 +255,7 @@ fn streamed_parallel_planning_equals_planning_in_one_piece() {
     let facts: FleetFacts = serde_json::from_str(&facts_text).unwrap();
     let (history, tz) = (History::default(), jiff::tz::TimeZone::UTC);
     let calendar = Calendar::build(&checked.repo);
+    let vulns = patchwave::vuln::VulnIndex::default();
     let context = PlanContext {
         repo: &checked.repo,
         history: &history,
@@ -263,6 +264,7 @@ fn streamed_parallel_planning_equals_planning_in_one_piece() {
         tz: &tz,
         only_group: None,
         only_host: None,
+        vulns: &vulns,
     };
     let whole = plan_fleet(&PlanInput {
         context,
@@ -945,6 +947,7 @@ fn every_budget_is_kept_by_the_rule() {
     let checked = patchwave::spec::check(dir.path()).unwrap();
     let tz = checked.repo.approval_timezone();
     let (history, calendar) = (History::default(), Calendar::build(&checked.repo));
+    let vulns = patchwave::vuln::VulnIndex::default();
     let render = |doc: &serde_json::Value, budgets: &mut dyn Iterator<Item = usize>| {
         let facts: FleetFacts = serde_json::from_value(doc.clone()).unwrap();
         let context = PlanContext {
@@ -955,6 +958,7 @@ fn every_budget_is_kept_by_the_rule() {
             tz: &tz,
             only_group: None,
             only_host: None,
+            vulns: &vulns,
         };
         let plan = plan_fleet(&PlanInput {
             context,

@@ -241,6 +241,7 @@ pub fn run(args: &Args) -> Exit {
             return Exit::Error;
         }
     };
+    let (vulns, vuln_warnings) = crate::vuln::load::load(root, repo);
     let context = PlanContext {
         repo,
         history: &history,
@@ -249,6 +250,7 @@ pub fn run(args: &Args) -> Exit {
         tz: &tz,
         only_group: args.select.group.as_deref(),
         only_host: args.select.host.as_deref(),
+        vulns: &vulns,
     };
     let mut planner = match Planner::new(context) {
         Ok(p) => p,
@@ -269,6 +271,7 @@ pub fn run(args: &Args) -> Exit {
     }
     let mut plan = planner.finish();
     plan.commit = commit.clone();
+    plan.warnings.extend(vuln_warnings);
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

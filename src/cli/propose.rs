@@ -145,6 +145,10 @@ fn propose(args: &Args) -> Result<Exit, String> {
         }
     };
     let history = super::history_with_status(&store, repo, root)?;
+    let (vulns, warnings) = crate::vuln::load::load(root, repo);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     let mut collector = Collector::new(
         repo,
         &history,
@@ -152,7 +156,8 @@ fn propose(args: &Args) -> Result<Exit, String> {
         &tz,
         args.baseline.as_deref(),
         args.include_pending,
-    )?;
+    )?
+    .with_vulnerabilities(&vulns);
     match (&scanned, &args.facts) {
         (Some(facts), _) => facts.hosts.iter().for_each(|h| collector.add(h)),
         (None, Some(path)) => read_facts(path, &mut collector)?,

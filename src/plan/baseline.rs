@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::emergency::Emergency;
 use super::history::History;
+use super::offer::Offer;
 use crate::facts::{AvailableUpdate, PackageManager};
 use crate::spec::Resource;
 use crate::spec::baseline::{
@@ -181,6 +182,8 @@ struct Rule {
     after_days: Option<i64>,
     until: Option<Date>,
     compliance_level: Option<Severity>,
+    known_exploited: bool,
+    cves: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +275,8 @@ impl CompiledBaseline {
                     after_days: r.approve_after_days.as_ref().map(|d| d.value),
                     until: date(&r.approve_until_date)?,
                     compliance_level: r.compliance_level,
+                    known_exploited: r.known_exploited.as_ref().is_some_and(|k| k.value),
+                    cves: r.cves.iter().map(|c| c.value.clone()).collect(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -327,9 +332,10 @@ impl CompiledBaseline {
     }
 
     /// The decision for one update (its candidate version) on one host.
-    pub fn evaluate(&self, u: &AvailableUpdate, ctx: &Context<'_>) -> Decision {
+    pub fn evaluate(&self, o: &Offer<'_>, ctx: &Context<'_>) -> Decision {
+        let u = o.update;
         let today = ctx.today();
-        let level = u.severity;
+        let level = o.severity();
         let matches = |e: &PackageEntry| {
             e.glob.is_match(&u.name)
                 && e.until.is_none_or(|until| today <= until)
@@ -390,7 +396,7 @@ impl CompiledBaseline {
                 approved_on: None,
                 compliance_level: level,
             },
-            None => self.by_rules(u, ctx, today),
+            None => self.by_rules(o, ctx, today),
         };
         if decision.state.installs() {
             self.promotion_gate(decision, u, ctx)
@@ -449,19 +455,15 @@ impl CompiledBaseline {
     /// rules approve it now (promotion gates explicit approvals as well, so
     /// it is not a reason to propose). The state is NOT_APPLICABLE when no
     /// rule will ever approve it, PENDING_APPROVAL when one will later.
-    pub fn proposable(
-        &self,
-        u: &AvailableUpdate,
-        ctx: &Context<'_>,
-    ) -> Option<(DecisionState, String)> {
-        let d = self.evaluate(u, ctx);
+    pub fn proposable(&self, o: &Offer<'_>, ctx: &Context<'_>) -> Option<(DecisionState, String)> {
+        let d = self.evaluate(o, ctx);
         if matches!(
             d.state,
             DecisionState::ExplicitRejected | DecisionState::ExplicitApproved
         ) {
             return None;
         }
-        let by_rules = self.by_rules(u, ctx, ctx.today());
+        let by_rules = self.by_rules(o, ctx, ctx.today());
         match by_rules.state {
             DecisionState::NotApplicable => Some((by_rules.state, by_rules.reason)),
             DecisionState::PendingApproval => Some((
@@ -476,7 +478,8 @@ impl CompiledBaseline {
     }
 
     /// The most favourable decision among the matching rules.
-    fn by_rules(&self, u: &AvailableUpdate, ctx: &Context<'_>, today: Date) -> Decision {
+    fn by_rules(&self, o: &Offer<'_>, ctx: &Context<'_>, today: Date) -> Decision {
+        let u = o.update;
         // The patch's age counts from its release date, or else from when
         // patchwave first saw it (now, if this scan is the first sighting).
         let (base, base_what) = match u.release_date {
@@ -496,8 +499,8 @@ impl CompiledBaseline {
             Basis::NoRule,
             Withheld::NoMatchingRule,
         );
-        for r in self.rules.iter().filter(|r| rule_matches(r, u)) {
-            let level = r.compliance_level.unwrap_or(u.severity);
+        for r in self.rules.iter().filter(|r| rule_matches(r, o)) {
+            let level = r.compliance_level.unwrap_or(o.severity());
             let rule = || Basis::Rule {
                 rule: r.name.clone(),
             };
@@ -574,7 +577,7 @@ impl CompiledBaseline {
             withheld: Some(withheld),
             promotion: None,
             approved_on: None,
-            compliance_level: u.severity,
+            compliance_level: o.severity(),
         })
     }
 
@@ -671,9 +674,12 @@ fn better(a: Decision, b: Decision) -> Decision {
     }
 }
 
-fn rule_matches(r: &Rule, u: &AvailableUpdate) -> bool {
+fn rule_matches(r: &Rule, o: &Offer<'_>) -> bool {
+    let u = o.update;
     (r.classifications.is_empty() || r.classifications.contains(&u.classification))
-        && (r.severities.is_empty() || r.severities.contains(&u.severity))
+        && (r.severities.is_empty() || r.severities.contains(&o.severity()))
+        && (!r.known_exploited || o.known_exploited())
+        && (r.cves.is_empty() || r.cves.iter().any(|c| o.fixes(c)))
         && (r.packages.is_empty() || r.packages.iter().any(|g| g.is_match(&u.name)))
         && !r.exclude.iter().any(|g| g.is_match(&u.name))
         && (r.repositories.is_empty() || r.repositories.iter().any(|g| g.is_match(&u.repository)))
@@ -785,7 +791,7 @@ mod tests {
             history: &c.history,
             seen_at: None,
         };
-        let d = b.evaluate(&c.update, &ctx);
+        let d = b.evaluate(&Offer::plain(&c.update), &ctx);
         assert_eq!(d.state, c.want, "{}: {d:?}", c.what);
         assert_eq!(
             d.approved_on,
@@ -1180,7 +1186,10 @@ mod tests {
             history: &h,
             seen_at: None,
         };
-        let d = b.evaluate(&update("vim", "9.0-2", Bugfix, Low, None), &ctx);
+        let d = b.evaluate(
+            &Offer::plain(&update("vim", "9.0-2", Bugfix, Low, None)),
+            &ctx,
+        );
         assert_eq!(d.compliance_level, Critical);
     }
 
@@ -1199,7 +1208,7 @@ mod tests {
         let at = |t: &str| -> Timestamp { t.parse().unwrap() };
         let ctx = |h: &History, seen: Option<&str>| {
             b.evaluate(
-                &u,
+                &Offer::plain(&u),
                 &Context {
                     package_manager: PackageManager::Apt,
                     now: at("2026-11-27T10:00:00Z"),

@@ -11,6 +11,7 @@ use jiff::civil::Date;
 
 use super::host::PatchDecision;
 use crate::facts::{AvailableUpdate, PackageManager};
+use crate::vuln::Assessment;
 
 const SHARDS: usize = 16;
 
@@ -18,6 +19,7 @@ type Bucket = Vec<(
     PackageManager,
     Option<Date>,
     AvailableUpdate,
+    Option<Arc<Assessment>>,
     Arc<PatchDecision>,
 )>;
 
@@ -43,6 +45,7 @@ impl DecisionCache {
         pm: PackageManager,
         seen: Option<Date>,
         u: &AvailableUpdate,
+        assessed: Option<&Arc<Assessment>>,
         decide: impl FnOnce() -> PatchDecision,
     ) -> Arc<PatchDecision> {
         let mut h = self.hasher.build_hasher();
@@ -54,19 +57,28 @@ impl DecisionCache {
         u.candidate_version.hash(&mut h);
         let key = h.finish();
         let shard = &self.shards[(key as usize) % SHARDS];
+        // The same assessment is the same Arc: the index caches them.
+        let same = |a: &Option<Arc<Assessment>>| match (a, assessed) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
         if let Some(found) = lock(shard).get(&key).and_then(|b| {
             b.iter()
-                .find(|(p, day, x, _)| *p == pm && *day == seen && x == u)
+                .find(|(p, day, x, a, _)| *p == pm && *day == seen && x == u && same(a))
         }) {
-            return found.3.clone();
+            return found.4.clone();
         }
         // Decided outside the lock; another thread may decide the same
         // update meanwhile, and both decisions are equal.
         let d = Arc::new(decide());
-        lock(shard)
-            .entry(key)
-            .or_default()
-            .push((pm, seen, u.clone(), d.clone()));
+        lock(shard).entry(key).or_default().push((
+            pm,
+            seen,
+            u.clone(),
+            assessed.cloned(),
+            d.clone(),
+        ));
         d
     }
 }
@@ -110,6 +122,9 @@ mod tests {
             severity: Severity::Important,
             advisory: None,
             cves: vec![],
+            severity_source: None,
+            known_exploited: false,
+            vulnerabilities: vec![],
             requires_reboot: false,
             decision: Decision {
                 state: DecisionState::Approved,
@@ -126,26 +141,29 @@ mod tests {
     #[test]
     fn equal_updates_share_a_decision_and_different_ones_do_not() {
         let cache = DecisionCache::default();
-        let a = cache.get_or_insert(PackageManager::Apt, None, &update("security"), || {
+        let a = cache.get_or_insert(PackageManager::Apt, None, &update("security"), None, || {
             decision("a")
         });
-        let again = cache.get_or_insert(PackageManager::Apt, None, &update("security"), || {
-            panic!("decided twice")
-        });
+        let again =
+            cache.get_or_insert(PackageManager::Apt, None, &update("security"), None, || {
+                panic!("decided twice")
+            });
         assert!(Arc::ptr_eq(&a, &again));
         // Same hash inputs (name, arch, versions), another repository: its own decision.
-        let other =
-            cache.get_or_insert(PackageManager::Apt, None, &update("main"), || decision("b"));
+        let other = cache.get_or_insert(PackageManager::Apt, None, &update("main"), None, || {
+            decision("b")
+        });
         assert_eq!(other.decision.reason, "b");
-        let rpm = cache.get_or_insert(PackageManager::Dnf, None, &update("security"), || {
+        let rpm = cache.get_or_insert(PackageManager::Dnf, None, &update("security"), None, || {
             decision("c")
         });
         assert_eq!(rpm.decision.reason, "c");
         // Facts scanned on another day: first sightings may differ, so its own decision.
         let day = Some(jiff::civil::date(2026, 11, 17));
-        let older = cache.get_or_insert(PackageManager::Apt, day, &update("security"), || {
-            decision("d")
-        });
+        let older =
+            cache.get_or_insert(PackageManager::Apt, day, &update("security"), None, || {
+                decision("d")
+            });
         assert_eq!(older.decision.reason, "d");
     }
 }

@@ -179,6 +179,7 @@ spec: {{reason: CVE-2026-2, expires: \"2099-01-01T00:00:00Z\", hosts: [h2], appr
         let history = crate::plan::History::default();
         let calendar = crate::schedule::Calendar::build(&checked.repo);
         let tz = jiff::tz::TimeZone::UTC;
+        let vulns = crate::vuln::VulnIndex::default();
         let mut planner = Planner::new(PlanContext {
             repo: &checked.repo,
             history: &history,
@@ -187,6 +188,7 @@ spec: {{reason: CVE-2026-2, expires: \"2099-01-01T00:00:00Z\", hosts: [h2], appr
             tz: &tz,
             only_group: None,
             only_host: None,
+            vulns: &vulns,
         })
         .unwrap();
         for h in ["h1", "h2"] {

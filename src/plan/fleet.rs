@@ -130,6 +130,8 @@ pub struct PlanContext<'a> {
     pub tz: &'a TimeZone,
     pub only_group: Option<&'a str>,
     pub only_host: Option<&'a str>,
+    /// The Fleet's vulnerability data (empty when it declares none).
+    pub vulns: &'a crate::vuln::VulnIndex,
 }
 
 /// Everything a plan is computed from.
@@ -334,7 +336,15 @@ impl<'a> Planner<'a> {
                     Some(v) => (&g.variants[v].0, &g.variants[v].1),
                     None => (&g.baseline, &g.decisions),
                 };
-                let d = desired(&name, facts, baseline, g.reboot, &ctx, decisions);
+                let d = desired(
+                    &name,
+                    facts,
+                    baseline,
+                    g.reboot,
+                    &ctx,
+                    decisions,
+                    self.ctx.vulns,
+                );
                 let prio = d
                     .install
                     .iter()

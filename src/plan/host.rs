@@ -9,9 +9,11 @@ use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context, Decision};
 use super::decision_cache::DecisionCache;
+use super::offer::Offer;
 use crate::facts::{AvailableUpdate, HostFacts};
 use crate::spec::baseline::{Classification, RebootPolicy, Severity};
 use crate::version;
+use crate::vuln::VulnIndex;
 
 /// An update with the baseline's decision on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -25,8 +27,19 @@ pub struct PatchDecision {
     pub severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advisory: Option<String>,
+    /// Every CVE it fixes: the OS advisory's, then the vulnerability data's.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cves: Vec<String>,
+    /// Where `severity` comes from: `os` (the package manager's advisory)
+    /// or the name of the Fleet's vulnerability source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity_source: Option<String>,
+    /// It fixes a CVE of CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
+    /// The CVEs the Fleet's vulnerability data says it fixes, with their source.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<crate::vuln::CveFinding>,
     /// The vendor says this update needs a restart.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub requires_reboot: bool,
@@ -158,22 +171,40 @@ pub fn desired(
     reboot: RebootPolicy,
     ctx: &Context<'_>,
     cache: &DecisionCache,
+    vulns: &VulnIndex,
 ) -> HostDesired {
     let mut install = Vec::new();
     let mut withheld = Vec::new();
     for u in upgrades(facts, ctx.package_manager) {
-        let pd = cache.get_or_insert(ctx.package_manager, ctx.seen_day(), u, || PatchDecision {
-            name: u.name.clone(),
-            arch: u.arch.clone(),
-            from: u.installed_version.clone(),
-            to: u.candidate_version.clone(),
-            classification: u.classification,
-            severity: u.severity,
-            advisory: u.advisory.clone(),
-            cves: u.cves.clone(),
-            requires_reboot: u.requires_reboot,
-            decision: baseline.evaluate(u, ctx),
-        });
+        let assessed = vulns.assess(&facts.os, ctx.package_manager, u);
+        let offer = Offer {
+            update: u,
+            vuln: assessed.as_deref(),
+        };
+        let pd = cache.get_or_insert(
+            ctx.package_manager,
+            ctx.seen_day(),
+            u,
+            assessed.as_ref(),
+            || PatchDecision {
+                name: u.name.clone(),
+                arch: u.arch.clone(),
+                from: u.installed_version.clone(),
+                to: u.candidate_version.clone(),
+                classification: u.classification,
+                severity: offer.severity(),
+                advisory: u.advisory.clone(),
+                cves: offer.cve_ids(),
+                severity_source: offer.severity_source(),
+                known_exploited: offer.known_exploited(),
+                vulnerabilities: assessed
+                    .as_ref()
+                    .map(|a| a.cves.clone())
+                    .unwrap_or_default(),
+                requires_reboot: u.requires_reboot,
+                decision: baseline.evaluate(&offer, ctx),
+            },
+        );
         // Held packages stay where the administrator pinned them.
         if pd.decision.state.installs() && !u.held_back {
             install.push(pd);
@@ -454,6 +485,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
+            &VulnIndex::default(),
         );
         assert_eq!(
             d.install
@@ -487,7 +519,8 @@ mod tests {
                 &b,
                 RebootPolicy::Never,
                 &ctx(&h, &tz),
-                &DecisionCache::default()
+                &DecisionCache::default(),
+                &VulnIndex::default()
             )
             .reboot_expected
         );
@@ -540,6 +573,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
+            &VulnIndex::default(),
         );
         assert_eq!(
             d.patch_states,
@@ -591,6 +625,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
+            &VulnIndex::default(),
         );
         assert_eq!(d.patch_states, [(PatchState::Installed, 6)].into());
         assert_eq!(d.compliance, Compliance::Compliant);
@@ -610,8 +645,8 @@ mod tests {
                 .map(|((n, a, c), r)| (n.as_str(), a.as_str(), c.as_str(), Classification::Security, r.4)).collect();
             let f = facts(&inst_ref, &ups_ref);
             let (h, tz) = (History::default(), TimeZone::UTC);
-            let a = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default());
-            let again = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default());
+            let a = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), &VulnIndex::default());
+            let again = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), &VulnIndex::default());
             prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&again).unwrap());
             for p in &a.install {
                 prop_assert!(f.installed.iter().any(|i| i.name == p.name && i.version == p.from));

@@ -8,6 +8,7 @@ pub mod emergency;
 pub mod fleet;
 pub mod history;
 pub mod host;
+pub mod offer;
 pub mod render;
 
 pub use baseline::{CompiledBaseline, Decision, DecisionState};

@@ -5,6 +5,8 @@
 
 pub mod lockfile;
 
+use crate::plan::offer::Offer;
+use crate::vuln::VulnIndex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
@@ -45,6 +47,8 @@ pub struct Collector<'a> {
     baselines: Vec<CompiledBaseline>,
     found: BTreeMap<(String, String, String), Candidate>,
     include_pending: bool,
+    /// The Fleet's vulnerability data: rules by severity, KEV or CVE see it.
+    vulns: Option<&'a VulnIndex>,
 }
 
 impl<'a> Collector<'a> {
@@ -97,7 +101,14 @@ impl<'a> Collector<'a> {
             baselines,
             found: BTreeMap::new(),
             include_pending,
+            vulns: None,
         })
+    }
+
+    /// Judges updates with the Fleet's vulnerability data, as `plan` does.
+    pub fn with_vulnerabilities(mut self, vulns: &'a VulnIndex) -> Self {
+        self.vulns = Some(vulns);
+        self
     }
 
     /// The baselines being considered, by name.
@@ -124,7 +135,14 @@ impl<'a> Collector<'a> {
         // A host counts once per version, even when it has several architectures of the package.
         let mut counted = std::collections::HashSet::new();
         for u in upgrades(facts, facts.package_manager).filter(|u| !u.held_back) {
-            let Some((state, why)) = baseline.proposable(u, &ctx) else {
+            let assessed = self
+                .vulns
+                .and_then(|v| v.assess(&facts.os, facts.package_manager, u));
+            let offer = Offer {
+                update: u,
+                vuln: assessed.as_deref(),
+            };
+            let Some((state, why)) = baseline.proposable(&offer, &ctx) else {
                 continue;
             };
             if state == DecisionState::PendingApproval && !self.include_pending {

@@ -244,6 +244,10 @@ pub async fn reconcile_fleet(
     };
     let calendar = Calendar::build(repo);
     let tz = repo.approval_timezone();
+    let (vulns, vuln_warnings) = crate::vuln::load::load(&source.policy_dir, repo);
+    for message in vuln_warnings {
+        events(&Event::Warning { message });
+    }
     let now = Timestamp::now();
     let context = PlanContext {
         repo,
@@ -253,6 +257,7 @@ pub async fn reconcile_fleet(
         tz: &tz,
         only_group: options.group.as_deref(),
         only_host: options.host.as_deref(),
+        vulns: &vulns,
     };
     let mut planner = match Planner::new(context) {
         Ok(p) => p,

@@ -124,6 +124,10 @@ pub async fn observe_group(
         Err(e) => return error(e),
     };
     let calendar = Calendar::build(repo);
+    let (vulns, vuln_warnings) = crate::vuln::load::load(&source.policy_dir, repo);
+    for message in vuln_warnings {
+        events(&Event::Warning { message });
+    }
     let tz = repo.approval_timezone();
     let context = PlanContext {
         repo,
@@ -133,6 +137,7 @@ pub async fn observe_group(
         tz: &tz,
         only_group: Some(group),
         only_host: None,
+        vulns: &vulns,
     };
     let mut planner = match Planner::new(context) {
         Ok(p) => p,

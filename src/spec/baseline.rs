@@ -107,6 +107,14 @@ pub struct ApprovalRule {
     /// Severity reported for hosts missing a patch this rule approved. Default: the patch's own severity.
     #[serde(default)]
     pub compliance_level: Option<Severity>,
+    /// `true`: only updates that fix a CVE in CISA's Known Exploited
+    /// Vulnerabilities catalog (a `cisaKev` source of the Fleet).
+    #[serde(default)]
+    pub known_exploited: Option<Spanned<bool>>,
+    /// Only updates that fix one of these CVEs (`CVE-2024-3094`), by the OS's
+    /// advisory or the Fleet's vulnerability data.
+    #[serde(default)]
+    pub cves: Vec<Spanned<String>>,
 }
 
 /// A package (glob) and a version constraint, approved or rejected explicitly.

@@ -22,6 +22,36 @@ pub struct FleetSpec {
     /// Desired-state commits must be signed by an allowed key before anything is applied.
     #[serde(default)]
     pub verification: Option<VerificationSpec>,
+    /// Vulnerability data that rates updates the OS does not rate (Debian):
+    /// which CVEs an update fixes, their severity, known exploitation.
+    #[serde(default)]
+    pub vulnerabilities: Option<VulnerabilitySettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VulnerabilitySettings {
+    /// The datasets, at most one of each format.
+    pub sources: Vec<VulnerabilitySource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VulnerabilitySource {
+    /// Names the source in plans, status and messages, e.g. `debian`.
+    pub name: Spanned<String>,
+    /// `debianTracker` (the Debian Security Tracker's `tracker/data/json`)
+    /// or `cisaKev` (CISA's Known Exploited Vulnerabilities catalog JSON).
+    pub format: Spanned<VulnerabilityFormat>,
+    /// The dataset, a file in this repository (reviewed like the policy).
+    pub file: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum VulnerabilityFormat {
+    DebianTracker,
+    CisaKev,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::baseline::{PackageRule, PatchBaselineSpec};
 use super::common::{CommandSpec, CountOrPercent};
 use super::diagnostic::{Diagnostic, Origin};
-use super::fleet::SignatureFormat;
+use super::fleet::{SignatureFormat, VulnerabilityFormat};
 use super::host_group::{
     ConnectionSpec, HostGroupSpec, OsFamily, TransportKind, WinrmAuth, WinrmScheme,
 };
@@ -194,6 +194,9 @@ impl Validator<'_> {
                 self.concurrency(o, &apply.concurrency, "apply.concurrency");
                 self.positive_duration(o, &apply.reboot_timeout, "apply.rebootTimeout");
             }
+            if let Some(v) = &s.vulnerabilities {
+                self.vulnerability_sources(o, v);
+            }
             if let Some(ver) = &s.verification {
                 match ver.format {
                     SignatureFormat::Ssh => {
@@ -202,6 +205,38 @@ impl Validator<'_> {
                     SignatureFormat::Openpgp => self.openpgp_keys(o, &ver.allowed_signers),
                 }
             }
+        }
+    }
+
+    /// Names unique, one source per format, every file in the repository.
+    fn vulnerability_sources(&mut self, o: &Origin, v: &super::fleet::VulnerabilitySettings) {
+        for (i, src) in v.sources.iter().enumerate() {
+            let earlier = &v.sources[..i];
+            if let Some(first) = earlier.iter().find(|e| e.name.value == src.name.value) {
+                self.push(
+                    o.error(
+                        src.name.pos,
+                        format!("vulnerability source `{}` is named twice", src.name.value),
+                    )
+                    .with_hint(format!(
+                        "the first is at {}; rename one",
+                        o.at(first.name.pos)
+                    )),
+                );
+            }
+            if let Some(first) = earlier.iter().find(|e| e.format.value == src.format.value) {
+                self.push(
+                    o.error(
+                        src.format.pos,
+                        format!(
+                            "vulnerability sources `{}` and `{}` have the same format",
+                            first.name.value, src.name.value
+                        ),
+                    )
+                    .with_hint("keep one dataset per format"),
+                );
+            }
+            self.repo_file(o, &src.file, "vulnerabilities.sources[].file");
         }
     }
 
@@ -735,6 +770,14 @@ impl Validator<'_> {
         }
     }
 
+    fn has_vulnerability_source(&self, format: VulnerabilityFormat) -> bool {
+        self.repo
+            .fleets
+            .first()
+            .and_then(|f| f.spec.vulnerabilities.as_ref())
+            .is_some_and(|v| v.sources.iter().any(|s| s.format.value == format))
+    }
+
     fn baselines(&mut self) {
         let stages: BTreeSet<&str> = self
             .repo
@@ -761,6 +804,30 @@ impl Validator<'_> {
                 }
                 for p in &r.repositories {
                     self.check(o, p.pos, "repository", parse_result(p));
+                }
+                for c in &r.cves {
+                    if !is_cve_id(&c.value) {
+                        self.push(
+                            o.error(c.pos, format!("`{}` is not a CVE id", c.value))
+                                .with_hint("write it as CVE-YYYY-NNNN, e.g. CVE-2024-3094"),
+                        );
+                    }
+                }
+                if let Some(k) = r.known_exploited.as_ref().filter(|k| k.value)
+                    && !self.has_vulnerability_source(VulnerabilityFormat::CisaKev)
+                {
+                    self.push(
+                        o.warning(
+                            k.pos,
+                            format!(
+                                "rule `{}` approves only known exploited fixes, but the Fleet declares no KEV catalog: it approves nothing",
+                                r.name.value
+                            ),
+                        )
+                        .with_hint(
+                            "add a `cisaKev` source under the Fleet's vulnerabilities.sources",
+                        ),
+                    );
                 }
                 if let Some(days) = &r.approve_after_days
                     && !(0..=MAX_APPROVE_AFTER_DAYS).contains(&days.value)
@@ -1226,4 +1293,17 @@ fn user_check(t: TransportKind, user: &str) -> Result<(), String> {
         TransportKind::Winrm => values::check_user(user),
         TransportKind::Ssh | TransportKind::Local => values::check_ssh_user(user),
     }
+}
+
+/// `CVE-YYYY-NNNN`, four or more digits after the year.
+fn is_cve_id(s: &str) -> bool {
+    let mut parts = s.split('-');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("CVE"), Some(year), Some(num), None)
+            if year.len() == 4
+                && year.bytes().all(|b| b.is_ascii_digit())
+                && num.len() >= 4
+                && num.bytes().all(|b| b.is_ascii_digit())
+    )
 }

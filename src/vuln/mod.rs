@@ -1,0 +1,181 @@
+//! Vulnerability data the Fleet declares (`spec.vulnerabilities`): the
+//! Debian Security Tracker and CISA's Known Exploited Vulnerabilities
+//! catalog, compiled into one index that the planner asks, per offered
+//! update, which CVEs it fixes, how severe they are and whether one is
+//! exploited in the wild. Loading is I/O ([`load`]); assessing is pure.
+
+pub mod debian;
+pub mod kev;
+pub mod load;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::facts::{AvailableUpdate, OsInfo, PackageManager};
+use crate::spec::baseline::Severity;
+use crate::version;
+
+pub use debian::{TrackerEntry, Urgency};
+pub use kev::KevEntry;
+
+/// One CVE an update fixes, with what the data says about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CveFinding {
+    pub id: String,
+    /// The Fleet's name of the source that lists it (`vulnerabilities.sources[].name`).
+    pub source: String,
+    /// The severity patchwave gives it (see README "Vulnerability data").
+    pub severity: Severity,
+    /// The tracker's urgency for this release and source package, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urgency: Option<String>,
+    /// The tracker says no security advisory (DSA/DLA) will ship for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_dsa: bool,
+    /// The first version that fixes it (in the release's version order).
+    pub fixed_version: String,
+    /// Listed in CISA's Known Exploited Vulnerabilities catalog.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
+}
+
+/// What the data says about one offered update.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assessment {
+    /// The CVEs the candidate fixes, most severe first.
+    pub cves: Vec<CveFinding>,
+    /// The highest severity among them; `None` when it fixes none.
+    pub severity: Option<Severity>,
+    pub known_exploited: bool,
+}
+
+/// (release, source package, installed version, candidate version).
+type AssessmentKey = (String, String, String, String);
+
+/// The compiled vulnerability data of a fleet; empty when it declares none.
+#[derive(Debug, Default)]
+pub struct VulnIndex {
+    /// (release codename, source package) → the tracker's entries.
+    debian: HashMap<(Box<str>, Box<str>), Vec<TrackerEntry>>,
+    debian_source: String,
+    /// CVE id → its catalog entry.
+    kev: HashMap<Box<str>, KevEntry>,
+    kev_source: String,
+    /// Assessments by (release, source package, installed, candidate):
+    /// fleets run the same versions, so each is computed once.
+    cache: Mutex<HashMap<AssessmentKey, Arc<Assessment>>>,
+}
+
+impl VulnIndex {
+    pub fn is_empty(&self) -> bool {
+        self.debian.is_empty() && self.kev.is_empty()
+    }
+
+    /// Adds a Debian Security Tracker dataset, named as the Fleet names it.
+    pub fn add_debian(&mut self, name: &str, data: debian::Tracker) {
+        self.debian = data.entries;
+        self.debian_source = name.to_string();
+    }
+
+    /// Adds the KEV catalog, named as the Fleet names it.
+    pub fn add_kev(&mut self, name: &str, catalog: kev::Catalog) {
+        self.kev = catalog.entries;
+        self.kev_source = name.to_string();
+    }
+
+    /// The KEV entry of a CVE, if the catalog lists it.
+    pub fn kev(&self, cve: &str) -> Option<&KevEntry> {
+        self.kev.get(cve)
+    }
+
+    /// What the data says about `u` on a host running `os`; `None` when it
+    /// has nothing for that release and source package.
+    pub fn assess(
+        &self,
+        os: &OsInfo,
+        pm: PackageManager,
+        u: &AvailableUpdate,
+    ) -> Option<Arc<Assessment>> {
+        if self.debian.is_empty() || pm != PackageManager::Apt {
+            return None;
+        }
+        let release = debian_release(os)?;
+        let source = u.source_name();
+        let entries = self.debian.get(&(release.into(), source.into()))?;
+        let key = (
+            release.to_string(),
+            source.to_string(),
+            u.installed_version.clone(),
+            u.candidate_version.clone(),
+        );
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = cache.get(&key) {
+            return Some(found.clone());
+        }
+        let assessed = Arc::new(self.assess_debian(release, entries, u));
+        cache.insert(key, assessed.clone());
+        Some(assessed)
+    }
+
+    fn assess_debian(
+        &self,
+        release: &str,
+        entries: &[TrackerEntry],
+        u: &AvailableUpdate,
+    ) -> Assessment {
+        let cmp = |a: &str, b: &str| version::compare(PackageManager::Apt, a, b);
+        let mut cves: Vec<CveFinding> = entries
+            .iter()
+            .filter_map(|e| {
+                let fixed = e.fixed_version.as_deref()?;
+                // "0": never affected in this release.
+                if fixed == "0"
+                    || cmp(&u.installed_version, fixed).is_ge()
+                    || cmp(&u.candidate_version, fixed).is_lt()
+                {
+                    return None;
+                }
+                let known_exploited = self.kev.contains_key(e.cve.as_ref());
+                Some(CveFinding {
+                    id: e.cve.to_string(),
+                    source: self.debian_source.clone(),
+                    severity: debian::severity(release, e, known_exploited),
+                    urgency: Some(e.urgency.clone()),
+                    no_dsa: e.no_dsa,
+                    fixed_version: fixed.to_string(),
+                    known_exploited,
+                })
+            })
+            .collect();
+        cves.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.id.cmp(&b.id)));
+        Assessment {
+            severity: cves.iter().map(|c| c.severity).min(),
+            known_exploited: cves.iter().any(|c| c.known_exploited),
+            cves,
+        }
+    }
+}
+
+/// The tracker's release name of a Debian host, from os-release's
+/// `VERSION_ID` (a host without one runs testing or unstable: `sid`).
+pub fn debian_release(os: &OsInfo) -> Option<&'static str> {
+    if os.id != "debian" {
+        return None;
+    }
+    let major = os.version_id.split('.').next().unwrap_or("");
+    Some(match major {
+        "" => "sid",
+        "8" => "jessie",
+        "9" => "stretch",
+        "10" => "buster",
+        "11" => "bullseye",
+        "12" => "bookworm",
+        "13" => "trixie",
+        "14" => "forky",
+        "15" => "duke",
+        _ => return None,
+    })
+}
