@@ -205,6 +205,11 @@ fn marker_has_content(line: &str) -> bool {
 fn split_documents(text: &str) -> Vec<DocText<'_>> {
     let mut docs = Vec::new();
     let (mut start, mut start_line, mut has_content) = (0usize, 0usize, false);
+    // Whether the text from `start` already holds a `---`: a second one
+    // before any content ends an empty document, which is left out (else
+    // the parser would read only that empty one, and the resource after
+    // it would silently not be read).
+    let mut started = false;
     let mut offset = 0usize;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let role = line_role(line);
@@ -213,7 +218,9 @@ fn split_documents(text: &str) -> Vec<DocText<'_>> {
                 first_line: start_line,
                 text: &text[start..offset],
             });
-            (start, start_line, has_content) = (offset, i, false);
+            (start, start_line, has_content, started) = (offset, i, false, false);
+        } else if role == LineRole::Start && started {
+            (start, start_line) = (offset, i);
         }
         offset += line.len();
         match role {
@@ -224,10 +231,13 @@ fn split_documents(text: &str) -> Vec<DocText<'_>> {
                         text: &text[start..offset],
                     });
                 }
-                (start, start_line, has_content) = (offset, i + 1, false);
+                (start, start_line, has_content, started) = (offset, i + 1, false, false);
             }
             LineRole::Content => has_content = true,
-            LineRole::Start => has_content |= marker_has_content(line),
+            LineRole::Start => {
+                started = true;
+                has_content |= marker_has_content(line);
+            }
             LineRole::Directive | LineRole::Filler => {}
         }
     }
@@ -588,6 +598,22 @@ mod tests {
         assert!(split("--- # only a comment\n").is_empty());
         assert!(split("---\n...\n").is_empty());
         assert!(split("").is_empty());
+    }
+
+    #[test]
+    fn empty_documents_before_a_resource_are_left_out() {
+        assert_eq!(
+            split("---\n---\n# c\n---\na: 1\n"),
+            vec![(3, "---\na: 1\n")]
+        );
+        assert_eq!(
+            split("# c\n---\n---\na: 1\n---\n---\nb: 2\n"),
+            vec![(2, "---\na: 1\n"), (5, "---\nb: 2\n")]
+        );
+        assert_eq!(
+            split("%YAML 1.2\n---\n---\na: 1\n"),
+            vec![(2, "---\na: 1\n")]
+        );
     }
 
     #[test]
