@@ -488,3 +488,224 @@ fn a_tab_is_reported_where_it_is_and_nothing_else_follows_from_it() {
         assert!(!stdout.contains("unknown RolloutPolicy"), "{stdout}");
     }
 }
+
+/// `patchwave validate --repo .` run in `dir`, so paths read `groups/…`.
+fn validate_in(dir: &Path, format: &str) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwave"))
+        .args(["validate", "--repo", ".", "--format", format])
+        .current_dir(dir)
+        .output()
+        .expect("run patchwave");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The `file:line:col: error: message` lines and the hints under them.
+fn error_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.contains(": error: ") || l.starts_with("  hint: "))
+        .collect()
+}
+
+/// Issue 17: serde stops at a document's first error; validate does not.
+/// Three mistakes in one HostGroup come out in one run, each where it is
+/// written, with what to do; nothing follows from the group not loading
+/// (a baseline promotes from its stage, a window only it uses); and once
+/// they are fixed, nothing is reported.
+#[test]
+fn every_schema_problem_of_a_document_is_reported_in_one_run() {
+    let tmp = example_copy();
+    let p = tmp.path().join("groups/staging.yaml");
+    let good = fs::read_to_string(&p).unwrap();
+    let bad = good.replace("  criticality: low", "  critcality: low").replace(
+        "  hosts:\n    - name: stg-web-1\n      address: 10.20.9.11\n    - name: stg-db-1\n      address: 10.20.9.12\n",
+        "  hosts: stg-web-1\n  transport: sssh\n",
+    );
+    fs::write(&p, &bad).unwrap();
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(
+        (line_of("critcality"), line_of("hosts:"), line_of("sssh")),
+        (11, 17, 18)
+    );
+
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(
+        error_lines(&stdout),
+        vec![
+            "groups/staging.yaml:11:3: error: unknown field `critcality`, expected one of hosts, hostsFrom, baseline, windows, rollout, stage, criticality, suspend, transport, os, connection, healthChecks, hooks",
+            "  hint: did you mean `criticality`?",
+            "groups/staging.yaml:17:10: error: hosts must be a list, not the text `stg-web-1`",
+            "  hint: write a list: one `- item` per line below it, or `[a, b]`",
+            "groups/staging.yaml:18:14: error: unknown variant `sssh`, expected one of ssh, winrm, local",
+            "  hint: did you mean `ssh`?",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 3 errors, 0 warnings"), "{stdout}");
+
+    // The JSON output carries the same three, each with its position and hint.
+    let (code, stdout) = validate_in(tmp.path(), "json");
+    assert_eq!(code, Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["errors"], 3);
+    let got: Vec<(u64, u64, &str, &str)> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["file"], "groups/staging.yaml");
+            assert_eq!(d["severity"], "error");
+            (
+                d["line"].as_u64().unwrap(),
+                d["col"].as_u64().unwrap(),
+                d["message"].as_str().unwrap(),
+                d["hint"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(
+        (got[0].0, got[0].1, got[0].3),
+        (11, 3, "did you mean `criticality`?")
+    );
+    assert_eq!((got[1].0, got[1].1), (17, 10));
+    assert_eq!(
+        (got[2].0, got[2].1, got[2].2),
+        (
+            18,
+            14,
+            "unknown variant `sssh`, expected one of ssh, winrm, local"
+        )
+    );
+
+    fs::write(&p, &good).unwrap();
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains(": 0 errors, 0 warnings"), "{stdout}");
+}
+
+/// Two documents of one file, two mistakes in each: all four, at their
+/// positions in the file, whichever one serde would have stopped at.
+#[test]
+fn problems_of_every_document_of_a_file_are_reported() {
+    let tmp = example_copy();
+    let dir = tmp.path().join("rollouts");
+    let a = fs::read_to_string(dir.join("db-serial.yaml"))
+        .unwrap()
+        .replace("  soak: 20m", "  sok: 20m")
+        .replace("  onFailure: halt", "  onFailure: stop");
+    let b = fs::read_to_string(dir.join("web-canary.yaml"))
+        .unwrap()
+        .replace("      soak: 30m", "      soke: 30m")
+        .replace("  maxErrors: 1", "  maxErrors: [1]");
+    fs::remove_file(dir.join("db-serial.yaml")).unwrap();
+    fs::remove_file(dir.join("web-canary.yaml")).unwrap();
+    let both = format!("{a}---\n{b}");
+    fs::write(dir.join("all.yaml"), &both).unwrap();
+    let line_of = |needle: &str| both.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert_eq!(
+        [
+            line_of("sok:"),
+            line_of("stop"),
+            line_of("soke:"),
+            line_of("[1]")
+        ],
+        [9, 12, 25, 30]
+    );
+
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(1), "{stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "rollouts/all.yaml:9:3: error: unknown field `sok`, expected one of waves, soak, maxConcurrency, maxErrors, onFailure, rollbackWholeWave, oneAtATime",
+            "rollouts/all.yaml:12:14: error: unknown variant `stop`, expected one of halt, rollback, continue",
+            "rollouts/all.yaml:25:7: error: unknown field `soke`, expected one of size, selector, soak",
+            "rollouts/all.yaml:30:14: error: maxErrors must be a whole number or a string, not a list",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 4 errors, 0 warnings"), "{stdout}");
+}
+
+/// A document YAML cannot parse gives its syntax error and nothing else:
+/// not the misspelt key above the error, and nothing where other files
+/// refer to the group (its stage, its window).
+#[test]
+fn a_syntax_error_is_reported_alone() {
+    let tmp = example_copy();
+    let p = tmp.path().join("groups/staging.yaml");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("  criticality: low", "  critcality: low")
+        .replace("  windows: [staging-weekly]", "  windows: [staging-weekly");
+    fs::write(&p, text).unwrap();
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(1), "{stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stdout}");
+    assert!(errors[0].starts_with("groups/staging.yaml:14:"), "{stdout}");
+    assert!(
+        stdout.contains("hint: YAML syntax: check the indentation"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 1 error, 0 warnings"), "{stdout}");
+}
+
+/// Empty documents, anchors, aliases, merge keys and documents that are
+/// not resources: no crash, the resource after the empty documents is
+/// read, and a typo in an anchored mapping is one error however often the
+/// anchor is used.
+#[test]
+fn odd_yaml_is_checked_without_trouble() {
+    let tmp = example_copy();
+    let text = "---\n---\n# an empty document above, and this comment\n---\napiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: odd}\nspec:\n  waves:\n    - &canary {selector: {matchLabels: {canary: \"true\"}}, sok: 5m}\n    - *canary\n    - <<: *canary\n      size: \"100%\"\n  maxErors: 1\n---\n- a list\n--- just a string\n...\n";
+    fs::write(tmp.path().join("rollouts/odd.yaml"), text).unwrap();
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(1), "{stdout}");
+    let sok = text.lines().nth(9).unwrap().find("sok").unwrap() + 1;
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "{stdout}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "rollouts/odd.yaml:10:{sok}: error: unknown field `sok`"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        errors[1].starts_with("rollouts/odd.yaml:14:3: error: unknown field `maxErors`"),
+        "{stdout}"
+    );
+}
+
+/// A resource whose envelope has the wrong shape (`metadata: 5`) was once
+/// taken for a document that is not a resource and skipped without a word.
+/// Now its problems are reported; its name cannot be read, so where it is
+/// named it is unknown.
+#[test]
+fn a_malformed_envelope_is_an_error_not_a_skipped_document() {
+    let tmp = example_copy();
+    let p = tmp.path().join("rollouts/db-serial.yaml");
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("metadata:\n  name: db-serial\n", "metadata: db-serial\n")
+        .replace("  soak: 20m", "  sok: 20m");
+    fs::write(&p, text).unwrap();
+    let (code, stdout) = validate_in(tmp.path(), "text");
+    assert_eq!(code, Some(1), "{stdout}");
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "groups/db-prod.yaml:15:12: error: unknown RolloutPolicy `db-serial`",
+            "rollouts/db-serial.yaml:5:11: error: metadata must be a mapping, not the text `db-serial`",
+            "rollouts/db-serial.yaml:8:3: error: unknown field `sok`, expected one of maxConcurrency, maxErrors, onFailure, oneAtATime, rollbackWholeWave, soak, waves",
+        ],
+        "{stdout}"
+    );
+}

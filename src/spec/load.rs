@@ -20,6 +20,7 @@ use super::Repository;
 use super::diagnostic::{Diagnostic, Origin, Severity};
 use super::kind::Kind;
 use super::resource::{API_GROUP, API_VERSION, Document, Resource};
+use super::schema_check;
 use super::spanned::{Pos, Spanned, file_pos, with_line_offset};
 use super::values::closest;
 
@@ -205,6 +206,11 @@ fn marker_has_content(line: &str) -> bool {
 fn split_documents(text: &str) -> Vec<DocText<'_>> {
     let mut docs = Vec::new();
     let (mut start, mut start_line, mut has_content) = (0usize, 0usize, false);
+    // Whether the text from `start` already holds a `---`: a second one
+    // before any content ends an empty document, which is left out (else
+    // the parser would read only that empty one, and the resource after
+    // it would silently not be read).
+    let mut started = false;
     let mut offset = 0usize;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let role = line_role(line);
@@ -213,7 +219,9 @@ fn split_documents(text: &str) -> Vec<DocText<'_>> {
                 first_line: start_line,
                 text: &text[start..offset],
             });
-            (start, start_line, has_content) = (offset, i, false);
+            (start, start_line, has_content, started) = (offset, i, false, false);
+        } else if role == LineRole::Start && started {
+            (start, start_line) = (offset, i);
         }
         offset += line.len();
         match role {
@@ -224,10 +232,13 @@ fn split_documents(text: &str) -> Vec<DocText<'_>> {
                         text: &text[start..offset],
                     });
                 }
-                (start, start_line, has_content) = (offset, i + 1, false);
+                (start, start_line, has_content, started) = (offset, i + 1, false, false);
             }
             LineRole::Content => has_content = true,
-            LineRole::Start => has_content |= marker_has_content(line),
+            LineRole::Start => {
+                started = true;
+                has_content |= marker_has_content(line);
+            }
             LineRole::Directive | LineRole::Filler => {}
         }
     }
@@ -267,6 +278,57 @@ struct HeaderMetadata {
     name: Option<String>,
 }
 
+/// What a document is when its envelope does not deserialize as [`Header`].
+enum Envelope {
+    /// A list or a scalar: not a resource.
+    NotAResource,
+    /// A mapping whose `apiVersion` and `kind` (if any) are strings: its
+    /// header, read from its YAML.
+    Header(Header),
+    /// A syntax error, or an `apiVersion` or `kind` that is not a string.
+    Unreadable,
+}
+
+fn envelope_of(doc: &DocText<'_>, err: &serde_saphyr::Error) -> Envelope {
+    if is_syntax_error(err) {
+        return Envelope::Unreadable;
+    }
+    let Ok(node) = parse_at::<schema_check::Node>(doc) else {
+        return if is_not_a_mapping(err) {
+            Envelope::NotAResource
+        } else {
+            Envelope::Unreadable
+        };
+    };
+    if !node.is_mapping() {
+        return Envelope::NotAResource;
+    }
+    let text = |key: &str| match node.get(key) {
+        None => Ok(None),
+        Some(n) => n
+            .as_str()
+            .map(|s| Some(Spanned::new(s.to_string(), n.pos())))
+            .ok_or(()),
+    };
+    let (Ok(api_version), Ok(kind)) = (text("apiVersion"), text("kind")) else {
+        return Envelope::Unreadable;
+    };
+    let name = node
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(schema_check::Node::as_str)
+        .map(str::to_string);
+    Envelope::Header(Header {
+        api_version,
+        kind,
+        metadata: Some(HeaderMetadata { name }),
+    })
+}
+
+/// For a file that is not patchwave's and whose YAML does not parse.
+const FOREIGN_FILE_HINT: &str =
+    "skipped: this file never mentions patchwave.dev, so it is not checked further";
+
 /// The resources one file's text holds (as it was in some commit), without
 /// validation: enough to ask whether a resource was there.
 pub fn load_text(file: &Path, text: &str) -> Repository {
@@ -282,26 +344,33 @@ fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Ve
     for doc in split_documents(text) {
         let header: Header = match parse_at(&doc) {
             Ok(h) => h,
-            // Not a mapping (a list, a scalar): not a patchwave resource.
-            Err(e) if is_not_a_mapping(&e) => continue,
-            Err(e) => {
-                let d = yaml_error(file, &doc, &e, first_content_pos(&doc));
-                // References to the resource it holds are not reported
-                // missing on top of its syntax error.
-                if ours && let Some(identity) = salvage_identity(doc.text) {
-                    repo.unparsed.push(identity);
-                }
-                diags.push(if ours {
-                    d
-                } else {
-                    Diagnostic {
-                        severity: Severity::Warning,
-                        ..d
+            Err(e) => match envelope_of(&doc, &e) {
+                // Not a mapping (a list, a scalar): not a patchwave resource.
+                Envelope::NotAResource => continue,
+                // A resource whose envelope has the wrong shape (`metadata:
+                // 5`): checked below like any other, so that is reported
+                // with its other problems.
+                Envelope::Header(h) => h,
+                Envelope::Unreadable => {
+                    let d = yaml_error(file, &doc, &e, first_content_pos(&doc));
+                    // References to the resource it holds are not reported
+                    // missing on top of its syntax error.
+                    if ours && let Some(identity) = salvage_identity(doc.text) {
+                        repo.unparsed_groups.unreadable |= identity.0 == Kind::HostGroup;
+                        repo.unparsed.push(identity);
                     }
-                    .with_hint("skipped: this file never mentions patchwave.dev, so it is not checked further")
-                });
-                continue;
-            }
+                    diags.push(if ours {
+                        d
+                    } else {
+                        Diagnostic {
+                            severity: Severity::Warning,
+                            ..d
+                        }
+                        .with_hint(FOREIGN_FILE_HINT)
+                    });
+                    continue;
+                }
+            },
         };
         let Some(api_version) = header.api_version else {
             if let Some(kind) = header.kind
@@ -358,28 +427,59 @@ fn load_file(file: &Arc<Path>, text: &str, repo: &mut Repository, diags: &mut Ve
             pos: kind_text.pos,
         };
         let parsed = match kind {
-            Kind::Fleet => push(&doc, origin, &mut repo.fleets, diags),
-            Kind::HostGroup => push(&doc, origin, &mut repo.groups, diags),
-            Kind::PatchBaseline => push(&doc, origin, &mut repo.baselines, diags),
-            Kind::PatchApprovals => push(&doc, origin, &mut repo.approvals, diags),
-            Kind::MaintenanceWindow => push(&doc, origin, &mut repo.windows, diags),
-            Kind::RolloutPolicy => push(&doc, origin, &mut repo.rollouts, diags),
-            Kind::EmergencyChange => push(&doc, origin, &mut repo.emergencies, diags),
+            Kind::Fleet => push(kind, &doc, origin, &mut repo.fleets, diags),
+            Kind::HostGroup => push(kind, &doc, origin, &mut repo.groups, diags),
+            Kind::PatchBaseline => push(kind, &doc, origin, &mut repo.baselines, diags),
+            Kind::PatchApprovals => push(kind, &doc, origin, &mut repo.approvals, diags),
+            Kind::MaintenanceWindow => push(kind, &doc, origin, &mut repo.windows, diags),
+            Kind::RolloutPolicy => push(kind, &doc, origin, &mut repo.rollouts, diags),
+            Kind::EmergencyChange => push(kind, &doc, origin, &mut repo.emergencies, diags),
         };
-        // Its error is reported; references to it must not be reported again.
-        if !parsed && let Some(name) = header.metadata.and_then(|m| m.name) {
-            repo.unparsed.push((kind, name));
+        // Its errors are reported; references to it must not be reported again.
+        if let Err(node) = parsed {
+            if let Some(name) = header.metadata.and_then(|m| m.name) {
+                repo.unparsed.push((kind, name));
+            }
+            if kind == Kind::HostGroup {
+                match node.as_ref().map(|n| n.get("spec")) {
+                    Some(Some(spec)) => note_unparsed_group(spec, &mut repo.unparsed_groups),
+                    Some(None) => {}
+                    None => repo.unparsed_groups.unreadable = true,
+                }
+            }
         }
     }
 }
 
-/// Parses a document strictly as `S`; false (and a diagnostic) when it does not.
+/// The stage, windows and host names a HostGroup that did not parse gives,
+/// where they are written as they should be.
+fn note_unparsed_group(spec: &schema_check::Node, into: &mut super::UnparsedGroups) {
+    let text = |n: &schema_check::Node| n.as_str().map(str::to_string);
+    into.stages.extend(spec.get("stage").and_then(text));
+    into.windows.extend(
+        spec.get("windows")
+            .into_iter()
+            .flat_map(|w| w.items())
+            .filter_map(text),
+    );
+    into.hosts.extend(
+        spec.get("hosts")
+            .into_iter()
+            .flat_map(|h| h.items())
+            .filter_map(|h| h.get("name").and_then(text)),
+    );
+}
+
+/// Parses a document strictly as `S`, a `kind` document. When it does not
+/// parse: a diagnostic for each of its problems, and the document as plain
+/// YAML where it can be read so.
 fn push<S: DeserializeOwned>(
+    kind: Kind,
     doc: &DocText<'_>,
     origin: Origin,
     into: &mut Vec<Resource<S>>,
     diags: &mut Vec<Diagnostic>,
-) -> bool {
+) -> Result<(), Option<schema_check::Node>> {
     match parse_at::<Document<S>>(doc) {
         Ok(d) => {
             into.push(Resource {
@@ -387,11 +487,29 @@ fn push<S: DeserializeOwned>(
                 metadata: d.metadata,
                 spec: d.spec,
             });
-            true
+            Ok(())
         }
         Err(e) => {
-            diags.push(yaml_error(&origin.file, doc, &e, origin.pos));
-            false
+            let first = yaml_error(&origin.file, doc, &e, origin.pos);
+            // A syntax error stays alone: nothing after it reads reliably.
+            if is_syntax_error(&e) {
+                diags.push(first);
+                return Err(None);
+            }
+            // Every problem, not only the first one serde stops at: the
+            // document is read again as plain YAML and checked against its
+            // kind's schema.
+            match parse_at::<schema_check::Node>(doc) {
+                Ok(node) => {
+                    let problems = schema_check::check(kind, &node, doc.text);
+                    diags.extend(schema_check::merge(first, &problems, &origin.file));
+                    Err(Some(node))
+                }
+                Err(_) => {
+                    diags.push(first);
+                    Err(None)
+                }
+            }
         }
     }
 }
@@ -526,22 +644,28 @@ const SECRET_FIELDS: &[&str] = &[
     "apikey",
 ];
 
+/// The word and the list of "unknown field `word`, expected one of a, b".
+fn word_and_expected(rest: &str) -> (&str, Vec<&str>) {
+    let word = rest.split('`').next().unwrap_or_default();
+    let expected = rest
+        .split_once("expected ")
+        .map(|(_, list)| {
+            list.trim_start_matches("one of ")
+                .split(',')
+                .map(|s| s.trim().trim_matches('`'))
+                .collect()
+        })
+        .unwrap_or_default();
+    (word, expected)
+}
+
 /// A hint for a type-level error (unknown or missing field, wrong value).
-fn hint_for(message: &str) -> String {
+pub(super) fn hint_for(message: &str) -> String {
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let field = rest.split('`').next().unwrap_or_default();
+        let (field, expected) = word_and_expected(rest);
         if SECRET_FIELDS.contains(&field.to_ascii_lowercase().as_str()) {
             return "patchwave never reads secrets from the repository; reference them with `credentialRef: {username, env | file}`".into();
         }
-        let expected: Vec<&str> = rest
-            .split_once("expected ")
-            .map(|(_, list)| {
-                list.trim_start_matches("one of ")
-                    .split(',')
-                    .map(|s| s.trim().trim_matches('`'))
-                    .collect()
-            })
-            .unwrap_or_default();
         if let Some(s) = closest(field, expected.iter().copied()) {
             return format!("did you mean `{s}`?");
         }
@@ -554,7 +678,11 @@ fn hint_for(message: &str) -> String {
     if message.starts_with("duplicate mapping key") {
         return "remove one of the two entries".into();
     }
-    if message.starts_with("unknown variant") {
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, expected) = word_and_expected(rest);
+        if let Some(s) = closest(value, expected.iter().copied()) {
+            return format!("did you mean `{s}`?");
+        }
         return "use one of the listed values".into();
     }
     if message.starts_with("invalid u32") || message.starts_with("invalid i64") {
@@ -591,6 +719,22 @@ mod tests {
     }
 
     #[test]
+    fn empty_documents_before_a_resource_are_left_out() {
+        assert_eq!(
+            split("---\n---\n# c\n---\na: 1\n"),
+            vec![(3, "---\na: 1\n")]
+        );
+        assert_eq!(
+            split("# c\n---\n---\na: 1\n---\n---\nb: 2\n"),
+            vec![(2, "---\na: 1\n"), (5, "---\nb: 2\n")]
+        );
+        assert_eq!(
+            split("%YAML 1.2\n---\n---\na: 1\n"),
+            vec![(2, "---\na: 1\n")]
+        );
+    }
+
+    #[test]
     fn end_markers_and_directives_separate_documents() {
         assert_eq!(
             split("a: 1\n...\nb: 2\n"),
@@ -613,6 +757,114 @@ mod tests {
             strip_location_suffix("unknown field `x`, expected `y` at line 3, column 1"),
             "unknown field `x`, expected `y`"
         );
+    }
+
+    /// serde's verdict on a `kind` document.
+    fn typed(kind: Kind, doc: &DocText<'_>) -> Result<(), serde_saphyr::Error> {
+        use super::super::{baseline, emergency, fleet, host_group, rollout, window};
+        match kind {
+            Kind::Fleet => parse_at::<Document<fleet::FleetSpec>>(doc).map(drop),
+            Kind::HostGroup => parse_at::<Document<host_group::HostGroupSpec>>(doc).map(drop),
+            Kind::PatchBaseline => parse_at::<Document<baseline::PatchBaselineSpec>>(doc).map(drop),
+            Kind::PatchApprovals => {
+                parse_at::<Document<baseline::PatchApprovalsSpec>>(doc).map(drop)
+            }
+            Kind::MaintenanceWindow => {
+                parse_at::<Document<window::MaintenanceWindowSpec>>(doc).map(drop)
+            }
+            Kind::RolloutPolicy => parse_at::<Document<rollout::RolloutPolicySpec>>(doc).map(drop),
+            Kind::EmergencyChange => {
+                parse_at::<Document<emergency::EmergencyChangeSpec>>(doc).map(drop)
+            }
+        }
+    }
+
+    /// Compares the schema walk with serde on one document: nothing in a
+    /// document serde takes, and serde's own error among the problems of one
+    /// it refuses. `None` when the document is not a resource of a known
+    /// kind or not readable as plain YAML.
+    fn disagreement(text: &str) -> Option<String> {
+        let doc = DocText {
+            first_line: 0,
+            text,
+        };
+        let header = parse_at::<Header>(&doc).ok()?;
+        let kind = Kind::parse(&header.kind?.value)?;
+        if header.api_version?.value != API_VERSION {
+            return None;
+        }
+        let node = parse_at::<schema_check::Node>(&doc).ok()?;
+        let problems = schema_check::check(kind, &node, text);
+        match typed(kind, &doc) {
+            Ok(()) if problems.is_empty() => None,
+            Ok(()) => Some(format!("serde takes it, the walk says {problems:?}")),
+            Err(e) if is_syntax_error(&e) => None,
+            Err(e) => {
+                let first = yaml_error(Path::new("x.yaml"), &doc, &e, Pos::new(1, 1));
+                (!schema_check::explains(&problems, &first))
+                    .then(|| format!("serde says {first:?}, the walk {problems:?}"))
+            }
+        }
+    }
+
+    /// Every document of the example fleet and of testdata/invalid, and
+    /// variants of each line of the example's (a key misspelt or left out,
+    /// the value replaced by a list, a mapping, a number, a quoted number,
+    /// `yes`, nothing, …): the walk agrees with serde on each.
+    #[test]
+    fn schema_walk_agrees_with_serde() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut compared = 0;
+        let mut failures = Vec::new();
+        for dir in ["examples/fleet", "testdata/invalid"] {
+            let mut files = Vec::new();
+            collect_yaml_files(&root.join(dir), &root.join(dir), &mut files).unwrap();
+            for path in files {
+                let text = fs::read_to_string(&path).unwrap();
+                for doc in split_documents(&text) {
+                    let mut variants = vec![doc.text.to_string()];
+                    if dir == "examples/fleet" {
+                        variants.extend(line_variants(doc.text));
+                    }
+                    for v in variants {
+                        compared += 1;
+                        if let Some(d) = disagreement(&v) {
+                            failures.push(format!("{}:\n{v}\n{d}", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "only {compared} documents");
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    fn line_variants(text: &str) -> Vec<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let body = line.trim_start().trim_start_matches("- ");
+            let indent = &line[..line.len() - body.len()];
+            let Some((key, _)) = body.split_once(':') else {
+                continue;
+            };
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let mut with = |new: String| {
+                let mut l = lines.clone();
+                l[i] = &new;
+                out.push(l.join("\n") + "\n");
+            };
+            with(format!("{indent}{key}x:{}", &body[key.len() + 1..]));
+            with(format!("{indent}# {key} left out"));
+            for value in [
+                "[1]", "{a: 1}", "7", "\"7\"", "yes", "", "-1", "1.5", "\"x\"",
+            ] {
+                with(format!("{indent}{key}: {value}"));
+            }
+        }
+        out
     }
 
     #[test]

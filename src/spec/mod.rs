@@ -20,12 +20,14 @@ pub mod parsed;
 pub mod resource;
 pub mod rollout;
 pub mod schema;
+mod schema_check;
 pub mod spanned;
 mod validate;
 pub mod validation;
 pub mod values;
 pub mod window;
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
@@ -57,6 +59,22 @@ pub struct Repository {
     /// Resources whose document did not parse (already reported), by kind and
     /// name, so references to them are not reported a second time.
     pub unparsed: Vec<(Kind, String)>,
+    /// What the HostGroups whose document did not parse say, as far as
+    /// their YAML can be read, for the same reason.
+    pub unparsed_groups: UnparsedGroups,
+}
+
+/// Stages, windows and hosts named by HostGroups that did not parse: a
+/// baseline promoting from such a stage, a window only such a group uses,
+/// an EmergencyChange naming such a host are not reported as well.
+#[derive(Debug, Clone, Default)]
+pub struct UnparsedGroups {
+    pub stages: BTreeSet<String>,
+    pub windows: BTreeSet<String>,
+    pub hosts: BTreeSet<String>,
+    /// A HostGroup is not even YAML (a syntax error): any stage, window or
+    /// host may be one of its.
+    pub unreadable: bool,
 }
 
 impl Repository {

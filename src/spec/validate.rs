@@ -784,6 +784,7 @@ impl Validator<'_> {
             .groups
             .iter()
             .filter_map(|g| g.spec.stage.as_ref().map(|s| s.value.as_str()))
+            .chain(self.repo.unparsed_groups.stages.iter().map(String::as_str))
             .collect();
         for b in &self.repo.baselines {
             let o = &b.origin;
@@ -861,7 +862,8 @@ impl Validator<'_> {
                 }
             }
             if let Some(p) = &s.promotion {
-                if !stages.contains(p.from.value.as_str()) {
+                if !stages.contains(p.from.value.as_str()) && !self.repo.unparsed_groups.unreadable
+                {
                     let hint = match closest(&p.from, stages.iter().copied()) {
                         Some(st) => format!("did you mean `{st}`?"),
                         None if stages.is_empty() => {
@@ -978,6 +980,7 @@ impl Validator<'_> {
             .groups
             .iter()
             .flat_map(|g| g.spec.windows.iter().map(|w| w.value.as_str()))
+            .chain(self.repo.unparsed_groups.windows.iter().map(String::as_str))
             .collect();
         for w in &self.repo.windows {
             match WindowSchedule::from_spec(w) {
@@ -999,7 +1002,10 @@ impl Validator<'_> {
                 }
                 Err(diags) => self.out.extend(diags),
             }
-            if w.spec.kind == WindowKind::Allow && !used.contains(w.name()) {
+            if w.spec.kind == WindowKind::Allow
+                && !used.contains(w.name())
+                && !self.repo.unparsed_groups.unreadable
+            {
                 self.push(
                     w.origin
                         .warning(
@@ -1177,6 +1183,7 @@ impl Validator<'_> {
             .repo
             .hosts()
             .map(|(_, h)| h.name.value.as_str())
+            .chain(self.repo.unparsed_groups.hosts.iter().map(String::as_str))
             .collect();
         for e in &self.repo.emergencies {
             let o = &e.origin;
@@ -1232,7 +1239,7 @@ impl Validator<'_> {
                 self.reference(o, g, Kind::HostGroup, &groups);
             }
             for h in &s.hosts {
-                if !hosts.contains(h.value.as_str()) {
+                if !hosts.contains(h.value.as_str()) && !self.repo.unparsed_groups.unreadable {
                     self.push(
                         o.error(h.pos, format!("unknown host `{}`", h.value))
                             .with_hint("name a host listed in a HostGroup"),
