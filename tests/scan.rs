@@ -35,12 +35,16 @@ fn world() -> &'static World {
         let fleet = Fleet::start(Base::Apt, 4, 5);
         let apt_dir = tempfile::tempdir().unwrap();
         let apt = AptRepo::new(apt_dir.path());
+        // pw-alpha is built from a source of another name; pw-gamma from one
+        // of another name and version (with an epoch); pw-beta from its own.
+        let mut gamma = Deb::new("pw-gamma", "3.0-1");
+        gamma.source = Some("pw-gamma-src (1:3.0-0)".into());
         apt.publish(
             MAIN,
             &[
-                Deb::new("pw-alpha", "1.0-1"),
+                with_source(Deb::new("pw-alpha", "1.0-1")),
                 Deb::new("pw-beta", "2.0-1"),
-                Deb::new("pw-gamma", "3.0-1"),
+                gamma,
             ],
         );
         let server = FileServer::start(apt_dir.path());
@@ -65,7 +69,7 @@ fn world() -> &'static World {
         }
         // Newer versions appear: a normal update, and a security one whose
         // version has an epoch and a tilde.
-        apt.publish(MAIN, &[Deb::new("pw-alpha", "1.1-1")]);
+        apt.publish(MAIN, &[with_source(Deb::new("pw-alpha", "1.1-1"))]);
         apt.publish(SECURITY, &[Deb::new("pw-beta", "2:2.1~rc1-1")]);
         fleet.ctl("stop-sshd", "h4");
         fleet.ctl("hang", "h5");
@@ -79,6 +83,12 @@ fn world() -> &'static World {
             _server: server,
         }
     })
+}
+
+/// `deb` built from the source package `pw-src`.
+fn with_source(mut deb: Deb) -> Deb {
+    deb.source = Some("pw-src".into());
+    deb
 }
 
 fn write_fleet_repo(dir: &Path, fleet: &Fleet) {
@@ -296,6 +306,106 @@ fn text_output_summarises_the_fleet() {
     );
 }
 
+/// The source package a binary comes from, by dpkg's `${Source}` field as
+/// Debian documents it: empty for the binary's own name, else `name` or
+/// `name (version)`; `None` when it is the binary's own.
+fn expected_source<'a>(binary: &str, field: &'a str) -> Option<&'a str> {
+    let name = field.split(" (").next().unwrap();
+    (!name.is_empty() && name != binary).then_some(name)
+}
+
+#[test]
+fn apt_scan_records_the_source_package_of_installed_packages_and_updates() {
+    let _serial = serial();
+    let w = world();
+    let (code, doc, stderr) = scan(&["--host", "h1", "--refresh", "always"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let h = host(&doc, "h1");
+    assert_eq!(h["state"], "scanned", "{h}");
+    assert!(h["facts"].get("rejectedLines").is_none(), "{h}");
+    let installed = h["facts"]["installed"].as_array().unwrap();
+    let pkg = |n: &str| {
+        installed
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap_or_else(|| panic!("{n} not installed: {h}"))
+    };
+    let update = |n: &str| {
+        h["facts"]["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .unwrap_or_else(|| panic!("no update for {n}: {h}"))
+    };
+    // A source of another name: on the installed package and on its update.
+    assert_eq!(pkg("pw-alpha")["source"], "pw-src", "{h}");
+    assert_eq!(update("pw-alpha")["source"], "pw-src", "{h}");
+    // Its own source: no `source` at all.
+    assert!(pkg("pw-beta").get("source").is_none(), "{h}");
+    assert!(update("pw-beta").get("source").is_none(), "{h}");
+
+    // What the host's own dpkg-query prints for `${Source}` (the debootstrap'd
+    // bookworm base and the test packages), and what the scan made of it.
+    let raw = w.fleet.ssh_ok(
+        "h1",
+        &[
+            "dpkg-query",
+            "-W",
+            "-f",
+            "${Package}\\t${Architecture}\\t${db:Status-Abbrev}\\t${Source}\\n",
+        ],
+    );
+    let mut checked = 0;
+    let (mut other_name, mut bin_nmu_own, mut bin_nmu_other) = (0, 0, 0);
+    for line in raw.lines() {
+        let [name, arch, status, field] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("dpkg-query printed `{line}`");
+        };
+        if status != "ii " {
+            continue;
+        }
+        let scanned = installed
+            .iter()
+            .find(|p| p["name"] == name && p["arch"] == arch)
+            .unwrap_or_else(|| panic!("{name}:{arch} is installed but not in the scan: {h}"));
+        let expected = expected_source(name, field);
+        assert_eq!(scanned["source"].as_str(), expected, "`{line}`: {scanned}");
+        checked += 1;
+        match (field.contains(" ("), expected.is_some()) {
+            (false, true) => other_name += 1,
+            (true, false) => bin_nmu_own += 1,
+            (true, true) => bin_nmu_other += 1,
+            (false, false) => {}
+        }
+    }
+    assert_eq!(checked, installed.len());
+    assert!(
+        other_name > 20 && bin_nmu_own > 0 && bin_nmu_other > 0,
+        "the base has every shape of `${{Source}}`: {other_name} names, {bin_nmu_own} binNMUs \
+         of an own source, {bin_nmu_other} of another:\n{raw}"
+    );
+    assert!(raw.contains("\nlibc6\tamd64\tii \tglibc\n"), "{raw}");
+    assert_eq!(pkg("libc6")["source"], "glibc");
+
+    // A source of another name and version (with an epoch), on h3.
+    let (code, doc, stderr) = scan(&["--host", "h3", "--refresh", "never"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let h3 = host(&doc, "h3");
+    let gamma = h3["facts"]["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pw-gamma")
+        .unwrap_or_else(|| panic!("{h3}"));
+    assert_eq!(gamma["source"], "pw-gamma-src", "{gamma}");
+    assert_eq!(
+        w.fleet
+            .ssh_ok("h3", &["dpkg-query", "-W", "-f", "${Source}", "pw-gamma"]),
+        "pw-gamma-src (1:3.0-0)"
+    );
+}
+
 /// An RPM host (dnf) with its own repository and advisories.
 struct RpmWorld {
     fleet: Fleet,
@@ -315,7 +425,9 @@ fn rpm_world() -> &'static RpmWorld {
         let mut repo = RpmRepo::new(dir.path());
         let mut gamma = Rpm::new("pw-gamma", "1.0", "1");
         gamma.epoch = Some(3);
-        repo.publish(&[Rpm::new("pw-alpha", "1.0", "1"), Rpm::new("pw-beta", "2.0", "1"), gamma], &[]);
+        // pw-alpha is built from a source of another name (`pw-src`).
+        let alpha = |v: &str| Rpm { source: Some("pw-src".into()), ..Rpm::new("pw-alpha", v, "1") };
+        repo.publish(&[alpha("1.0"), Rpm::new("pw-beta", "2.0", "1"), gamma], &[]);
         let server = FileServer::start(dir.path());
         // The base is Debian with dnf, zypper and rpm added: make each host look
         // like the family it stands for, with the rpm database where that family keeps it.
@@ -336,7 +448,7 @@ fn rpm_world() -> &'static RpmWorld {
         let mut gamma2 = Rpm::new("pw-gamma", "1.1", "1");
         gamma2.epoch = Some(3);
         repo.publish(
-            &[Rpm::new("pw-alpha", "1.1", "1"), Rpm::new("pw-beta", "2.1", "1"), gamma2.clone()],
+            &[alpha("1.1"), Rpm::new("pw-beta", "2.1", "1"), gamma2.clone()],
             &[
                 Advisory {
                     id: "PWT-2026:0001".into(),
@@ -430,7 +542,42 @@ fn dnf_host_reports_advisory_type_severity_cves_and_dates() {
     assert!(gamma.get("releaseDate").is_none());
     assert_eq!(ups.len(), 3);
     assert_eq!(h["facts"]["rebootRequired"], false);
-    let _ = &w.fleet;
+    assert_rpm_sources(w, h);
+}
+
+/// pw-alpha names its source rpm `pw-src` (the scan records it on the
+/// installed package and its update); pw-beta's is its own (nothing recorded).
+fn assert_rpm_sources(w: &RpmWorld, h: &serde_json::Value) {
+    let name = h["host"].as_str().unwrap();
+    let installed = |n: &str| {
+        h["facts"]["installed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap_or_else(|| panic!("{n} not installed: {h}"))
+    };
+    let update = |n: &str| {
+        h["facts"]["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .unwrap_or_else(|| panic!("no update for {n}: {h}"))
+    };
+    assert_eq!(installed("pw-alpha")["source"], "pw-src", "{h}");
+    assert_eq!(update("pw-alpha")["source"], "pw-src", "{h}");
+    assert!(installed("pw-beta").get("source").is_none(), "{h}");
+    assert!(update("pw-beta").get("source").is_none(), "{h}");
+    assert!(h["facts"].get("rejectedLines").is_none(), "{h}");
+    // What the host's rpm says.
+    assert_eq!(
+        w.fleet.ssh_ok(
+            name,
+            &["rpm", "-q", "--qf", "%{SOURCERPM} ", "pw-alpha", "pw-beta"]
+        ),
+        "pw-src-1.0-1.src.rpm pw-beta-2.0-1.src.rpm "
+    );
 }
 
 #[test]
@@ -467,6 +614,7 @@ fn zypper_host_reports_patch_category_severity_and_cves() {
         (Some("bugfix"), Some("unspecified"))
     );
     assert_eq!(ups.len(), 2, "{h}");
+    assert_rpm_sources(w, h);
 }
 
 #[test]

@@ -15,13 +15,41 @@ use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
 
-/// `name \t arch \t version \t status` for every package dpkg knows.
+/// `name \t arch \t version \t status \t source` for every package dpkg
+/// knows. `${Source}` (every dpkg has it, unlike `${source:Package}`) is
+/// empty when the source package has the binary's name, `name` when it
+/// differs, and `name (version)` when the source's version differs from the
+/// binary's (a binNMU: `bash (5.2.15-2)` for bash 5.2.15-2+b2).
 pub fn installed_command() -> RemoteCommand {
     RemoteCommand::new("dpkg-query").args([
         "-W",
         "-f",
-        "${Package}\\t${Architecture}\\t${Version}\\t${db:Status-Abbrev}\\n",
+        "${Package}\\t${Architecture}\\t${Version}\\t${db:Status-Abbrev}\\t${Source}\\n",
     ])
+}
+
+/// The source package named by dpkg's `${Source}` field of binary package
+/// `name`: `Some(None)` when it is the binary's own (empty, or the same
+/// name), `Some(Some(source))` when it differs, `None` when the field does not
+/// match `name` or `name (version)` in Debian's grammar.
+fn parse_source(field: &str, name: &str) -> Option<Option<String>> {
+    if field.is_empty() {
+        return Some(None);
+    }
+    let source = match field.split_once(' ') {
+        None => field,
+        Some((source, version)) => {
+            let version = version.strip_prefix('(')?.strip_suffix(')')?;
+            if !is_deb_version(version) {
+                return None;
+            }
+            source
+        }
+    };
+    if !is_deb_name(source) {
+        return None;
+    }
+    Some((source != name).then(|| source.to_string()))
 }
 
 /// What `dist-upgrade` would do, without doing it or taking the lock.
@@ -68,16 +96,29 @@ pub fn reboot_command() -> RemoteCommand {
     ])
 }
 
+/// The fields of one line of [`installed_command`]'s output: `name, arch,
+/// version, status, source`. Four-field lines (no `${Source}`, as patchwave
+/// asked before it recorded source packages) have an empty source.
+fn dpkg_fields(line: &str) -> Option<[&str; 5]> {
+    // An iterator, not a collected list: a hostile line of tabs costs nothing.
+    let mut f = line.split('\t');
+    let fields = [
+        f.next()?,
+        f.next()?,
+        f.next()?,
+        f.next()?,
+        f.next().unwrap_or(""),
+    ];
+    f.next().is_none().then_some(fields)
+}
+
 /// Parses `dpkg-query` output. Lines whose fields do not match Debian's
 /// grammar are returned separately (see [`Rejected`]) and never used.
 pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>), TooMany> {
     let mut pkgs = Vec::new();
     let mut rejected = Rejected::default();
     for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let mut f = line.split('\t');
-        let (Some(name), Some(arch), Some(version), Some(status), None) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
+        let Some([name, arch, version, status, source]) = dpkg_fields(line) else {
             rejected.push(line);
             continue;
         };
@@ -88,14 +129,15 @@ pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>)
         if !matches!(current, 'i' | 'W' | 't' | 'U' | 'F' | 'H') {
             continue;
         }
-        if !(is_deb_name(name) && is_arch(arch) && is_deb_version(version)) {
+        let valid = is_deb_name(name) && is_arch(arch) && is_deb_version(version);
+        let Some(source) = parse_source(source, name).filter(|_| valid) else {
             rejected.push(line);
             continue;
-        }
+        };
         push_entry(
             &mut pkgs,
             InstalledPackage {
-                source: None,
+                source,
                 name: name.to_string(),
                 arch: arch.to_string(),
                 version: version.to_string(),
@@ -242,18 +284,25 @@ pub fn parse_policy(out: &str) -> Result<BTreeMap<String, String>, TooMany> {
 }
 
 /// The updates apt would install for installed packages, plus kept-back ones.
+/// An update's source package is that of the installed package it upgrades
+/// (same name and architecture): apt's simulation does not name sources.
 pub fn updates(
     installed: &[InstalledPackage],
     sim: &Simulation,
     kept_back_candidates: &BTreeMap<String, String>,
 ) -> Vec<AvailableUpdate> {
+    let source_of: BTreeMap<(&str, &str), &Option<String>> = installed
+        .iter()
+        .map(|p| ((p.name.as_str(), p.arch.as_str()), &p.source))
+        .collect();
+    let source = |name: &str, arch: &str| source_of.get(&(name, arch)).and_then(|s| (*s).clone());
     let mut out: Vec<AvailableUpdate> = sim
         .installs
         .iter()
         .filter_map(|i| {
             let old = i.old_version.clone()?;
             Some(AvailableUpdate {
-                source: None,
+                source: source(&i.name, &i.arch),
                 name: i.name.clone(),
                 arch: i.arch.clone(),
                 installed_version: old,
@@ -277,7 +326,7 @@ pub fn updates(
             continue;
         };
         out.push(AvailableUpdate {
-            source: None,
+            source: pkg.source.clone(),
             name: name.clone(),
             arch: pkg.arch.clone(),
             installed_version: pkg.version.clone(),
@@ -352,7 +401,7 @@ pub fn parse_resolved(out: &str) -> Result<Vec<Resolved>, String> {
 pub fn parse_unfinished(out: &str) -> Vec<Unfinished> {
     let mut found = Vec::new();
     for line in out.lines() {
-        let [name, arch, version, status] = line.split('\t').collect::<Vec<_>>()[..] else {
+        let Some([name, arch, version, status, _]) = dpkg_fields(line) else {
             continue;
         };
         let mut st = status.chars().skip(1);
@@ -456,6 +505,7 @@ mod tests {
     const BLOCKED: &str =
         include_str!("../../testdata/os/apt/simulate-install-blocked-dependency.txt");
     const INTERRUPTED: &str = include_str!("../../testdata/os/apt/dpkg-query-interrupted.txt");
+    const WITH_SOURCE: &str = include_str!("../../testdata/os/apt/dpkg-query-source.txt");
 
     fn pkg<'a>(pkgs: &'a [InstalledPackage], name: &str, arch: &str) -> &'a InstalledPackage {
         pkgs.iter()
@@ -697,5 +747,138 @@ mod tests {
         let flagged = parse_unfinished("pw-x\tall\t1.0\tiiR\nevil;x\tall\t1\tiHR\n");
         assert_eq!(flagged.len(), 1);
         assert_eq!(flagged[0].state, "installed, reinst-required");
+    }
+
+    #[test]
+    fn installed_packages_name_their_source_package_when_it_differs() {
+        // Shapes of `${Source}` on a bookworm host: empty (source named as the
+        // binary), a name, `name (version)` for a binNMU (same name: nothing
+        // recorded) or for a binary versioned apart from its source (an epoch
+        // in either).
+        let (pkgs, rejected) = parse_installed(
+            "libc6\tamd64\t2.36-9+deb12u4+b1\tii \tglibc (2.36-9+deb12u4)\n\
+             libc-bin\tamd64\t2.36-9+deb12u14\tii \tglibc\n\
+             dash\tamd64\t0.5.12-2\tii \t\n\
+             bash\tamd64\t5.2.15-2+b13\tii \tbash (5.2.15-2)\n\
+             bsdutils\tamd64\t1:2.38.1-5+deb12u3\tii \tutil-linux (2.38.1-5+deb12u3)\n\
+             libcap2\tamd64\t1:2.66-4+deb12u3+b1\tii \tlibcap2 (1:2.66-4+deb12u3)\n\
+             libgcc-s1\tamd64\t12.2.0-14+deb12u1\thi \tgcc-12\n\
+             pw-old\tall\t1.0-1\tii \n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let src = |n: &str| pkg(&pkgs, n, if n == "pw-old" { "all" } else { "amd64" });
+        assert_eq!(src("libc6").source.as_deref(), Some("glibc"));
+        assert_eq!(src("libc6").source_name(), "glibc");
+        assert_eq!(src("libc6").version, "2.36-9+deb12u4+b1");
+        assert_eq!(src("libc-bin").source.as_deref(), Some("glibc"));
+        assert_eq!(src("dash").source, None);
+        assert_eq!(src("dash").source_name(), "dash");
+        assert_eq!(src("bash").source, None);
+        assert_eq!(src("bsdutils").source.as_deref(), Some("util-linux"));
+        assert_eq!(src("libcap2").source, None);
+        assert!(src("libgcc-s1").held);
+        assert_eq!(src("libgcc-s1").source.as_deref(), Some("gcc-12"));
+        // Four fields: asked without `${Source}`, still read.
+        assert_eq!(src("pw-old").source, None);
+        assert_eq!(pkgs.len(), 8);
+    }
+
+    #[test]
+    fn a_malformed_source_field_rejects_its_line() {
+        let bad = [
+            "Glibc",
+            "gl ibc",
+            "glibc 2.36",
+            "glibc (2.36",
+            "glibc  (2.36)",
+            "glibc (2.36) x",
+            "glibc ()",
+            "glibc ($(id))",
+            "evil;rm",
+            "g",
+            " glibc",
+            "glibc\tx",
+        ];
+        let out: String = bad
+            .iter()
+            .map(|s| format!("libc6\tamd64\t2.36-9\tii \t{s}\n"))
+            .collect();
+        let (pkgs, rejected) = parse_installed(&out).unwrap();
+        assert!(pkgs.is_empty(), "{pkgs:?}");
+        assert_eq!(rejected.len(), bad.len(), "{rejected:?}");
+        // A package that is not installed is skipped before its fields are read.
+        let (pkgs, rejected) = parse_installed("gone\tall\t1.0\trc \tEvil\n").unwrap();
+        assert!(pkgs.is_empty() && rejected.is_empty());
+    }
+
+    #[test]
+    fn a_debootstrap_base_read_with_sources() {
+        let (pkgs, rejected) = parse_installed(WITH_SOURCE).unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(pkgs.len(), WITH_SOURCE.lines().count());
+        assert_eq!(
+            pkg(&pkgs, "libc6", "amd64").source.as_deref(),
+            Some("glibc")
+        );
+        assert_eq!(
+            pkg(&pkgs, "bsdutils", "amd64").source.as_deref(),
+            Some("util-linux")
+        );
+        assert_eq!(pkg(&pkgs, "git-man", "all").source.as_deref(), Some("git"));
+        // binNMUs of a source of the same name.
+        assert_eq!(pkg(&pkgs, "bash", "amd64").source, None);
+        assert_eq!(pkg(&pkgs, "libcap2", "amd64").source, None);
+        assert_eq!(pkg(&pkgs, "dpkg", "amd64").source, None);
+        // Every recorded source differs from its binary's name.
+        assert!(
+            pkgs.iter()
+                .all(|p| p.source.as_deref() != Some(p.name.as_str()))
+        );
+        assert!(pkgs.iter().filter(|p| p.source.is_some()).count() > 50);
+    }
+
+    #[test]
+    fn an_update_takes_the_source_of_the_package_it_upgrades() {
+        let (installed, _) = parse_installed(
+            "libssl3\tamd64\t3.0.11-1~deb12u1\tii \topenssl\n\
+             openssl\tamd64\t3.0.11-1~deb12u1\tii \t\n\
+             pw-held\tall\t1.0-1\thi \tpw-src (0.9-1)\n\
+             pw-multi\tamd64\t1.0-1\tii \tpw-src\n",
+        )
+        .unwrap();
+        let sim = parse_simulation(
+            "Inst libssl3 [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])\n\
+             Inst openssl [3.0.11-1~deb12u1] (3.0.11-1~deb12u2 Debian-Security:12/stable-security [amd64])\n\
+             Inst pw-multi:i386 [1.0-1] (1.1-1 PatchwaveTest:testfleet [i386])\n\
+             The following packages have been kept back:\n  pw-held\n",
+        )
+        .unwrap();
+        let candidates = BTreeMap::from([("pw-held".to_string(), "1.1-1".to_string())]);
+        let u = updates(&installed, &sim, &candidates);
+        let source = |n: &str| {
+            u.iter()
+                .find(|u| u.name == n)
+                .unwrap_or_else(|| panic!("{n}: {u:?}"))
+                .source
+                .as_deref()
+        };
+        assert_eq!(source("libssl3"), Some("openssl"));
+        assert_eq!(source("openssl"), None);
+        assert_eq!(source("pw-held"), Some("pw-src"));
+        // Only the installed package of the same architecture says: none here.
+        assert_eq!(source("pw-multi"), None);
+    }
+
+    #[test]
+    fn unfinished_packages_are_read_from_lines_with_a_source() {
+        let u = parse_unfinished(
+            "pw-app\tall\t1.0-1\tiHR\tpw-src\npw-blocked\tall\t1.0-1\tiU \t\nlibc6\tamd64\t2.36-9\tii \tglibc\n",
+        );
+        assert_eq!(
+            u.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+            ["pw-app", "pw-blocked"]
+        );
+        assert!(u[0].needs_reinstall);
     }
 }

@@ -14,12 +14,34 @@ use crate::facts::{AvailableUpdate, InstalledPackage};
 use crate::spec::baseline::{Classification, Severity};
 use crate::transport::{RemoteCommand, Transport};
 
+/// `name \t epoch \t version \t release \t arch \t source rpm` for every
+/// package in the rpm database; the source rpm is the file the package was
+/// built from (`openssl-3.0.7-27.el9.src.rpm` for `openssl-libs`), `(none)`
+/// for gpg-pubkey entries.
 pub fn installed_command() -> RemoteCommand {
     RemoteCommand::new("rpm").args([
         "-qa",
         "--qf",
-        "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n",
+        "%{NAME}\\t%{EPOCHNUM}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n",
     ])
+}
+
+/// The source package named by `%{SOURCERPM}` of binary package `name`:
+/// `NAME-VERSION-RELEASE.src.rpm` (or `.nosrc.rpm`, a package built without
+/// its sources) with the version and release stripped. `Some(None)` when it
+/// is the binary's own name or rpm has none (`(none)`); `None` when the
+/// field does not have that shape.
+fn parse_source_rpm(field: &str, name: &str) -> Option<Option<String>> {
+    if field == "(none)" {
+        return Some(None);
+    }
+    let nvr = field
+        .strip_suffix(".src.rpm")
+        .or_else(|| field.strip_suffix(".nosrc.rpm"))?;
+    let (nv, release) = nvr.rsplit_once('-')?;
+    let (source, version) = nv.rsplit_once('-')?;
+    (is_rpm_name(source) && is_rpm_version_part(version) && is_rpm_version_part(release))
+        .then(|| (source != name).then(|| source.to_string()))
 }
 
 /// dnf reads only its cache (`-C`): refreshing is a separate, deliberate step.
@@ -105,14 +127,21 @@ pub fn parse_installed(out: &str) -> Result<(Vec<InstalledPackage>, Vec<String>)
         if line.split('\t').next() == Some("gpg-pubkey") {
             continue;
         }
-        match fields(line) {
-            Some([name, epoch, version, release, arch])
+        // Five fields: recorded before patchwave asked for the source rpm.
+        let f =
+            fields(line).or_else(|| fields(line).map(|[n, e, v, r, a]| [n, e, v, r, a, "(none)"]));
+        match f {
+            Some([name, epoch, version, release, arch, source_rpm])
                 if is_rpm_name(name) && valid_evr(epoch, version, release) && is_arch(arch) =>
             {
+                let Some(source) = parse_source_rpm(source_rpm, name) else {
+                    rejected.push(line);
+                    continue;
+                };
                 push_entry(
                     &mut pkgs,
                     InstalledPackage {
-                        source: None,
+                        source,
                         name: name.to_string(),
                         arch: arch.to_string(),
                         version: evr(epoch, version, release),
@@ -450,7 +479,8 @@ fn severity(s: Option<&str>) -> Severity {
     }
 }
 
-/// Upgrades of installed packages, each with its most urgent advisory.
+/// Upgrades of installed packages, each with its most urgent advisory and the
+/// source package of the installed package it upgrades.
 pub fn updates(
     installed: &[InstalledPackage],
     upgrades: &[Upgrade],
@@ -483,7 +513,7 @@ pub fn updates(
         cves.sort();
         cves.dedup();
         out.push(AvailableUpdate {
-            source: None,
+            source: inst.source.clone(),
             name: u.name.clone(),
             arch: u.arch.clone(),
             installed_version: inst.version.clone(),
@@ -746,5 +776,93 @@ mod tests {
             ("pw-x-y", "2:1.0-1.el9")
         );
         assert!(parse_duplicates("").is_empty());
+    }
+
+    #[test]
+    fn installed_packages_name_their_source_rpm_when_it_differs() {
+        let (pkgs, rejected) = parse_installed(
+            "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n\
+             openssl\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n\
+             kernel-core\t0\t5.14.0\t427.13.1.el9_4\tx86_64\tkernel-5.14.0-427.13.1.el9_4.src.rpm\n\
+             perl-Net-SSLeay\t0\t1.92\t2.el9\tx86_64\tperl-Net-SSLeay-1.92-2.el9.src.rpm\n\
+             python3-dnf\t0\t4.14.0\t9.el9\tnoarch\tdnf-4.14.0-9.el9.src.rpm\n\
+             libstdc++\t0\t11.4.1\t3.el9\tx86_64\tgcc-11.4.1-3.el9.src.rpm\n\
+             pw-firmware\t0\t1.0\t1\tnoarch\tpw-fw-2.0-1^20240101.nosrc.rpm\n\
+             pw-virtual\t0\t1.0\t1\tnoarch\t(none)\n\
+             gpg-pubkey\t0\t5a6340b3\t6229229e\t(none)\t(none)\n\
+             pw-old\t0\t1.0\t1\tnoarch\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let src = |n: &str| {
+            pkgs.iter()
+                .find(|p| p.name == n)
+                .unwrap_or_else(|| panic!("{n}: {pkgs:?}"))
+                .source
+                .as_deref()
+        };
+        assert_eq!(src("openssl-libs"), Some("openssl"));
+        assert_eq!(src("openssl"), None);
+        assert_eq!(src("kernel-core"), Some("kernel"));
+        assert_eq!(src("perl-Net-SSLeay"), None);
+        assert_eq!(src("python3-dnf"), Some("dnf"));
+        assert_eq!(src("libstdc++"), Some("gcc"));
+        assert_eq!(src("pw-firmware"), Some("pw-fw"));
+        assert_eq!(src("pw-virtual"), None);
+        // Five fields: asked without `%{SOURCERPM}`, still read.
+        assert_eq!(src("pw-old"), None);
+        assert_eq!(pkgs.len(), 9);
+        let libs = pkgs.iter().find(|p| p.name == "openssl-libs").unwrap();
+        assert_eq!(libs.version, "1:3.0.7-27.el9");
+        assert_eq!(libs.source_name(), "openssl");
+    }
+
+    #[test]
+    fn a_malformed_source_rpm_rejects_its_line() {
+        let bad = [
+            "",
+            "openssl.src.rpm",
+            "openssl-3.0.7.src.rpm",
+            "openssl-3.0.7-27.el9.rpm",
+            "openssl-3.0.7-27.el9.x86_64.rpm",
+            "-3.0.7-27.el9.src.rpm",
+            "evil;x-1-1.src.rpm",
+            "openssl-3.0.7-27 el9.src.rpm",
+            "openssl-$(id)-1.src.rpm",
+            "none",
+            "openssl-3.0.7-27.el9.src.rpm\tx",
+        ];
+        let out: String = bad
+            .iter()
+            .map(|s| format!("openssl-libs\t1\t3.0.7\t27.el9\tx86_64\t{s}\n"))
+            .collect();
+        let (pkgs, rejected) = parse_installed(&out).unwrap();
+        assert!(pkgs.is_empty(), "{pkgs:?}");
+        assert_eq!(rejected.len(), bad.len(), "{rejected:?}");
+    }
+
+    #[test]
+    fn an_update_takes_the_source_of_the_package_it_upgrades() {
+        let (installed, _) = parse_installed(
+            "openssl-libs\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n\
+             openssl\t1\t3.0.7\t27.el9\tx86_64\topenssl-3.0.7-27.el9.src.rpm\n",
+        )
+        .unwrap();
+        let (ups, rejected) = parse_upgrades(
+            "openssl-libs\t1\t3.0.7\t28.el9\tx86_64\tbaseos\nopenssl\t1\t3.0.7\t28.el9\tx86_64\tbaseos\nopenssl-libs\t1\t3.0.7\t28.el9\ti686\tbaseos\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty());
+        let u = updates(&installed, &ups, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(
+            u.iter()
+                .map(|u| (u.name.as_str(), u.arch.as_str(), u.source.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                ("openssl", "x86_64", None),
+                ("openssl-libs", "x86_64", Some("openssl"))
+            ]
+        );
+        assert_eq!(u[1].candidate_version, "1:3.0.7-28.el9");
     }
 }

@@ -382,7 +382,8 @@ fn severity(s: &str) -> Severity {
     }
 }
 
-/// Package updates of installed packages, each with its most urgent patch.
+/// Package updates of installed packages, each with its most urgent patch and
+/// the source package of the installed package it upgrades.
 pub fn updates(
     installed: &[InstalledPackage],
     ups: &[Update],
@@ -391,12 +392,13 @@ pub fn updates(
 ) -> Vec<AvailableUpdate> {
     let mut out = Vec::new();
     for u in ups {
-        if !installed
+        // The update's source package is that of the package it upgrades.
+        let Some(inst) = installed
             .iter()
-            .any(|p| p.name == u.name && p.arch == u.arch)
-        {
+            .find(|p| p.name == u.name && p.arch == u.arch)
+        else {
             continue;
-        }
+        };
         let covering: Vec<&Patch> = patches
             .iter()
             .filter(|p| {
@@ -419,7 +421,7 @@ pub fn updates(
         cves.sort();
         cves.dedup();
         out.push(AvailableUpdate {
-            source: None,
+            source: inst.source.clone(),
             name: u.name.clone(),
             arch: u.arch.clone(),
             installed_version: u.old_edition.clone(),
@@ -560,6 +562,26 @@ mod tests {
             (Classification::Security, Severity::Important)
         );
         assert_eq!(u[1].advisory.as_deref(), Some("PWT-2026:0001"));
+        // Neither installed package names a source of its own.
+        assert!(u.iter().all(|u| u.source.is_none()));
+    }
+
+    #[test]
+    fn an_update_takes_the_source_of_the_package_it_upgrades() {
+        let (ups, _) = parse_list_updates(LU).unwrap();
+        // rpm's answer on a SUSE host, with `%{SOURCERPM}`.
+        let (installed, rejected) = parse_installed(
+            "pw-alpha\t0\t1.0\t1\tnoarch\tpw-src-1.0-1.src.rpm\npw-beta\t0\t2.0\t1\tnoarch\tpw-beta-2.0-1.src.rpm\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let u = updates(&installed, &ups, &[], &BTreeMap::new());
+        assert_eq!(
+            u.iter()
+                .map(|u| (u.name.as_str(), u.source.as_deref()))
+                .collect::<Vec<_>>(),
+            [("pw-alpha", Some("pw-src")), ("pw-beta", None)]
+        );
     }
 
     #[test]

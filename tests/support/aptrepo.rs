@@ -20,6 +20,10 @@ pub struct Deb {
     pub postrm: Option<String>,
     /// A `Depends:` field, as Debian writes it (`pw-lib (>= 1.0)`).
     pub depends: Option<String>,
+    /// A `Source:` field: the source package's name when it is not the
+    /// package's own (`pw-src`), with its version when that differs from the
+    /// package's (`pw-src (1.0-0)`, as a binNMU has it).
+    pub source: Option<String>,
 }
 
 impl Deb {
@@ -30,6 +34,7 @@ impl Deb {
             postinst: None,
             postrm: None,
             depends: None,
+            source: None,
         }
     }
 }
@@ -79,10 +84,15 @@ impl AptRepo {
                 .as_ref()
                 .map(|x| format!("Depends: {x}\n"))
                 .unwrap_or_default();
+            let source = d
+                .source
+                .as_ref()
+                .map(|x| format!("Source: {x}\n"))
+                .unwrap_or_default();
             fs::write(
                 build.join("DEBIAN/control"),
                 format!(
-                    "Package: {}\nVersion: {}\nArchitecture: all\n{depends}Maintainer: patchwave tests <tests@example.com>\nDescription: patchwave test package {}\n",
+                    "Package: {}\n{source}Version: {}\nArchitecture: all\n{depends}Maintainer: patchwave tests <tests@example.com>\nDescription: patchwave test package {}\n",
                     d.name, d.version, d.name
                 ),
             )

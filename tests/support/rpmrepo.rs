@@ -20,6 +20,10 @@ pub struct Rpm {
     /// Body of a `%preun` scriptlet (`/bin/sh`; `$1` is the count of copies
     /// left), if any.
     pub preun: Option<String>,
+    /// The source package's name, when it is not the package's own: the
+    /// spec is then named so and builds the package as its subpackage
+    /// (`%package -n NAME`), so `SOURCERPM` is `SOURCE-VERSION-RELEASE.src.rpm`.
+    pub source: Option<String>,
 }
 
 impl Rpm {
@@ -32,6 +36,7 @@ impl Rpm {
             requires: None,
             provides: None,
             preun: None,
+            source: None,
         }
     }
 }
@@ -88,15 +93,42 @@ impl RpmRepo {
                 .iter()
                 .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}\n")))
                 .collect::<String>();
+            // A package with a source of another name is that source's
+            // subpackage: its sections are marked `-n NAME`, and the source
+            // itself (no `%files`) builds no package.
+            let (header, sub) = match &p.source {
+                None => (String::new(), String::new()),
+                Some(src) => (
+                    format!(
+                        "Name: {src}\n{epoch}Version: {v}\nRelease: {r}\nSummary: patchwave test source {src}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test source {src}.\n",
+                        v = p.version,
+                        r = p.release
+                    ),
+                    format!(" -n {}", p.name),
+                ),
+            };
             let preun = p
                 .preun
                 .as_ref()
-                .map(|b| format!("%preun\n{b}\n"))
+                .map(|b| format!("%preun{sub}\n{b}\n"))
                 .unwrap_or_default();
+            let package = if p.source.is_some() {
+                format!(
+                    "%package{sub}\n{requires}Summary: patchwave test package {n}\n",
+                    n = p.name
+                )
+            } else {
+                format!(
+                    "Name: {n}\n{epoch}{requires}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n",
+                    n = p.name,
+                    v = p.version,
+                    r = p.release
+                )
+            };
             fs::write(
                 &spec,
                 format!(
-                    "Name: {n}\n{epoch}{requires}Version: {v}\nRelease: {r}\nSummary: patchwave test package {n}\nLicense: MIT\nBuildArch: noarch\n%description\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files\n/usr/share/{n}/VERSION\n{preun}",
+                    "{header}{package}%description{sub}\npatchwave test package {n}.\n%install\nmkdir -p %{{buildroot}}/usr/share/{n}\necho {v}-{r} > %{{buildroot}}/usr/share/{n}/VERSION\n%files{sub}\n/usr/share/{n}/VERSION\n{preun}",
                     n = p.name, v = p.version, r = p.release
                 ),
             )
