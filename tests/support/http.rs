@@ -55,8 +55,10 @@ fn serve(conn: TcpStream, root: &Path) -> std::io::Result<()> {
         }
         let mut parts = request.split_whitespace();
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        let path = target.split('?').next().unwrap_or("/");
-        let body = safe_join(root, path).and_then(|p| std::fs::read(p).ok());
+        let path = percent_decode(target.split('?').next().unwrap_or("/"));
+        let body = path
+            .and_then(|path| safe_join(root, &path))
+            .and_then(|p| std::fs::read(p).ok());
         match body {
             Some(b) => {
                 write!(
@@ -72,6 +74,25 @@ fn serve(conn: TcpStream, root: &Path) -> std::io::Result<()> {
         }
         out.flush()?;
     }
+}
+
+/// A URL path with its `%XX` escapes decoded (apt escapes `+` in Debian
+/// versions as `%2b`); `None` when an escape is malformed or not UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The file under `root` a URL path names, never anything outside it.
