@@ -694,3 +694,103 @@ fn init_refuses_what_it_cannot_read_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!dir.exists());
 }
+
+/// `hostname`, `port` and `user` as `ssh -G` resolves `name` from `config`
+/// alone (`-F`: no other file is read; `-G` prints, connecting nowhere).
+fn ssh_resolves(config: &Path, name: &str) -> [String; 3] {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args(["-G", "--", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh -G {name}: {}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    ["hostname", "port", "user"].map(|k| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no `{k}` in ssh -G {name}: {stdout}"))
+            .to_string()
+    })
+}
+
+/// Every host an ssh_config gives resolves to what ssh itself resolves for
+/// that name (`ssh -G`, the oracle): the first value over the matching
+/// blocks in file order, settings before the first `Host`, wildcards,
+/// negations, patterns matched with case counted, `%h`, `=` and comments;
+/// what the file does not set is ssh's default. (ssh prints the host name
+/// in lower case; it resolves the same.)
+#[test]
+fn an_ssh_config_resolves_as_ssh_resolves_it() {
+    let configs = [
+        "\
+Host Web1 web1 web2
+  HostName %h.Example.com
+Host web*
+  Port 2200
+  User web
+Host WEB1
+  Port 2300
+Host db-1 db-2 !db-2
+  HostName=10.0.0.5
+  User db
+Host db-2
+  HostName 10.0.0.6
+host DB-3
+  HOSTNAME 10.0.0.7
+  user\ttabbed
+Host *.internal
+  User internal
+Host app.internal # a comment
+  Port 2222 # another
+Host plain
+Host *
+  Port 2022
+",
+        "\
+# settings before the first Host are for every host, and come first
+User everyone
+Host a b
+  User a
+  Port 2001
+Host b
+  HostName 192.0.2.2
+  Port 2002
+Host ?
+  HostName %h.example.com
+Host c
+",
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let tmp = repo(
+            &[("all", "  hostsFrom:\n    - sshConfig: ssh/config\n")],
+            &[("ssh/config", cfg)],
+        );
+        let checked = check(&tmp);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "config {i}: {:?}",
+            lines(tmp.path(), &checked)
+        );
+        let file = tmp.path().join("ssh/config");
+        let hosts = &checked.repo.group("all").unwrap().spec.hosts;
+        assert!(hosts.len() >= 3, "config {i}: {hosts:?}");
+        for h in hosts {
+            let name = h.name.value.as_str();
+            let [host, port, user] = ssh_resolves(Path::new("/dev/null"), name);
+            let ours = [
+                h.address
+                    .as_ref()
+                    .map_or(host, |a| a.value.to_ascii_lowercase()),
+                h.port.as_ref().map_or(port, |p| p.value.to_string()),
+                h.user.as_ref().map_or(user, |u| u.value.clone()),
+            ];
+            assert_eq!(
+                ours,
+                ssh_resolves(&file, name),
+                "config {i}, host {name}: patchwave vs ssh -G"
+            );
+        }
+    }
+}
