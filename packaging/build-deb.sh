@@ -3,7 +3,8 @@
 #
 # Builds the release binary, has it write its shell completions and manual
 # pages under <target dir>/release/ (where the assets of
-# [package.metadata.deb] in Cargo.toml point), runs `cargo deb --no-build`,
+# [package.metadata.deb] in Cargo.toml point; for another profile, cargo-deb
+# reads that prefix as the profile's directory), runs `cargo deb --no-build`,
 # then checks the package with dpkg-deb: its control fields, that it holds the
 # binary, the completions, a manual page per command, the README and the
 # licences, and that the binary, completions and pages it unpacks work.
@@ -11,17 +12,40 @@
 # Needs cargo-deb (`cargo install cargo-deb --locked`), dpkg-deb and
 # dpkg-shlibdeps (dpkg-dev), bash, zsh and groff. Builds for the machine it
 # runs on (it runs the binary it built). Prints the .deb's path last.
+#
+# `--profile NAME` builds with another Cargo profile instead of `release`
+# (the test suite uses `deb-test`, the release profile without its
+# optimisation: see Cargo.toml); everything else is the same. The .deb goes to
+# <target dir>/debian/ for `release`, else to <target dir>/NAME/debian/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fail() { echo "build-deb: $*" >&2; exit 1; }
 
-cargo build --release --locked
+profile=release
+case $# in
+    0) ;;
+    2) [ "$1" = --profile ] || fail "usage: $0 [--profile NAME]"; profile=$2 ;;
+    *) fail "usage: $0 [--profile NAME]" ;;
+esac
+# `dev` and `test` build into target/debug/, and are not release builds.
+if [[ ! $profile =~ ^[a-z][a-z0-9-]*$ ]] || [ "$profile" = dev ] || [ "$profile" = test ]; then
+    fail "--profile: '$profile' is not a profile this script builds (release, or one that inherits it)"
+fi
+
+cargo build --profile "$profile" --locked
 target_dir=$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 [ -n "$target_dir" ] || fail "cannot find the target directory"
-out=$target_dir/release
+# Where cargo puts the profile's binary; cargo-deb reads the assets written
+# `target/release/...` in Cargo.toml from there too.
+out=$target_dir/$profile
 bin=$out/patchwave
+if [ "$profile" = release ]; then
+    deb_dir=$target_dir/debian
+else
+    deb_dir=$out/debian
+fi
 
 rm -rf "$out/completions" "$out/man"
 mkdir -p "$out/completions"
@@ -33,11 +57,11 @@ mkdir -p "$out/completions"
 # not ones under target/release/); -n: no name or time stamp, reproducible.
 gzip -9n "$out"/man/*.1
 
-rm -rf "$target_dir/debian"
-cargo deb --no-build --output "$target_dir/debian/" >/dev/null
-debs=("$target_dir"/debian/*.deb)
+rm -rf "$deb_dir"
+cargo deb --no-build --profile "$profile" --output "$deb_dir/" >/dev/null
+debs=("$deb_dir"/*.deb)
 if [ "${#debs[@]}" -ne 1 ] || [ ! -f "${debs[0]}" ]; then
-    fail "expected one .deb in $target_dir/debian"
+    fail "expected one .deb in $deb_dir"
 fi
 deb=${debs[0]}
 

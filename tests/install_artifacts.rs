@@ -2,7 +2,8 @@
 //! `--version` names the commit it was built from (build.rs), the shell
 //! completions parse and complete the commands, the manual pages render
 //! without warnings and refer only to pages that exist. The .deb is checked by
-//! packaging/build-deb.sh (it needs a release build and cargo-deb).
+//! packaging/build-deb.sh and installed into a test host by
+//! tests/install_deb.rs.
 //!
 //! Needs git, bash, zsh and groff (`.ci/run` installs them).
 

@@ -1,13 +1,21 @@
 //! `hostsFrom`: a HostGroup's hosts read from an Ansible inventory (INI or
 //! YAML) or an ssh_config in the fleet repository, checked like written
 //! hosts, with every problem reported at the inventory file's line:col;
-//! and `patchwave init --from-ansible` / `--from-ssh-config`.
+//! `patchwave init --from-ansible` / `--from-ssh-config`; and hosts from an
+//! ssh_config reached over SSH and patched on real apt hosts (fleet subnet
+//! 17, started by the one test that needs it).
+
+mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use patchwave::spec::{self, Checked};
+use support::aptrepo::{Deb, SECURITY};
+use support::aptworld::AptWorld;
+use support::policy;
 
 /// A baseline, a window and a rollout the groups below refer to.
 const COMMON: &str = r#"apiVersion: patchwave.dev/v1
@@ -693,4 +701,292 @@ fn init_refuses_what_it_cannot_read_and_writes_nothing() {
     let out = patchwave(&state, &["init", d, "--local", "--from-ssh-config", "x"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(!dir.exists());
+}
+
+/// A second sshd in a test host, on another port (the host's own, its PID 1,
+/// stays on 22); stopped by its pid when dropped.
+struct ExtraSshd<'a> {
+    world: &'a AptWorld,
+    host: &'a str,
+}
+
+const EXTRA_SSHD_PID: &str = "/run/patchwave-test-sshd.pid";
+const EXTRA_SSHD_LOG: &str = "/var/log/patchwave-test-sshd.log";
+
+impl<'a> ExtraSshd<'a> {
+    /// Starts it on `port` of the host's address, with the host's key and
+    /// the settings of its own sshd; waits (bounded) until it answers.
+    fn start(world: &'a AptWorld, host: &'a str, port: u16) -> ExtraSshd<'a> {
+        let f = &world.fleet;
+        let addr = &f.host(host).address;
+        let listen = format!("ListenAddress={addr}:{port}");
+        let pid_file = format!("PidFile={EXTRA_SSHD_PID}");
+        let mut argv = vec!["/usr/sbin/sshd", "-E", EXTRA_SSHD_LOG];
+        for o in [
+            "HostKey=/etc/ssh/patchwave_host_ed25519_key",
+            &listen,
+            &pid_file,
+            "PermitRootLogin=prohibit-password",
+            "PasswordAuthentication=no",
+            "KbdInteractiveAuthentication=no",
+            "UsePAM=no",
+            "UseDNS=no",
+            "StrictModes=no",
+        ] {
+            argv.extend(["-o", o]);
+        }
+        // sshd detaches itself; the session ends once it has.
+        f.ssh_ok(host, &argv);
+        let extra = ExtraSshd { world, host };
+        let target: std::net::SocketAddr = format!("{addr}:{port}").parse().unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect_timeout(&target, Duration::from_secs(1)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the second sshd of {host} does not answer on {target}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        extra
+    }
+
+    /// What it logged.
+    fn log(&self) -> String {
+        self.world.fleet.ssh_ok(self.host, &["cat", EXTRA_SSHD_LOG])
+    }
+}
+
+impl Drop for ExtraSshd<'_> {
+    fn drop(&mut self) {
+        let f = &self.world.fleet;
+        let read = f.ssh(self.host, &["cat", EXTRA_SSHD_PID]);
+        let pid = String::from_utf8_lossy(&read.stdout).trim().parse::<u32>();
+        let stopped = match pid {
+            Ok(pid) if read.status.success() => f
+                .ssh(self.host, &["kill", &pid.to_string()])
+                .status
+                .success(),
+            _ => false,
+        };
+        // When the test failed already, its own message matters more (the
+        // fleet's teardown ends the sshd in any case).
+        if !std::thread::panicking() {
+            assert!(stopped, "could not stop the second sshd of {}", self.host);
+        }
+    }
+}
+
+/// Hosts from an ssh_config in the fleet repository (`hostsFrom: -
+/// sshConfig`) are patched like written ones, reached as ssh would reach
+/// them from that file: at each entry's `HostName`, on its `Port`, as its
+/// `User` — the first value given, wildcard blocks' settings included —
+/// over the group's `connection` (which is wrong here on purpose: user
+/// `nobody`, port 1). The pattern entries are not hosts, and a concrete host
+/// the entry's `hosts` glob leaves out is never reached.
+#[test]
+fn hosts_from_an_ssh_config_are_reached_as_it_says_and_patched() {
+    let w = AptWorld::start(17, 2, &["pw-ssh"]);
+    w.apt.publish(SECURITY, &[Deb::new("pw-ssh", "1.1-1")]);
+    let f = &w.fleet;
+    let (a1, a2) = (&f.host("h1").address, &f.host("h2").address);
+    // h2 is reached on 2222 only: its known key is for [address]:2222, so
+    // reaching it on 22 fails host-key verification.
+    let sshd = ExtraSshd::start(&w, "h2", 2222);
+    let known = fs::read_to_string(f.known_hosts()).unwrap();
+    let key = |addr: &str| {
+        let line = known
+            .lines()
+            .find(|l| l.split(' ').next() == Some(addr))
+            .unwrap_or_else(|| panic!("no key for {addr} in {known}"));
+        line.split_once(' ').unwrap().1.to_string()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let kh = tmp.path().join("known_hosts");
+    fs::write(&kh, format!("{a1} {}\n[{a2}]:2222 {}\n", key(a1), key(a2))).unwrap();
+
+    let dir = tmp.path().join("fleet");
+    write(
+        &dir,
+        "ssh/config",
+        &format!(
+            "\
+# The test fleet, as a user's ssh_config lists it.
+Host h1
+    HostName {a1}
+    User root
+    Port 22
+Host h2
+    HostName {a2}
+    Port 2222
+Host backup
+    HostName 127.0.17.99
+Host h*
+    User root
+    Port 22
+Host *
+    User nobody
+    Port 1
+"
+        ),
+    );
+    let group = format!(
+        "apiVersion: patchwave.dev/v1
+kind: HostGroup
+metadata: {{name: ssh}}
+spec:
+  baseline: b
+  rollout: r
+  windows: [w]
+  connection:
+    user: nobody
+    port: 1
+    identityFile: {id}
+    knownHostsFile: {kh}
+  hostsFrom:
+    - {{sshConfig: ssh/config, hosts: [\"h?\"]}}
+",
+        id = f.identity().display(),
+        kh = kh.display(),
+    );
+    let docs = [
+        "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: t}\nspec: {scan: {refreshAfter: 0s}}\n",
+        &group,
+        "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: b}\nspec:\n  approvalRules:\n    - {name: security, classifications: [security], packages: [pw-ssh]}\n",
+        "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [\"100%\"]}\n",
+        policy::ALWAYS_OPEN_WINDOW,
+    ];
+    write(&dir, "fleet.yaml", &policy::stream(&docs));
+
+    let state = tmp.path().join("state");
+    let d = dir.to_str().unwrap();
+    let v = patchwave(&state, &["validate", "--repo", d]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let out = patchwave(
+        &state,
+        &["apply", "--repo", d, "--state-dir", state.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for h in ["h1", "h2"] {
+        assert_eq!(w.installed(h, "pw-ssh"), "1.1-1", "{h}");
+    }
+    // The run covered the two hosts: not `h*`, `*`, nor `backup`.
+    let runs: Vec<serde_json::Value> = fs::read_dir(state.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_slice(&fs::read(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let mut hosts: Vec<&str> = runs[0]["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["hosts"].as_array().unwrap())
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["h1", "h2"], "{}", runs[0]);
+    // h2's second sshd let root in: port 2222, user from `Host h*`.
+    let log = sshd.log();
+    assert!(log.contains("Accepted publickey for root"), "{log}");
+}
+
+/// `hostname`, `port` and `user` as `ssh -G` resolves `name` from `config`
+/// alone (`-F`: no other file is read; `-G` prints, connecting nowhere).
+fn ssh_resolves(config: &Path, name: &str) -> [String; 3] {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args(["-G", "--", name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh -G {name}: {}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    ["hostname", "port", "user"].map(|k| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no `{k}` in ssh -G {name}: {stdout}"))
+            .to_string()
+    })
+}
+
+/// Every host an ssh_config gives resolves to what ssh itself resolves for
+/// that name (`ssh -G`, the oracle): the first value over the matching
+/// blocks in file order, settings before the first `Host`, wildcards,
+/// negations, patterns matched with case counted, `%h`, `=` and comments;
+/// what the file does not set is ssh's default. (ssh prints the host name
+/// in lower case; it resolves the same.)
+#[test]
+fn an_ssh_config_resolves_as_ssh_resolves_it() {
+    let configs = [
+        "\
+Host Web1 web1 web2
+  HostName %h.Example.com
+Host web*
+  Port 2200
+  User web
+Host WEB1
+  Port 2300
+Host db-1 db-2 !db-2
+  HostName=10.0.0.5
+  User db
+Host db-2
+  HostName 10.0.0.6
+host DB-3
+  HOSTNAME 10.0.0.7
+  user\ttabbed
+Host *.internal
+  User internal
+Host app.internal # a comment
+  Port 2222 # another
+Host plain
+Host *
+  Port 2022
+",
+        "\
+# settings before the first Host are for every host, and come first
+User everyone
+Host a b
+  User a
+  Port 2001
+Host b
+  HostName 192.0.2.2
+  Port 2002
+Host ?
+  HostName %h.example.com
+Host c
+",
+    ];
+    for (i, cfg) in configs.iter().enumerate() {
+        let tmp = repo(
+            &[("all", "  hostsFrom:\n    - sshConfig: ssh/config\n")],
+            &[("ssh/config", cfg)],
+        );
+        let checked = check(&tmp);
+        assert!(
+            checked.diagnostics.is_empty(),
+            "config {i}: {:?}",
+            lines(tmp.path(), &checked)
+        );
+        let file = tmp.path().join("ssh/config");
+        let hosts = &checked.repo.group("all").unwrap().spec.hosts;
+        assert!(hosts.len() >= 3, "config {i}: {hosts:?}");
+        for h in hosts {
+            let name = h.name.value.as_str();
+            let [host, port, user] = ssh_resolves(Path::new("/dev/null"), name);
+            let ours = [
+                h.address
+                    .as_ref()
+                    .map_or(host, |a| a.value.to_ascii_lowercase()),
+                h.port.as_ref().map_or(port, |p| p.value.to_string()),
+                h.user.as_ref().map_or(user, |u| u.value.clone()),
+            ];
+            assert_eq!(
+                ours,
+                ssh_resolves(&file, name),
+                "config {i}, host {name}: patchwave vs ssh -G"
+            );
+        }
+    }
 }

@@ -172,6 +172,27 @@ impl Fleet {
         assert!(out.status.success(), "writing {path} on {host}");
     }
 
+    /// Copies a local file to a host (through ssh's stdin; the path is quoted).
+    pub fn upload(&self, host: &str, local: &Path, path: &str) {
+        let file =
+            std::fs::File::open(local).unwrap_or_else(|e| panic!("open {}: {e}", local.display()));
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(self.ssh_config())
+            .arg(&self.host(host).address)
+            .arg("--")
+            .arg(format!("cat > {}", sh_quote(path)))
+            .stdin(file)
+            .output()
+            .expect("run ssh");
+        assert!(
+            out.status.success(),
+            "copying {} to {host}:{path}: {}",
+            local.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn ctl(&self, verb: &str, host: &str) {
         fleetctl(&[verb, self.dir.to_str().unwrap(), host]);
     }

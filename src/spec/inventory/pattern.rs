@@ -110,11 +110,30 @@ pub fn is_glob(name: &str) -> bool {
     name.contains(['*', '?'])
 }
 
-/// `*` (any run of characters) and `?` (one character), ASCII case
-/// ignored, as ssh matches `Host` patterns.
+/// A `hostsFrom.hosts` glob: `*` (any run of characters) and `?` (one
+/// character), ASCII case ignored.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let n: Vec<char> = name.chars().map(|c| c.to_ascii_lowercase()).collect();
+    wildcard_matches(pattern, name, true)
+}
+
+/// An ssh_config `Host` pattern: `*` and `?`, with case counted, as ssh
+/// matches a pattern against the name it was given (OpenSSH's
+/// `match_pattern`: `Host WEB1` does not apply to `ssh web1`, nor `Host web*`
+/// to `ssh WEB1`; checked with `ssh -G`, OpenSSH 9.2).
+pub fn ssh_pattern_matches(pattern: &str, name: &str) -> bool {
+    wildcard_matches(pattern, name, false)
+}
+
+fn wildcard_matches(pattern: &str, name: &str, ignore_case: bool) -> bool {
+    let fold = |c: char| {
+        if ignore_case {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }
+    };
+    let p: Vec<char> = pattern.chars().map(fold).collect();
+    let n: Vec<char> = name.chars().map(fold).collect();
     // Greedy with one backtrack point: linear, no recursion.
     let (mut pi, mut ni) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -190,5 +209,15 @@ mod tests {
         assert!(glob_matches("a*b*c", "aXbYbZc"));
         assert!(!glob_matches("a*b*c", "aXbYbZ"));
         assert!(is_glob("web-*") && !is_glob("web-1"));
+    }
+
+    #[test]
+    fn ssh_patterns_count_case() {
+        assert!(ssh_pattern_matches("web-*", "web-1"));
+        assert!(ssh_pattern_matches("W?B*", "WEB1"));
+        assert!(!ssh_pattern_matches("WEB-?", "web-1"));
+        assert!(!ssh_pattern_matches("web*", "Web1"));
+        assert!(!ssh_pattern_matches("Web1", "web1"));
+        assert!(ssh_pattern_matches("*", "Web1"));
     }
 }

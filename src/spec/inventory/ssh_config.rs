@@ -2,14 +2,15 @@
 //! three things patchwave needs. Every `Host` name without wildcards is a
 //! host; its `HostName`, `Port` and `User` are the first values given by
 //! the blocks that match it, in file order (settings before the first
-//! `Host`, and wildcard blocks such as `Host *.prod`, count too), with
-//! `%h` in `HostName` standing for the name. `Include` is refused (the
-//! hosts must be in files this repository reviews, each named by its own
-//! `hostsFrom` entry); `Match` blocks are not evaluated (a warning).
+//! `Host`, and wildcard blocks such as `Host *.prod`, count too; patterns
+//! match with case counted, as ssh's do), with `%h` in `HostName` standing
+//! for the name. `Include` is refused (the hosts must be in files this
+//! repository reviews, each named by its own `hostsFrom` entry); `Match`
+//! blocks are not evaluated (a warning).
 
 use std::path::Path;
 
-use super::pattern::{glob_matches, is_glob};
+use super::pattern::{is_glob, ssh_pattern_matches};
 use super::{Found, Lexed, Vars, lex};
 use crate::spec::diagnostic::Diagnostic;
 use crate::spec::spanned::{Pos, Spanned};
@@ -58,8 +59,11 @@ impl Block {
         match &self.patterns {
             None => true,
             Some(ps) => {
-                ps.iter().any(|(p, neg)| !neg && glob_matches(p, host))
-                    && !ps.iter().any(|(p, neg)| *neg && glob_matches(p, host))
+                ps.iter()
+                    .any(|(p, neg)| !neg && ssh_pattern_matches(p, host))
+                    && !ps
+                        .iter()
+                        .any(|(p, neg)| *neg && ssh_pattern_matches(p, host))
             }
         }
     }
@@ -327,6 +331,37 @@ Host *
                 s("web-2", "web-2.example.com", "2222", "global"),
                 s("db.internal", "10.0.0.5", "22", "global"),
                 s("app.internal", "10.0.0.5", "2200", "global"),
+            ]
+        );
+    }
+
+    #[test]
+    fn host_patterns_count_case_as_ssh_does() {
+        // As `ssh -F this -G NAME` gives them (OpenSSH 9.2): `Host web*` is
+        // not for `Web1` (port 22), nor `Host WEB1` for `web1` (2200), nor
+        // `Host Web1 web1` for `WEB1` (no HostName).
+        let (hosts, diags) = resolve(
+            "\
+Host Web1 web1
+  HostName %h.example.com
+Host web*
+  Port 2200
+Host WEB1
+  Port 2300
+Host *
+  User web
+",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        let s = |a: &str, b: &str, c: &str, d: &str| {
+            (a.to_string(), b.to_string(), c.to_string(), d.to_string())
+        };
+        assert_eq!(
+            hosts,
+            [
+                s("Web1", "Web1.example.com", "", "web"),
+                s("web1", "web1.example.com", "2200", "web"),
+                s("WEB1", "", "2300", "web"),
             ]
         );
     }
