@@ -24,13 +24,16 @@ use support::policy;
 
 /// (package, source package, installed, candidate): each candidate is the
 /// first version that fixes one real tracker entry of its source.
-const PACKAGES: [(&str, &str, &str, &str); 3] = [
+const PACKAGES: [(&str, &str, &str, &str); 4] = [
     // CVE-2008-0166, urgency high.
     ("pw-ssl-old", "openssl", "0.9.8g-8", "0.9.8g-9"),
     // CVE-2018-0737, urgency low.
     ("pw-ssl-low", "openssl", "1.1.0h-2", "1.1.0h-3"),
     // CVE-2021-3156 ("Baron Samedit"), in the KEV catalog.
     ("pw-sudo", "sudo", "1.8.27-1+deb10u2", "1.8.27-1+deb10u3"),
+    // CVE-2014-0160 ("Heartbleed"), in the KEV catalog; no rule approves it
+    // (every rule excludes it), so it stays missing whatever a test applies.
+    ("pw-ssl-hb", "openssl", "1.0.1f-1", "1.0.1g-1"),
 ];
 
 struct World {
@@ -129,8 +132,8 @@ kind: PatchBaseline
 metadata: {name: b}
 spec:
   approvalRules:
-    - {name: kev, knownExploited: true, approveAfterDays: 0}
-    - {name: severe, severities: [critical, important], approveAfterDays: 0}
+    - {name: kev, knownExploited: true, approveAfterDays: 0, excludePackages: [pw-ssl-hb]}
+    - {name: severe, severities: [critical, important], approveAfterDays: 0, excludePackages: [pw-ssl-hb]}
 ---
 apiVersion: patchwave.dev/v1
 kind: RolloutPolicy
@@ -140,23 +143,34 @@ spec: {waves: [\"100%\"]}
 
 /// A fleet repository with the given vulnerability sources (`(name, format, file)`).
 fn repo(dir: &Path, sources: &[(&str, &str, &str)]) {
+    repo_with(dir, sources, "", BASELINE);
+}
+
+/// The same, with more Fleet settings (`fleet_extra`, indented under
+/// `spec:`) and another baseline and rollout.
+fn repo_with(dir: &Path, sources: &[(&str, &str, &str)], fleet_extra: &str, baseline: &str) {
     let w = world();
-    let fleet = if sources.is_empty() {
+    let fleet = if sources.is_empty() && fleet_extra.is_empty() {
         String::new()
     } else {
         let list: String = sources
             .iter()
             .map(|(n, f, file)| format!("      - {{name: {n}, format: {f}, file: {file}}}\n"))
             .collect();
+        let vulns = if list.is_empty() {
+            String::new()
+        } else {
+            format!("  vulnerabilities:\n    sources:\n{list}")
+        };
         format!(
-            "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {{name: fleet}}\nspec:\n  vulnerabilities:\n    sources:\n{list}---\n"
+            "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {{name: fleet}}\nspec:\n{vulns}{fleet_extra}---\n"
         )
     };
     let yaml = format!(
         "{fleet}{}",
         policy::stream(&[
             &policy::fleet_group("apt-hosts", &w.fleet),
-            BASELINE,
+            baseline,
             policy::ALWAYS_OPEN_WINDOW,
         ])
     );
@@ -275,6 +289,17 @@ fn tracker_and_kev_rate_debian_updates_and_rules_approve_by_them() {
         assert_eq!(kev["cves"], serde_json::json!(["CVE-2021-3156"]), "{kev}");
         assert_eq!(kev["decision"]["state"], "APPROVED", "{kev}");
         assert_eq!(kev["decision"]["basis"]["rule"], "kev", "{kev}");
+        // Known exploited and critical, but no rule approves it here.
+        let hb = change(&after, host, "pw-ssl-hb");
+        assert_eq!(hb["cves"], serde_json::json!(["CVE-2014-0160"]), "{hb}");
+        assert_eq!(
+            (&hb["severity"], &hb["knownExploited"]),
+            (&Value::from("critical"), &Value::from(true)),
+            "{hb}"
+        );
+        assert_eq!(hb["decision"]["state"], "NOT_APPLICABLE", "{hb}");
+        // No deadlines declared, none shown.
+        assert!(hb.get("deadline").is_none(), "{hb}");
     }
 
     // Applied, the hosts get exactly the approved fixes.
@@ -290,6 +315,7 @@ fn tracker_and_kev_rate_debian_updates_and_rules_approve_by_them() {
         assert_eq!(version("pw-ssl-old"), "0.9.8g-9", "{host}");
         assert_eq!(version("pw-sudo"), "1.8.27-1+deb10u3", "{host}");
         assert_eq!(version("pw-ssl-low"), "1.1.0h-2", "{host}");
+        assert_eq!(version("pw-ssl-hb"), "1.0.1f-1", "{host}");
     }
 }
 
@@ -333,5 +359,184 @@ fn broken_vulnerability_data_is_a_warning_naming_the_source() {
     assert!(
         out.contains("fleet.yaml:") && out.contains("vuln/kev.json"),
         "{out}"
+    );
+}
+
+/// A baseline that approves nothing: an apply here installs nothing, so
+/// this test leaves the hosts as the others expect them.
+const APPROVES_NOTHING: &str = "apiVersion: patchwave.dev/v1
+kind: PatchBaseline
+metadata: {name: b}
+spec:
+  approvalRules:
+    - {name: never, packages: [nothing-is-called-this]}
+---
+apiVersion: patchwave.dev/v1
+kind: RolloutPolicy
+metadata: {name: r}
+spec: {waves: [\"100%\"]}
+";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_critical_patch_past_its_30_day_deadline_is_overdue_in_plan_report_and_metrics() {
+    let _s = serial();
+    world();
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    repo_with(
+        dir.path(),
+        &BOTH,
+        "  deadlines: {countFrom: detection, critical: 30}\n",
+        APPROVES_NOTHING,
+    );
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "deadlines"]);
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
+    let in_31_days = today
+        .checked_add(jiff::ToSpan::days(31))
+        .unwrap()
+        .to_string();
+
+    // Today (the first sighting): due in 30 days, not overdue. The
+    // important openssl fix has no deadline (none set for important).
+    let (now, _) = plan(dir.path(), state.path());
+    let hb = change(&now, "h1", "pw-ssl-hb");
+    let due = today
+        .checked_add(jiff::ToSpan::days(30))
+        .unwrap()
+        .to_string();
+    assert_eq!(hb["deadline"]["dueBy"], due.as_str(), "{hb}");
+    assert_eq!(hb["deadline"]["since"], today.to_string().as_str(), "{hb}");
+    assert_eq!(hb["deadline"]["overdue"], false, "{hb}");
+    assert!(change(&now, "h1", "pw-ssl-old").get("deadline").is_none());
+    assert!(
+        now["summary"].get("overdue").is_none(),
+        "{}",
+        now["summary"]
+    );
+
+    // 31 days later: overdue, counted, and said so in the text plan.
+    let (code, out, err) = run(
+        &["plan", "-o", "json", "--at", &in_31_days],
+        dir.path(),
+        state.path(),
+    );
+    assert!(matches!(code, Some(0 | 2)), "{err}");
+    let later: Value = serde_json::from_str(&out).unwrap();
+    support::output_schema::assert_valid("Plan", &later);
+    for host in ["h1", "h2"] {
+        let hb = change(&later, host, "pw-ssl-hb");
+        assert_eq!(hb["deadline"]["overdue"], true, "{hb}");
+        assert_eq!(hb["deadline"]["dueBy"], due.as_str(), "{hb}");
+    }
+    // pw-ssl-hb on both hosts, and pw-sudo (critical too) where no other
+    // test has installed it yet: the count is whatever the plan lists.
+    let overdue_critical = ["h1", "h2"]
+        .iter()
+        .flat_map(|h| changes(&later, h))
+        .filter(|c| c["deadline"]["overdue"] == true && c["severity"] == "critical")
+        .count();
+    assert!(overdue_critical >= 2, "{later}");
+    assert_eq!(
+        later["summary"]["overdue"]["critical"], overdue_critical,
+        "{}",
+        later["summary"]
+    );
+    let (_, text, _) = run(&["plan", "--at", &in_31_days], dir.path(), state.path());
+    assert!(text.contains(&format!("OVERDUE: due by {due}")), "{text}");
+
+    // An apply (which installs nothing here) commits the hosts' status;
+    // the report as of 31 days later lists the overdue patch per host.
+    let (code, out, err) = run(&["apply"], dir.path(), state.path());
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let (code, out, err) = run(
+        &["report", "-o", "json", "--at", &in_31_days],
+        dir.path(),
+        state.path(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    support::output_schema::assert_valid("Report", &report);
+    let overdue = report["overdue"].as_array().unwrap();
+    assert_eq!(overdue.len(), overdue_critical, "{report}");
+    let heartbleed: Vec<(&str, i64)> = overdue
+        .iter()
+        .filter(|r| r["package"] == "pw-ssl-hb:all")
+        .map(|r| {
+            (
+                r["host"].as_str().unwrap(),
+                r["daysOverdue"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(heartbleed, [("h1", 1), ("h2", 1)], "{report}");
+    let (_, md, _) = run(
+        &["report", "-o", "markdown", "--at", &in_31_days],
+        dir.path(),
+        state.path(),
+    );
+    assert!(
+        md.contains("## Overdue patches") && md.contains("| h1 | apt-hosts | pw-ssl-hb:all |"),
+        "{md}"
+    );
+    // Today, the same status has nothing overdue.
+    let (_, out, _) = run(&["report", "-o", "json"], dir.path(), state.path());
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&report["deadlines"], &report["overdue"]),
+        (&Value::from(true), &serde_json::json!([])),
+        "{report}"
+    );
+
+    // The daemon's metrics, from the same status branch, at both times.
+    let hosts = patchwave::daemon::metrics::hosts_on_status_branch(dir.path(), "patchwave/status")
+        .expect("the status branch");
+    let mut metrics = patchwave::daemon::metrics::Metrics::default();
+    metrics.set_hosts(&hosts);
+    let at = |d: &str| -> jiff::Timestamp { format!("{d}T12:00:00Z").parse().unwrap() };
+    let later = metrics.render_at(at(&in_31_days));
+    assert!(
+        later.contains(&format!(
+            "patchwave_overdue_patches{{severity=\"critical\"}} {overdue_critical}"
+        )),
+        "{later}"
+    );
+    assert!(
+        !later.contains("patchwave_next_deadline_seconds "),
+        "{later}"
+    );
+    let now = metrics.render_at(at(&today.to_string()));
+    assert!(
+        now.contains("patchwave_overdue_patches{severity=\"critical\"} 0"),
+        "{now}"
+    );
+    // Due by the end of day 30: 30.5 days from noon today.
+    assert!(
+        now.contains(&format!(
+            "patchwave_next_deadline_seconds {}",
+            30 * 86_400 + 43_200
+        )),
+        "{now}"
     );
 }

@@ -25,6 +25,10 @@ pub struct Args {
     pub branch: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Report as of this time instead of now (which patches are overdue by
+    /// then): a date or date-time in the Fleet's timezone, or an instant.
+    #[arg(long, value_name = "TIME", value_parser = super::at::parse)]
+    pub at: Option<super::at::TimeArg>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,11 +92,17 @@ fn report(args: &Args) -> Result<String, String> {
         Format::Json => ReportFormat::Json,
         Format::Csv => ReportFormat::Csv,
     };
+    let now = match &args.at {
+        Some(t) => t
+            .resolve(&repo.approval_timezone())
+            .map_err(|e| format!("--at {e}"))?,
+        None => Timestamp::now(),
+    };
     render_as(
         format,
         &hosts,
         &runs,
-        Timestamp::now(),
+        now,
         head_commit(root).as_deref(),
         &|p, v| history.first_seen(p, v),
     )

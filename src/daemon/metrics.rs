@@ -19,6 +19,28 @@ pub struct Metrics {
     /// The newest commit was refused (invalid or unverified).
     pub source_refused: bool,
     pub desired_commit: Option<String>,
+    /// Every patch deadline of the hosts: (severity, when it passes).
+    pub deadlines: Vec<(String, jiff::Timestamp)>,
+}
+
+/// The host documents of a status branch (`None`: unreadable); a document
+/// that does not parse is skipped.
+pub fn hosts_on_status_branch(git_dir: &std::path::Path, branch: &str) -> Option<Vec<HostStatus>> {
+    let files = crate::source::read_status_files(git_dir, branch, "status/hosts").ok()?;
+    Some(
+        files
+            .iter()
+            .filter_map(|(_, t)| serde_saphyr::from_str(t).ok())
+            .collect(),
+    )
+}
+
+/// A severity as the status and the plan spell it (`critical`).
+fn severity_word(s: crate::spec::baseline::Severity) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// A Prometheus label value: backslash, quote and newline escaped.
@@ -42,13 +64,7 @@ impl Metrics {
         self.source_refused = src.refused.is_some();
         self.desired_commit = src.commit.clone();
         let repo = &desired.checked.repo;
-        if let Ok(files) =
-            crate::source::read_status_files(&src.git_dir, &repo.status_branch(), "status/hosts")
-        {
-            let hosts: Vec<HostStatus> = files
-                .iter()
-                .filter_map(|(_, t)| serde_saphyr::from_str(t).ok())
-                .collect();
+        if let Some(hosts) = hosts_on_status_branch(&src.git_dir, &repo.status_branch()) {
             self.set_hosts(&hosts);
         }
         if let Some(runs) = runs {
@@ -70,22 +86,31 @@ impl Metrics {
             .map(|s| (s.to_string(), 0))
             .collect();
         self.missing_by_severity.clear();
+        self.deadlines.clear();
         for h in hosts {
+            for d in &h.deadlines {
+                self.deadlines
+                    .push((severity_word(d.severity), d.passes_at));
+            }
             *self
                 .hosts_by_compliance
                 .entry(h.compliance.clone())
                 .or_default() += 1;
             for m in &h.missing {
-                let sev = serde_json::to_value(m.severity)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                *self.missing_by_severity.entry(sev).or_default() += 1;
+                *self
+                    .missing_by_severity
+                    .entry(severity_word(m.severity))
+                    .or_default() += 1;
             }
         }
     }
 
     pub fn render(&self) -> String {
+        self.render_at(jiff::Timestamp::now())
+    }
+
+    /// The metrics as of `now` (deadlines pass while the daemon idles).
+    pub fn render_at(&self, now: jiff::Timestamp) -> String {
         let mut out = String::new();
         let family = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -111,6 +136,47 @@ impl Metrics {
                 "patchwave_missing_patches{{severity=\"{}\"}} {n}",
                 label(sev)
             );
+        }
+        if !self.deadlines.is_empty() {
+            family(
+                &mut out,
+                "patchwave_overdue_patches",
+                "gauge",
+                "Patches past their deadline (the Fleet's `deadlines`), by severity.",
+            );
+            let mut overdue: BTreeMap<&str, usize> = BTreeMap::new();
+            for (sev, passes_at) in &self.deadlines {
+                let n = overdue.entry(sev.as_str()).or_default();
+                if *passes_at <= now {
+                    *n += 1;
+                }
+            }
+            for (sev, n) in overdue {
+                let _ = writeln!(
+                    out,
+                    "patchwave_overdue_patches{{severity=\"{}\"}} {n}",
+                    label(sev)
+                );
+            }
+            if let Some(next) = self
+                .deadlines
+                .iter()
+                .map(|(_, t)| *t)
+                .filter(|t| *t > now)
+                .min()
+            {
+                family(
+                    &mut out,
+                    "patchwave_next_deadline_seconds",
+                    "gauge",
+                    "Seconds until the nearest patch deadline that has not passed.",
+                );
+                let _ = writeln!(
+                    out,
+                    "patchwave_next_deadline_seconds {}",
+                    next.duration_since(now).as_secs()
+                );
+            }
         }
         family(
             &mut out,

@@ -147,8 +147,20 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn today(&self) -> Date {
+    pub fn today(&self) -> Date {
         self.now.to_zoned(self.tz.clone()).date()
+    }
+
+    /// The day this version was first seen offered: the recorded sighting,
+    /// or this scan's day, never later than today.
+    pub fn first_seen_day(&self, u: &AvailableUpdate) -> Date {
+        let today = self.today();
+        let recorded = self
+            .history
+            .first_seen(&u.name, &u.candidate_version)
+            .map(|t| t.to_zoned(self.tz.clone()).date());
+        let seen = [recorded, self.seen_day()].into_iter().flatten().min();
+        seen.unwrap_or(today).min(today)
     }
 
     /// The day by which the host's offered updates were seen, when before
@@ -405,6 +417,17 @@ impl CompiledBaseline {
         }
     }
 
+    /// Whether a `rejected` entry matches this update's candidate version.
+    pub fn rejects(&self, o: &Offer<'_>, ctx: &Context<'_>) -> bool {
+        let u = o.update;
+        let today = ctx.today();
+        self.rejected.iter().any(|e| {
+            e.glob.is_match(&u.name)
+                && e.until.is_none_or(|until| today <= until)
+                && satisfies(ctx.package_manager, &u.candidate_version, &e.constraint)
+        })
+    }
+
     /// Why the installed version of a package is one this baseline rejects
     /// (only with `rejectedAction: block`; with `allowAsDependency` an
     /// installed rejected version is tolerated).
@@ -484,14 +507,7 @@ impl CompiledBaseline {
         // patchwave first saw it (now, if this scan is the first sighting).
         let (base, base_what) = match u.release_date {
             Some(d) => (d, "released"),
-            None => {
-                let recorded = ctx
-                    .history
-                    .first_seen(&u.name, &u.candidate_version)
-                    .map(|t| t.to_zoned(ctx.tz.clone()).date());
-                let seen = [recorded, ctx.seen_day()].into_iter().flatten().min();
-                (seen.unwrap_or(today).min(today), "first seen")
-            }
+            None => (ctx.first_seen_day(u), "first seen"),
         };
         let mut best: Option<Decision> = None;
         let mut not_applicable = (

@@ -126,6 +126,7 @@ mod tests {
             known_exploited: false,
             vulnerabilities: vec![],
             requires_reboot: false,
+            deadline: None,
             decision: Decision {
                 state: DecisionState::Approved,
                 reason: reason.into(),

@@ -7,10 +7,11 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context};
+use super::deadline::Deadlines;
 use super::decision_cache::DecisionCache;
 use super::emergency::{self, Emergency, EmergencyAllowance};
 use super::history::History;
-use super::host::{Compliance, HostDesired, PatchState, desired, priority};
+use super::host::{Compliance, HostDesired, Judging, PatchState, desired, priority};
 use crate::facts::HostScan;
 use crate::facts::{FleetFacts, ScanState};
 use crate::schedule::{Calendar, WindowStatus};
@@ -69,6 +70,9 @@ pub struct Summary {
     pub hosts_compliant: usize,
     /// Packages failed, rejected-but-installed or pending a reboot, fleet-wide.
     pub attention: BTreeMap<PatchState, usize>,
+    /// Patches past their deadline (the Fleet's `deadlines`), by severity.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub overdue: BTreeMap<Severity, usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
@@ -195,6 +199,8 @@ pub struct Planner<'a> {
     newest: Option<Timestamp>,
     /// EmergencyChanges in force at the plan's instant.
     emergencies: Vec<Emergency<'a>>,
+    /// The Fleet's patch deadlines (empty: none).
+    deadlines: Deadlines,
 }
 
 impl<'a> Planner<'a> {
@@ -286,6 +292,12 @@ impl<'a> Planner<'a> {
             oldest: None,
             newest: None,
             emergencies,
+            deadlines: repo
+                .fleets
+                .first()
+                .and_then(|f| f.spec.deadlines.as_ref())
+                .map(Deadlines::from_spec)
+                .unwrap_or_default(),
         })
     }
 
@@ -343,7 +355,10 @@ impl<'a> Planner<'a> {
                     g.reboot,
                     &ctx,
                     decisions,
-                    self.ctx.vulns,
+                    Judging {
+                        vulns: self.ctx.vulns,
+                        deadlines: &self.deadlines,
+                    },
                 );
                 let prio = d
                     .install
@@ -396,6 +411,11 @@ impl<'a> Planner<'a> {
                         }
                         for a in &hp.desired.attention {
                             *summary.attention.entry(a.state).or_default() += 1;
+                        }
+                        for p in hp.desired.install.iter().chain(&hp.desired.withheld) {
+                            if p.overdue() {
+                                *summary.overdue.entry(p.severity).or_default() += 1;
+                            }
                         }
                         if hp.desired.install.is_empty() {
                             unchanged.push(hp);

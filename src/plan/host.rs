@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::baseline::{CompiledBaseline, Context, Decision};
+use super::deadline::{Deadline, Deadlines};
 use super::decision_cache::DecisionCache;
 use super::offer::Offer;
 use crate::facts::{AvailableUpdate, HostFacts};
@@ -44,6 +45,15 @@ pub struct PatchDecision {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub requires_reboot: bool,
     pub decision: Decision,
+    /// By when it must be installed, under the Fleet's `deadlines`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Deadline>,
+}
+
+impl PatchDecision {
+    pub fn overdue(&self) -> bool {
+        self.deadline.as_ref().is_some_and(|d| d.overdue)
+    }
 }
 
 /// A package's patch state on a host, as AWS Patch Manager reports it.
@@ -128,7 +138,7 @@ fn is_zero(n: &usize) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HostDesired {
-    /// Installed now, in name order.
+    /// Installed now: overdue patches first, then in name order.
     pub install: Vec<Arc<PatchDecision>>,
     /// Available but not installed now (pending, rejected, not applicable).
     pub withheld: Vec<Arc<PatchDecision>>,
@@ -138,6 +148,17 @@ pub struct HostDesired {
     pub patch_states: BTreeMap<PatchState, usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attention: Vec<PatchStatus>,
+    /// Patches (installed now or withheld) past their deadline.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overdue: usize,
+}
+
+/// What, besides the baseline, judges an update: the Fleet's
+/// vulnerability data and deadlines.
+#[derive(Debug, Clone, Copy)]
+pub struct Judging<'a> {
+    pub vulns: &'a VulnIndex,
+    pub deadlines: &'a Deadlines,
 }
 
 /// Packages whose update needs a reboot to take effect.
@@ -171,12 +192,12 @@ pub fn desired(
     reboot: RebootPolicy,
     ctx: &Context<'_>,
     cache: &DecisionCache,
-    vulns: &VulnIndex,
+    judging: Judging<'_>,
 ) -> HostDesired {
     let mut install = Vec::new();
     let mut withheld = Vec::new();
     for u in upgrades(facts, ctx.package_manager) {
-        let assessed = vulns.assess(&facts.os, ctx.package_manager, u);
+        let assessed = judging.vulns.assess(&facts.os, ctx.package_manager, u);
         let offer = Offer {
             update: u,
             vuln: assessed.as_deref(),
@@ -203,6 +224,7 @@ pub fn desired(
                     .unwrap_or_default(),
                 requires_reboot: u.requires_reboot,
                 decision: baseline.evaluate(&offer, ctx),
+                deadline: deadline(judging.deadlines, &offer, baseline, ctx),
             },
         );
         // Held packages stay where the administrator pinned them.
@@ -215,8 +237,13 @@ pub fn desired(
     let by_name = |a: &Arc<PatchDecision>, b: &Arc<PatchDecision>| {
         (&a.name, &a.arch).cmp(&(&b.name, &b.arch))
     };
-    install.sort_by(by_name);
+    install.sort_by(|a, b| b.overdue().cmp(&a.overdue()).then_with(|| by_name(a, b)));
     withheld.sort_by(by_name);
+    let overdue = install
+        .iter()
+        .chain(&withheld)
+        .filter(|p| p.overdue())
+        .count();
     let states = patch_states(host, facts, baseline, &install, &withheld, ctx);
     let mut missing: BTreeMap<Severity, usize> = BTreeMap::new();
     for p in install
@@ -261,7 +288,33 @@ pub fn desired(
         reboot_expected,
         patch_states: states.counts,
         attention: states.attention,
+        overdue,
     }
+}
+
+/// The deadline of an offered update, unless the policy sets none for it or
+/// the baseline rejects it (a rejection is a decision not to install).
+fn deadline(
+    deadlines: &Deadlines,
+    offer: &Offer<'_>,
+    baseline: &CompiledBaseline,
+    ctx: &Context<'_>,
+) -> Option<Deadline> {
+    if deadlines.is_empty() {
+        return None;
+    }
+    let u = offer.update;
+    if baseline.rejects(offer, ctx) {
+        return None;
+    }
+    deadlines.due(
+        offer.severity(),
+        offer.known_exploited(),
+        u.release_date,
+        ctx.first_seen_day(u),
+        ctx.today(),
+        ctx.tz,
+    )
 }
 
 struct States {
@@ -379,6 +432,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// No vulnerability data, no deadlines.
+    fn plain() -> Judging<'static> {
+        Judging {
+            vulns: Box::leak(Box::default()),
+            deadlines: Box::leak(Box::default()),
+        }
+    }
     use crate::facts::{InstalledPackage, OsInfo, PackageManager};
     use crate::plan::History;
     use crate::spec::resource::Document;
@@ -485,7 +546,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
-            &VulnIndex::default(),
+            plain(),
         );
         assert_eq!(
             d.install
@@ -520,7 +581,7 @@ mod tests {
                 RebootPolicy::Never,
                 &ctx(&h, &tz),
                 &DecisionCache::default(),
-                &VulnIndex::default()
+                plain()
             )
             .reboot_expected
         );
@@ -573,7 +634,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
-            &VulnIndex::default(),
+            plain(),
         );
         assert_eq!(
             d.patch_states,
@@ -625,7 +686,7 @@ mod tests {
             RebootPolicy::IfRequired,
             &ctx(&h, &tz),
             &DecisionCache::default(),
-            &VulnIndex::default(),
+            plain(),
         );
         assert_eq!(d.patch_states, [(PatchState::Installed, 6)].into());
         assert_eq!(d.compliance, Compliance::Compliant);
@@ -645,8 +706,8 @@ mod tests {
                 .map(|((n, a, c), r)| (n.as_str(), a.as_str(), c.as_str(), Classification::Security, r.4)).collect();
             let f = facts(&inst_ref, &ups_ref);
             let (h, tz) = (History::default(), TimeZone::UTC);
-            let a = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), &VulnIndex::default());
-            let again = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), &VulnIndex::default());
+            let a = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), plain());
+            let again = desired("h", &f, &b, RebootPolicy::IfRequired, &ctx(&h, &tz), &DecisionCache::default(), plain());
             prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&again).unwrap());
             for p in &a.install {
                 prop_assert!(f.installed.iter().any(|i| i.name == p.name && i.version == p.from));

@@ -3,6 +3,7 @@
 //! in CI and `apply` in the daemon reach the same answer from the same inputs.
 
 pub mod baseline;
+pub mod deadline;
 pub mod decision_cache;
 pub mod emergency;
 pub mod fleet;

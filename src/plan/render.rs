@@ -238,6 +238,28 @@ fn from_word(p: &PatchDecision) -> &str {
     }
 }
 
+/// What a reader must know beside the reason: known exploitation and the
+/// deadline (`known exploited; OVERDUE: due by 2026-11-30`).
+pub(crate) fn urgency(p: &PatchDecision) -> Option<String> {
+    let mut parts = Vec::new();
+    if p.known_exploited {
+        parts.push("known exploited".to_string());
+    }
+    if let Some(d) = &p.deadline {
+        parts.push(if d.overdue {
+            format!("OVERDUE: due by {}", d.due_by)
+        } else {
+            format!("due by {}", d.due_by)
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `; <urgency>` after a reason, or nothing.
+fn urgency_note(p: &PatchDecision) -> String {
+    urgency(p).map(|u| format!("; {u}")).unwrap_or_default()
+}
+
 /// One line per change: `~ name from → to  class severity  reason`.
 fn change_line(p: &PatchDecision) -> String {
     let advisory = p
@@ -246,13 +268,14 @@ fn change_line(p: &PatchDecision) -> String {
         .map(|a| format!(" {a}"))
         .unwrap_or_default();
     format!(
-        "{} {} → {}  {} {}{advisory}  ({})",
+        "{} {} → {}  {} {}{advisory}  ({}{})",
         p.name,
         from_word(p),
         p.to,
         format!("{:?}", p.classification).to_lowercase(),
         severity_word(p.decision.compliance_level),
-        p.decision.reason
+        p.decision.reason,
+        urgency_note(p)
     )
 }
 
@@ -263,12 +286,13 @@ fn withheld_line(p: &PatchDecision) -> String {
         .map(|d| format!(" until {d}"))
         .unwrap_or_default();
     format!(
-        "{} {} → {}  {}{when}: {}",
+        "{} {} → {}  {}{when}: {}{}",
         p.name,
         from_word(p),
         p.to,
         state_word(p.decision.state),
-        p.decision.reason
+        p.decision.reason,
+        urgency_note(p)
     )
 }
 

@@ -26,6 +26,42 @@ pub struct FleetSpec {
     /// which CVEs an update fixes, their severity, known exploitation.
     #[serde(default)]
     pub vulnerabilities: Option<VulnerabilitySettings>,
+    /// How many days a patch may be missing, by severity and for known
+    /// exploited vulnerabilities (PCI DSS, FedRAMP, CISA BOD 22-01).
+    #[serde(default)]
+    pub deadlines: Option<DeadlineSpec>,
+}
+
+/// Patch deadlines: days per severity, counted from the patch's release or
+/// from its first detection. A severity without days has no deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeadlineSpec {
+    /// `detection` (default; FedRAMP counts so): from when patchwave first
+    /// saw the version offered; `release` (PCI DSS 6.3.3): from the OS's
+    /// release date, or the first detection where the OS publishes none.
+    #[serde(default)]
+    pub count_from: CountFrom,
+    #[serde(default)]
+    pub critical: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub important: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub moderate: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub low: Option<Spanned<u32>>,
+    /// Days for a patch fixing a CVE of CISA's KEV catalog (BOD 22-01: 14),
+    /// when shorter than its severity's.
+    #[serde(default)]
+    pub known_exploited: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum CountFrom {
+    #[default]
+    Detection,
+    Release,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -197,6 +197,29 @@ impl Validator<'_> {
             if let Some(v) = &s.vulnerabilities {
                 self.vulnerability_sources(o, v);
             }
+            if let Some(d) = &s.deadlines {
+                for (what, days) in [
+                    ("critical", &d.critical),
+                    ("important", &d.important),
+                    ("moderate", &d.moderate),
+                    ("low", &d.low),
+                    ("knownExploited", &d.known_exploited),
+                ] {
+                    if let Some(days) = days
+                        && days.value > MAX_DEADLINE_DAYS
+                    {
+                        self.push(
+                            o.error(
+                                days.pos,
+                                format!("deadlines.{what} {} is out of range", days.value),
+                            )
+                            .with_hint(format!(
+                                "use 0-{MAX_DEADLINE_DAYS} days (0: due the day it is found)"
+                            )),
+                        );
+                    }
+                }
+            }
             if let Some(ver) = &s.verification {
                 match ver.format {
                     SignatureFormat::Ssh => {
@@ -1301,6 +1324,9 @@ fn user_check(t: TransportKind, user: &str) -> Result<(), String> {
         TransportKind::Ssh | TransportKind::Local => values::check_ssh_user(user),
     }
 }
+
+/// The longest patch deadline, in days (ten years).
+const MAX_DEADLINE_DAYS: u32 = 3650;
 
 /// `CVE-YYYY-NNNN`, four or more digits after the year.
 fn is_cve_id(s: &str) -> bool {

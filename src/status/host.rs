@@ -47,6 +47,24 @@ pub struct HostStatus {
     pub installed: PackageVersions,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<LastRun>,
+    /// Offered patches with a deadline (the Fleet's `deadlines`), overdue or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deadlines: Vec<DuePatch>,
+}
+
+/// A patch the host lacks, and by when it must have it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DuePatch {
+    pub package: PackageKey,
+    pub available: String,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
+    /// The last day to install it, in the Fleet's timezone.
+    pub due_by: jiff::civil::Date,
+    /// When it becomes overdue (the start of the next day there).
+    pub passes_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +131,7 @@ pub fn host_status(
         attention: Vec::new(),
         installed: BTreeMap::new(),
         last_run,
+        deadlines: Vec::new(),
     };
     match &scan.state {
         ScanState::Scanned { facts } => {
@@ -177,6 +196,23 @@ pub fn host_status(
                 classification: d.classification,
                 severity: d.decision.compliance_level,
                 advisory: d.advisory.clone(),
+            })
+            .collect();
+        s.deadlines = p
+            .desired
+            .install
+            .iter()
+            .chain(&p.desired.withheld)
+            .filter_map(|d| {
+                let due = d.deadline.as_ref()?;
+                Some(DuePatch {
+                    package: PackageKey::new(&d.name, &d.arch),
+                    available: d.to.clone(),
+                    severity: d.severity,
+                    known_exploited: d.known_exploited,
+                    due_by: due.due_by,
+                    passes_at: due.passes_at,
+                })
             })
             .collect();
         s.patch_states = p.desired.patch_states.clone();

@@ -80,6 +80,21 @@ pub struct AttentionRow {
     pub reason: String,
 }
 
+/// A patch past its deadline on a host.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverdueRow {
+    pub host: String,
+    pub group: String,
+    pub package: String,
+    pub available: String,
+    pub severity: Severity,
+    pub known_exploited: bool,
+    pub due_by: String,
+    /// Whole days since the deadline passed (1 on the first day after it).
+    pub days_overdue: i64,
+}
+
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRow {
@@ -145,6 +160,10 @@ pub struct Report {
     pub oldest: Option<Oldest>,
     pub pending_reboot: Vec<String>,
     pub attention: Vec<AttentionRow>,
+    /// Whether any host has a patch with a deadline (the Fleet sets `deadlines`).
+    pub deadlines: bool,
+    /// Patches past their deadline at `generatedAt`, most overdue first.
+    pub overdue: Vec<OverdueRow>,
     /// The last runs, newest first.
     pub runs: Vec<RunRow>,
 }
@@ -165,7 +184,7 @@ pub fn render_as(
         None if format == ReportFormat::Json => serde_json::to_string_pretty(&report)
             .map(|t| t + "\n")
             .map_err(|e| e.to_string()),
-        None => Ok(csv(hosts)),
+        None => Ok(csv(hosts, generated_at)),
     }
 }
 
@@ -239,6 +258,26 @@ pub fn build(
             });
         }
     }
+    let mut overdue: Vec<OverdueRow> = hosts
+        .iter()
+        .flat_map(|h| h.deadlines.iter().map(move |d| (h, d)))
+        .filter(|(_, d)| d.passes_at <= generated_at)
+        .map(|(h, d)| OverdueRow {
+            host: h.host.clone(),
+            group: h.group.clone(),
+            package: d.package.to_string(),
+            available: d.available.clone(),
+            severity: d.severity,
+            known_exploited: d.known_exploited,
+            due_by: d.due_by.to_string(),
+            days_overdue: generated_at.duration_since(d.passes_at).as_secs() / 86_400 + 1,
+        })
+        .collect();
+    overdue.sort_by(|a, b| {
+        b.days_overdue
+            .cmp(&a.days_overdue)
+            .then_with(|| (&a.host, &a.package).cmp(&(&b.host, &b.package)))
+    });
     let mut sorted: Vec<&RunRecord> = runs.iter().collect();
     sorted.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
     let runs: Vec<RunRow> = sorted
@@ -294,6 +333,8 @@ pub fn build(
         oldest: oldest.map(|(_, o)| o),
         pending_reboot,
         attention,
+        deadlines: hosts.iter().any(|h| !h.deadlines.is_empty()),
+        overdue,
         runs,
     }
 }
@@ -332,9 +373,9 @@ fn render_template(name: &str, source: &str, report: &Report) -> Result<String, 
 /// Fields are quoted where they must be (RFC 4180), and a field a
 /// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is
 /// prefixed with `'`.
-fn csv(hosts: &[HostStatus]) -> String {
+fn csv(hosts: &[HostStatus], generated_at: Timestamp) -> String {
     let mut out = String::from(
-        "host,group,compliance,scan,lastScan,missingCritical,missingImportant,missingModerate,missingLow,missingUnspecified,rebootRequired,lastRun,lastRunOutcome\n",
+        "host,group,compliance,scan,lastScan,missingCritical,missingImportant,missingModerate,missingLow,missingUnspecified,rebootRequired,lastRun,lastRunOutcome,overdue\n",
     );
     let mut sorted: Vec<&HostStatus> = hosts.iter().collect();
     sorted.sort_by(|a, b| (&a.group, &a.host).cmp(&(&b.group, &b.host)));
@@ -366,6 +407,11 @@ fn csv(hosts: &[HostStatus]) -> String {
                 .as_ref()
                 .map(|r| r.outcome.clone())
                 .unwrap_or_default(),
+            h.deadlines
+                .iter()
+                .filter(|d| d.passes_at <= generated_at)
+                .count()
+                .to_string(),
         ];
         let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
         out.push_str(&fields.join(","));
@@ -415,6 +461,7 @@ mod tests {
             attention: vec![],
             installed: Default::default(),
             last_run: None,
+            deadlines: vec![],
         }
     }
 
@@ -445,7 +492,7 @@ mod tests {
                 vec![critical("openssl:amd64", "3.0.17", "DSA-1")],
             ),
         ];
-        let out = csv(&hosts);
+        let out = csv(&hosts, Timestamp::UNIX_EPOCH);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "{out}");
         assert!(lines[1].starts_with("web-1,web,nonCompliant,"), "{out}");

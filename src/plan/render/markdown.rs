@@ -533,15 +533,25 @@ impl Folds {
         let rows = d
             .install
             .iter()
-            .map(|c| change_row("~", c, &c.decision.reason))
+            .map(|c| {
+                // First: a long reason is clipped, the deadline must stay.
+                let why = match super::urgency(c) {
+                    Some(u) => format!("{u}; {}", c.decision.reason),
+                    None => c.decision.reason.clone(),
+                };
+                change_row("~", c, &why)
+            })
             .chain(d.withheld.iter().map(|c| {
                 let until = c
                     .decision
                     .approved_on
                     .map(|d| format!(" until {d}"))
                     .unwrap_or_default();
+                let urgent = super::urgency(c)
+                    .map(|u| format!("{u}; "))
+                    .unwrap_or_default();
                 let why = format!(
-                    "{}{until}: {}",
+                    "{urgent}{}{until}: {}",
                     state_word(c.decision.state),
                     c.decision.reason
                 );
