@@ -16,6 +16,7 @@
 
 pub mod blocking;
 pub mod cli;
+pub mod csv;
 pub mod daemon;
 pub mod exit;
 pub mod facts;

@@ -1,6 +1,6 @@
 //! JSON Schemas of what patchwave prints for machines: the plan, the facts
 //! (`scan`), `validate`'s findings, the events of `apply` and the daemon,
-//! and the compliance report. Generated from the types that serialise that
+//! the compliance report and the CVE view. Generated from the types that serialise that
 //! output, so they cannot drift from it; committed under `output-schema/`
 //! and held against real output by tests/output_schema.rs.
 //!
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::facts::FleetFacts;
 use crate::plan::Plan;
+use crate::plan::exposure::CveView;
 use crate::reconcile::event::Event;
 use crate::spec::schema::SCHEMA_BASE;
 use crate::spec::validation::ValidationReport;
@@ -32,15 +33,18 @@ pub enum OutputKind {
     Event,
     /// `report --format json`.
     Report,
+    /// `cves --format json`.
+    Cves,
 }
 
 impl OutputKind {
-    pub const ALL: [OutputKind; 5] = [
+    pub const ALL: [OutputKind; 6] = [
         OutputKind::Plan,
         OutputKind::Facts,
         OutputKind::Validation,
         OutputKind::Event,
         OutputKind::Report,
+        OutputKind::Cves,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl OutputKind {
             OutputKind::Validation => "Validation",
             OutputKind::Event => "Event",
             OutputKind::Report => "Report",
+            OutputKind::Cves => "Cves",
         }
     }
 
@@ -86,6 +91,9 @@ impl OutputKind {
             OutputKind::Report => {
                 "The compliance report, as `patchwave report --format json` prints it."
             }
+            OutputKind::Cves => {
+                "The CVE view of a plan, as `patchwave cves --format json` prints it."
+            }
         }
     }
 }
@@ -98,6 +106,7 @@ pub fn output_schema(kind: OutputKind) -> Value {
         OutputKind::Validation => root::<ValidationReport<'static>>(),
         OutputKind::Event => event_line(root::<Event>()),
         OutputKind::Report => root::<Report>(),
+        OutputKind::Cves => root::<CveView>(),
     };
     if let Some(obj) = v.as_object_mut() {
         obj.insert(

@@ -18,13 +18,14 @@ use std::process::{Command, Output};
 mod build_script;
 
 /// Every command, as a user types it.
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "init",
     "validate",
     "schema",
     "windows",
     "scan",
     "plan",
+    "cves",
     "propose",
     "apply",
     "rollback",

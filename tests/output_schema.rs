@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use support::output_schema::{assert_valid, closed_schema};
 
-const KINDS: [&str; 5] = ["Plan", "Facts", "Validation", "Event", "Report"];
+const KINDS: [&str; 6] = ["Plan", "Facts", "Validation", "Event", "Report", "Cves"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -540,3 +540,141 @@ fn a_critical_patch_past_its_30_day_deadline_is_overdue_in_plan_report_and_metri
         "{now}"
     );
 }
+
+/// Puts a package back at a version when dropped (even when the test fails),
+/// so the tests sharing the hosts find them as they expect.
+struct PinBack<'a> {
+    host: &'a str,
+    pin: String,
+}
+
+impl Drop for PinBack<'_> {
+    fn drop(&mut self) {
+        world().fleet.ssh_ok(
+            self.host,
+            &[
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--allow-downgrades",
+                &self.pin,
+            ],
+        );
+    }
+}
+
+#[test]
+fn cves_lists_exactly_the_exposed_hosts_with_first_seen_dates() {
+    let _s = serial();
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    repo(dir.path(), &BOTH);
+    // h2 gets the Heartbleed fix; h1 keeps the vulnerable version.
+    let _back = PinBack {
+        host: "h2",
+        pin: "pw-ssl-hb=1.0.1f-1".into(),
+    };
+    w.fleet.ssh_ok("h2", &["apt-get", "update", "-q"]);
+    w.fleet.ssh_ok(
+        "h2",
+        &[
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "pw-ssl-hb=1.0.1g-1",
+        ],
+    );
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let (code, out, err) = run(
+        &["cves", "--cve", "CVE-2014-0160", "-o", "json"],
+        dir.path(),
+        state.path(),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let view: Value = serde_json::from_str(&out).unwrap();
+    support::output_schema::assert_valid("Cves", &view);
+    let cves = view["cves"].as_array().unwrap();
+    assert_eq!(cves.len(), 1, "{view}");
+    let hb = &cves[0];
+    assert_eq!(hb["id"], "CVE-2014-0160", "{hb}");
+    assert_eq!(
+        (&hb["severity"], &hb["knownExploited"]),
+        (&Value::from("critical"), &Value::from(true)),
+        "{hb}"
+    );
+    assert_eq!(hb["sources"], serde_json::json!(["debian"]), "{hb}");
+    let exposed: Vec<(&str, &str, &str, &str)> = hb["exposed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["host"].as_str().unwrap(),
+                e["package"].as_str().unwrap(),
+                e["fixedBy"].as_str().unwrap(),
+                e["firstSeen"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exposed,
+        [("h1", "pw-ssl-hb:all", "1.0.1g-1", today.as_str())],
+        "{view}"
+    );
+    // No rule approves it here, so no window will install it.
+    let e = &hb["exposed"][0];
+    assert_eq!(e["decision"], "NOT_APPLICABLE", "{e}");
+    assert!(e.get("nextWindow").is_none(), "{e}");
+    // An approved fix names the window that installs it: open now.
+    let (_, out, _) = run(
+        &["cves", "--cve", "CVE-2008-0166", "-o", "json"],
+        dir.path(),
+        state.path(),
+    );
+    let view: Value = serde_json::from_str(&out).unwrap();
+    support::output_schema::assert_valid("Cves", &view);
+    assert!(!view["cves"].as_array().unwrap().is_empty(), "{view}");
+    for e in view["cves"][0]["exposed"].as_array().into_iter().flatten() {
+        assert_eq!(e["decision"], "APPROVED", "{e}");
+        assert!(e["nextWindow"].is_string(), "{e}");
+    }
+    // A CVE in the data that no host is offered a fix for lists nobody.
+    let (_, out, _) = run(
+        &["cves", "--cve", "CVE-2016-5195", "-o", "json"],
+        dir.path(),
+        state.path(),
+    );
+    let none: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(none["cves"], serde_json::json!([]), "{none}");
+    // Text, per CVE and per host.
+    let (_, text, _) = run(
+        &["cves", "--cve", "CVE-2014-0160"],
+        dir.path(),
+        state.path(),
+    );
+    assert!(
+        text.starts_with("CVE-2014-0160 critical, known exploited (debian): 1 host\n")
+            && text.contains(&format!("h1 (apt-hosts): pw-ssl-hb:all 1.0.1f-1 → 1.0.1g-1, first seen {today}, NOT_APPLICABLE, no window will install it")),
+        "{text}"
+    );
+    let (_, by_host, _) = run(&["cves", "--by-host"], dir.path(), state.path());
+    assert!(
+        by_host
+            .lines()
+            .any(|l| l.starts_with("h1 (apt-hosts): ") && l.contains("CVE-2014-0160"))
+            && !by_host
+                .lines()
+                .any(|l| l.starts_with("h2 (apt-hosts): ") && l.contains("CVE-2014-0160")),
+        "{by_host}"
+    );
+}

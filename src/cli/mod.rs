@@ -4,6 +4,7 @@
 mod apply;
 mod at;
 mod completions;
+mod cves;
 mod daemon;
 mod init;
 mod logging;
@@ -54,6 +55,9 @@ pub enum Command {
     Scan(scan::Args),
     /// Show what would change on every host and why (exit 0 none, 2 changes, 1 error).
     Plan(plan::Args),
+    /// Per CVE (or host): the hosts offered a fix they lack, since when, the
+    /// decision on it and the next window that installs it.
+    Cves(cves::Args),
     /// Write offered versions the rules do not approve into the baseline's
     /// approvals lockfile, committed on a branch for review (exit 2 when it proposed).
     Propose(propose::Args),
@@ -287,6 +291,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Windows(args) => windows::run(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Cves(args) => cves::run(&args),
         Command::Propose(args) => propose::run(&args),
         Command::Apply(args) => apply::run(&args),
         Command::Rollback(args) => rollback::run(&args),

@@ -15,8 +15,10 @@ use crate::plan::{PlanContext, Planner};
 use crate::scan::targets;
 use crate::schedule::Calendar;
 
+/// Where a plan comes from: the repository, the hosts (scanned, or saved
+/// facts), run state, and the instant; shared by `plan` and `cves`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct PlanSource {
     #[command(flatten)]
     pub repo: RepoArgs,
     /// With a remote `--repo` URL: the branch to plan (its newest commit, as
@@ -27,9 +29,6 @@ pub struct Args {
     pub select: SelectArgs,
     #[command(flatten)]
     pub state: StateArgs,
-    /// text, json (stable, versioned) or markdown (a pull-request comment).
-    #[arg(short = 'o', long, value_enum, default_value_t = PlanFormat::Text)]
-    pub format: PlanFormat,
     /// Plan from saved `scan --format json` output instead of scanning hosts.
     #[arg(long, value_name = "FILE")]
     pub facts: Option<PathBuf>,
@@ -38,6 +37,15 @@ pub struct Args {
     /// or an instant (2026-12-08T21:00:00Z). `--now` is the old name.
     #[arg(long, alias = "now", value_name = "TIME", value_parser = super::at::parse)]
     pub at: Option<super::at::TimeArg>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: PlanSource,
+    /// text, json (stable, versioned) or markdown (a pull-request comment).
+    #[arg(short = 'o', long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
     /// Exit 4 when a targeted host could not be scanned (or is missing from
     /// --facts), after printing the plan: CI fails instead of approving a
     /// plan that left hosts out.
@@ -163,7 +171,17 @@ fn plan_from_file(path: &PathBuf, planner: &mut Planner<'_>) -> Result<(), Strin
     })
 }
 
-pub fn run(args: &Args) -> Exit {
+/// A plan with what it was made from.
+pub struct Planned {
+    pub plan: crate::plan::Plan,
+    pub history: crate::plan::History,
+    pub calendar: Calendar,
+    pub tz: jiff::tz::TimeZone,
+    pub now: Timestamp,
+}
+
+/// Loads the repository, scans (or reads saved facts), and plans.
+pub fn make_plan(args: &PlanSource) -> Result<Planned, Exit> {
     // The directory to read and the commit it holds: a local work tree's
     // HEAD, or a remote branch's newest commit (checked out under run state,
     // kept while the plan is made).
@@ -179,7 +197,7 @@ pub fn run(args: &Args) -> Exit {
             Ok(tip) => (tip.dir.clone(), Some(tip.commit.clone()), Some(tip)),
             Err(e) => {
                 eprintln!("error: {e}");
-                return Exit::Error;
+                return Err(Exit::Error);
             }
         }
     } else {
@@ -190,19 +208,11 @@ pub fn run(args: &Args) -> Exit {
         )
     };
     let root = root.as_path();
-    let checked = match super::load_valid_repo(root) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
+    let checked = super::load_valid_repo(root)?;
     let repo = &checked.repo;
-    if let Err(exit) = super::check_selection(repo, &args.select) {
-        return exit;
-    }
+    super::check_selection(repo, &args.select)?;
     let calendar = Calendar::build(repo);
-    let store = match args.state.open(repo) {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
+    let store = args.state.open(repo)?;
     // Without --facts, hosts are scanned first and the scan recorded, so the
     // history the plan reads includes today's sightings.
     let scanned = match &args.facts {
@@ -219,18 +229,18 @@ pub fn run(args: &Args) -> Exit {
             Ok(f) => {
                 if let Err(e) = super::wait(crate::state::RunState::record_scan(&store, &f.hosts)) {
                     eprintln!("error: the scan was not recorded: {e}");
-                    return Exit::Error;
+                    return Err(Exit::Error);
                 }
                 Some(f)
             }
-            Err(exit) => return exit,
+            Err(exit) => return Err(exit),
         },
     };
     let history = match super::history_with_status(&store, repo, root) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let tz = repo.approval_timezone();
@@ -238,7 +248,7 @@ pub fn run(args: &Args) -> Exit {
         Ok(t) => t.unwrap_or_else(Timestamp::now),
         Err(e) => {
             eprintln!("error: --at {e}");
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     let (vulns, vuln_warnings) = crate::vuln::load::load(root, repo);
@@ -256,7 +266,7 @@ pub fn run(args: &Args) -> Exit {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
-            return Exit::Error;
+            return Err(Exit::Error);
         }
     };
     if let Some(facts) = scanned {
@@ -267,11 +277,26 @@ pub fn run(args: &Args) -> Exit {
         && let Err(e) = plan_from_file(path, &mut planner)
     {
         eprintln!("error: {e}");
-        return Exit::Error;
+        return Err(Exit::Error);
     }
     let mut plan = planner.finish();
-    plan.commit = commit.clone();
+    plan.commit = commit;
     plan.warnings.extend(vuln_warnings);
+    Ok(Planned {
+        plan,
+        history,
+        calendar,
+        tz,
+        now,
+    })
+}
+
+pub fn run(args: &Args) -> Exit {
+    let Planned { plan, tz, .. } = match make_plan(&args.source) {
+        Ok(p) => p,
+        Err(exit) => return exit,
+    };
+    let commit = plan.commit.clone();
     if args.format == PlanFormat::Json {
         // Streamed: a large fleet's plan is never held twice in memory.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod deadline;
 pub mod decision_cache;
 pub mod emergency;
+pub mod exposure;
 pub mod fleet;
 pub mod history;
 pub mod host;

@@ -14,6 +14,7 @@ use super::host::{PatchDecision, PatchState, PatchStatus};
 use crate::schedule::WindowStatus;
 use crate::spec::baseline::Severity;
 
+pub mod cves;
 mod markdown;
 
 pub use markdown::{MARKDOWN_BUDGET, MIN_MARKDOWN_BUDGET, markdown, markdown_within};
@@ -110,7 +111,7 @@ impl Paint for Plain {
     }
 }
 
-fn severity_word(s: Severity) -> &'static str {
+pub(crate) fn severity_word(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "critical",
         Severity::Important => "important",
@@ -120,7 +121,7 @@ fn severity_word(s: Severity) -> &'static str {
     }
 }
 
-fn state_word(s: DecisionState) -> &'static str {
+pub(crate) fn state_word(s: DecisionState) -> &'static str {
     match s {
         DecisionState::Approved => "APPROVED",
         DecisionState::PendingApproval => "PENDING_APPROVAL",

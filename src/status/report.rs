@@ -413,23 +413,11 @@ fn csv(hosts: &[HostStatus], generated_at: Timestamp) -> String {
                 .count()
                 .to_string(),
         ];
-        let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        let fields: Vec<String> = row.iter().map(|f| crate::csv::field(f)).collect();
         out.push_str(&fields.join(","));
         out.push('\n');
     }
     out
-}
-
-fn csv_field(f: &str) -> String {
-    let f = match f.chars().next() {
-        Some('=' | '+' | '-' | '@') => format!("'{f}"),
-        _ => f.to_string(),
-    };
-    if f.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f
-    }
 }
 
 #[cfg(test)]
@@ -478,11 +466,11 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_it_must_and_never_starts_a_formula() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(csv_field("@x,y"), "\"'@x,y\"");
+        assert_eq!(crate::csv::field("plain"), "plain");
+        assert_eq!(crate::csv::field("a,b"), "\"a,b\"");
+        assert_eq!(crate::csv::field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(crate::csv::field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(crate::csv::field("@x,y"), "\"'@x,y\"");
         let hosts = vec![
             host("web-2", "web", "compliant", vec![]),
             host(
