@@ -75,11 +75,11 @@ pub struct Tracker {
     pub issues: usize,
 }
 
+/// Only what is read; other fields (description, scope, debianbug,
+/// repositories, nodsa_reason) are skipped without being kept.
 #[derive(Deserialize)]
 struct Issue {
     releases: HashMap<String, Release>,
-    #[serde(flatten)]
-    _rest: HashMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -91,8 +91,6 @@ struct Release {
     urgency: Option<String>,
     #[serde(default)]
     nodsa: Option<IgnoredAny>,
-    #[serde(flatten)]
-    _rest: HashMap<String, IgnoredAny>,
 }
 
 /// Parses the tracker's JSON. Issues without a CVE id (`TEMP-…`) are left
