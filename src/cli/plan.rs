@@ -251,7 +251,8 @@ pub fn make_plan(args: &PlanSource) -> Result<Planned, Exit> {
             return Err(Exit::Error);
         }
     };
-    let (vulns, vuln_warnings) = crate::vuln::load::load(root, repo);
+    // Wall-clock time, not --at: it decides which downloads are due.
+    let (vulns, vuln_warnings) = crate::vuln::load::load(root, repo, &store, Timestamp::now());
     let context = PlanContext {
         repo,
         history: &history,

@@ -145,7 +145,7 @@ fn propose(args: &Args) -> Result<Exit, String> {
         }
     };
     let history = super::history_with_status(&store, repo, root)?;
-    let (vulns, warnings) = crate::vuln::load::load(root, repo);
+    let (vulns, warnings) = crate::vuln::load::load(root, repo, &store, Timestamp::now());
     for w in &warnings {
         eprintln!("warning: {w}");
     }

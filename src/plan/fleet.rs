@@ -23,6 +23,7 @@ use crate::spec::common::{CountOrPercent, Criticality};
 use crate::spec::host_group::{HostGroupSpec, HostSpec};
 use crate::spec::parsed::DurationText;
 use crate::spec::rollout::RolloutPolicySpec;
+pub(crate) use crate::spec::values::human_age;
 
 /// Version of the plan JSON document.
 pub const PLAN_VERSION: u32 = 1;
@@ -39,7 +40,12 @@ pub struct Plan {
     pub summary: Summary,
     /// When the planned hosts' facts were scanned (oldest, newest).
     pub facts: FactsAge,
-    /// What a reader must know before trusting the plan (stale facts).
+    /// The vulnerability data the plan was made with, one entry per source
+    /// the Fleet declares: where it came from and how old it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vulnerability_data: Vec<crate::vuln::VulnerabilityData>,
+    /// What a reader must know before trusting the plan (stale facts,
+    /// broken or stale vulnerability data).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub groups: Vec<GroupPlan>,
@@ -481,20 +487,10 @@ impl<'a> Planner<'a> {
                 oldest_scan: self.oldest.map(|(t, _)| t),
                 newest_scan: self.newest,
             },
+            vulnerability_data: self.ctx.vulns.data().to_vec(),
             warnings,
             groups,
         }
-    }
-}
-
-/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance (never negative).
-pub(crate) fn human_age(d: jiff::SignedDuration) -> String {
-    let mins = d.as_secs().max(0) / 60;
-    let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
-    match (days, hours) {
-        (0, 0) => format!("{mins}m"),
-        (0, h) => format!("{h}h {mins}m"),
-        (d, h) => format!("{d}d {h}h"),
     }
 }
 

@@ -85,6 +85,78 @@ fn as_of(plan: &Plan, ctx: &RenderContext<'_>) -> String {
     format!("as of {} · {facts}", at(&now, ctx.tz))
 }
 
+/// One line per vulnerability source, in parts: where its data came from,
+/// how old it is (as of the plan), and whether a last good copy stood in
+/// or it was left out.
+struct SourceLine {
+    /// `vulnerability data debian (debianTracker, url`
+    head: String,
+    /// The file or URL, for the renderer to set apart.
+    location: String,
+    /// `): 2h 5m old (downloaded 2026-12-02 10:00Z)`, …
+    tail: String,
+    /// A fallback, left out or stale.
+    attention: bool,
+}
+
+fn vulnerability_lines(plan: &Plan, ctx: &RenderContext<'_>) -> Vec<SourceLine> {
+    use crate::spec::fleet::VulnerabilityFormat;
+    use crate::vuln::{DataOrigin, DataState};
+    plan.vulnerability_data
+        .iter()
+        .map(|d| {
+            let format = match d.format {
+                VulnerabilityFormat::DebianTracker => "debianTracker",
+                VulnerabilityFormat::CisaKev => "cisaKev",
+            };
+            let origin = match d.origin {
+                DataOrigin::File => "file",
+                DataOrigin::Url => "url",
+            };
+            let head = format!("vulnerability data {} ({format}, {origin} ", d.name);
+            let location = d.location.clone();
+            let Some(checked) = d.checked_at else {
+                return SourceLine {
+                    head,
+                    location,
+                    tail: "): LEFT OUT (it failed and no good copy is kept; see the warnings)"
+                        .into(),
+                    attention: true,
+                };
+            };
+            let age = human_age(plan.generated_at.duration_since(checked));
+            let when = match (d.origin, d.fetched_at) {
+                (DataOrigin::Url, Some(fetched)) if fetched != checked => format!(
+                    "downloaded {}, confirmed unchanged {}",
+                    at(&fetched, ctx.tz),
+                    at(&checked, ctx.tz)
+                ),
+                (DataOrigin::Url, _) => format!("downloaded {}", at(&checked, ctx.tz)),
+                (DataOrigin::File, _) => format!("read {}", at(&checked, ctx.tz)),
+            };
+            let how = match d.state {
+                DataState::Fresh => "",
+                DataState::Cached => ", the copy in run state (not due for download)",
+                DataState::LastGood => {
+                    ", LAST GOOD COPY from run state: the source failed (see the warnings)"
+                }
+                DataState::LeftOut => ", left out",
+            };
+            let stale = if d.stale {
+                ", older than its maxAge"
+            } else {
+                ""
+            };
+            SourceLine {
+                head,
+                location,
+                tail: format!("): {age} old ({when}){how}{stale}"),
+                attention: d.stale || matches!(d.state, DataState::LastGood | DataState::LeftOut),
+            }
+        })
+        .collect()
+}
+
 /// Colour decisions, made once by the caller (terminal or not).
 pub trait Paint {
     fn add(&self, s: &str) -> String;
@@ -417,7 +489,20 @@ const TEXT_LEGEND: &str = "~ installs now, = withheld (available, not now), ! ne
 /// as its local checkout.
 pub fn text(plan: &Plan, ctx: &RenderContext<'_>, p: &dyn Paint) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}\n", p.dim(&as_of(plan, ctx)));
+    let _ = writeln!(out, "{}", p.dim(&as_of(plan, ctx)));
+    for l in vulnerability_lines(plan, ctx) {
+        let line = format!("{}{}{}", l.head, l.location, l.tail);
+        let _ = writeln!(
+            out,
+            "{}",
+            if l.attention {
+                p.warn(&line)
+            } else {
+                p.dim(&line)
+            }
+        );
+    }
+    out.push('\n');
     for w in &plan.warnings {
         let _ = writeln!(out, "{}\n", p.warn(&format!("warning: {w}")));
     }

@@ -244,7 +244,10 @@ pub async fn reconcile_fleet(
     };
     let calendar = Calendar::build(repo);
     let tz = repo.approval_timezone();
-    let (vulns, vuln_warnings) = crate::vuln::load::load(&source.policy_dir, repo);
+    // Files and downloads: off the async threads.
+    let (vulns, vuln_warnings) = crate::blocking::blocking(|| {
+        crate::vuln::load::load(&source.policy_dir, repo, store.as_ref(), Timestamp::now())
+    });
     for message in vuln_warnings {
         events(&Event::Warning { message });
     }

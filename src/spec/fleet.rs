@@ -80,7 +80,46 @@ pub struct VulnerabilitySource {
     /// or `cisaKev` (CISA's Known Exploited Vulnerabilities catalog JSON).
     pub format: Spanned<VulnerabilityFormat>,
     /// The dataset, a file in this repository (reviewed like the policy).
-    pub file: Spanned<String>,
+    /// Exactly one of `file` and `url`.
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    /// Or downloaded from this `http://` or `https://` URL; the last good
+    /// copy is kept in run state and used when a download fails.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// `url` only: ask the server again (conditionally: `If-None-Match`,
+    /// `If-Modified-Since`) when the copy was last checked longer ago than
+    /// this, e.g. `6h`; `0s` asks every run. Default 6h.
+    #[serde(default)]
+    pub refresh_after: Option<Spanned<crate::spec::parsed::DurationText>>,
+    /// Data older than this (since it was last downloaded, confirmed
+    /// unchanged, or read from the repository) is a warning; it is still
+    /// used. Default 7d.
+    #[serde(default)]
+    pub max_age: Option<Spanned<crate::spec::parsed::DurationText>>,
+}
+
+/// `refreshAfter` when a `url` source leaves it out.
+pub const VULN_REFRESH_AFTER: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+/// `maxAge` when a source leaves it out.
+pub const VULN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 86400);
+
+impl VulnerabilitySource {
+    /// How long a downloaded copy is used before the server is asked again.
+    pub fn refresh_after(&self) -> std::time::Duration {
+        self.refresh_after
+            .as_ref()
+            .and_then(|d| d.value.get())
+            .unwrap_or(VULN_REFRESH_AFTER)
+    }
+
+    /// How old data may be before a plan warns.
+    pub fn max_age(&self) -> std::time::Duration {
+        self.max_age
+            .as_ref()
+            .and_then(|d| d.value.get())
+            .unwrap_or(VULN_MAX_AGE)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

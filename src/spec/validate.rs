@@ -259,7 +259,72 @@ impl Validator<'_> {
                     .with_hint("keep one dataset per format"),
                 );
             }
-            self.repo_file(o, &src.file, "vulnerabilities.sources[].file");
+            match (&src.file, &src.url) {
+                (Some(file), None) => {
+                    self.repo_file(o, file, "vulnerabilities.sources[].file");
+                    if let Some(r) = &src.refresh_after {
+                        self.push(
+                            o.error(
+                                r.pos,
+                                format!(
+                                    "vulnerability source `{}`: refreshAfter applies to `url` sources only",
+                                    src.name.value
+                                ),
+                            )
+                            .with_hint("a file in the repository is read on every run; remove refreshAfter"),
+                        );
+                    }
+                }
+                (None, Some(url)) => {
+                    self.check(
+                        o,
+                        url.pos,
+                        "vulnerabilities.sources[].url",
+                        values::check_http_url(&url.value),
+                    );
+                    self.duration(
+                        o,
+                        &src.refresh_after,
+                        "vulnerabilities.sources[].refreshAfter",
+                    );
+                }
+                (Some(_), Some(url)) => self.push(
+                    o.error(
+                        url.pos,
+                        format!(
+                            "vulnerability source `{}` has both `file` and `url`",
+                            src.name.value
+                        ),
+                    )
+                    .with_hint("keep one: a file in the repository, or a URL to download"),
+                ),
+                (None, None) => self.push(
+                    o.error(
+                        src.name.pos,
+                        format!(
+                            "vulnerability source `{}` has neither `file` nor `url`",
+                            src.name.value
+                        ),
+                    )
+                    .with_hint("add `file: <path in the repository>` or `url: https://…`"),
+                ),
+            }
+            self.positive_duration(o, &src.max_age, "vulnerabilities.sources[].maxAge");
+            if src.url.is_some()
+                && let Some(r) = &src.refresh_after
+                && src.refresh_after() > src.max_age()
+            {
+                self.push(
+                    o.warning(
+                        r.pos,
+                        format!(
+                            "vulnerability source `{}` is downloaded again only after it is older than its maxAge, so every plan in between warns that it is stale",
+                            src.name.value
+                        ),
+                    )
+                    .with_hint("make refreshAfter shorter than maxAge (defaults: 6h and 7d)"),
+                );
+            }
         }
     }
 

@@ -42,6 +42,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(span_seconds(span).max(0) as u64))
 }
 
+/// `3d 4h`, `5h 12m`, `40m`: an age a reader takes in at a glance (never negative).
+pub fn human_age(d: jiff::SignedDuration) -> String {
+    let mins = d.as_secs().max(0) / 60;
+    let (days, hours, mins) = (mins / 1440, mins / 60 % 24, mins % 60);
+    match (days, hours) {
+        (0, 0) => format!("{mins}m"),
+        (0, h) => format!("{h}h {mins}m"),
+        (d, h) => format!("{d}d {h}h"),
+    }
+}
+
 /// A calendar date, `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<Date, String> {
     text.trim()
@@ -358,6 +369,39 @@ pub fn check_branch_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A URL patchwave downloads data from: `http://` or `https://`, a host,
+/// no credentials (the URL is shown in plans, warnings and run state), no
+/// spaces or control characters.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("`{url}` is not an http:// or https:// URL; write e.g. https://security-tracker.debian.org/tracker/data/json")
+        })?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{url}` contains spaces or control characters; escape them (%20)"
+        ));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(format!(
+            "`{url}` carries credentials; the URL is shown in plans and run state, so serve the data without them"
+        ));
+    }
+    let host = authority
+        .strip_prefix('[')
+        .and_then(|a| a.split(']').next())
+        .unwrap_or_else(|| authority.split(':').next().unwrap_or(""));
+    if host.is_empty() {
+        return Err(format!(
+            "`{url}` names no host; write e.g. https://example.com/data.json"
+        ));
+    }
+    Ok(())
+}
+
 /// Levenshtein distance, for "did you mean" hints.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -389,6 +433,29 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn data_urls_are_http_with_a_host_and_no_credentials() {
+        for ok in [
+            "https://security-tracker.debian.org/tracker/data/json",
+            "http://127.0.0.1:8080/kev.json",
+            "http://[::1]:80/x",
+        ] {
+            assert_eq!(check_http_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("ftp://example.com/x", "not an http"),
+            ("file:///etc/passwd", "not an http"),
+            ("example.com/x", "not an http"),
+            ("https:///x", "no host"),
+            ("http://:80/x", "no host"),
+            ("https://user:pw@example.com/x", "credentials"),
+            ("https://example.com/a b", "spaces"),
+        ] {
+            let e = check_http_url(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn spans_accept_friendly_and_iso_forms() {

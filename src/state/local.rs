@@ -17,6 +17,8 @@ use crate::plan::host::FailedInstall;
 use crate::rollout::record::{RUN_VERSION, RunRecord};
 use crate::spec::values::check_host_name;
 
+mod vuln;
+
 /// Run state kept under one directory.
 #[derive(Debug, Clone)]
 pub struct LocalState {

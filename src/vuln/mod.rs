@@ -2,23 +2,83 @@
 //! Debian Security Tracker and CISA's Known Exploited Vulnerabilities
 //! catalog, compiled into one index that the planner asks, per offered
 //! update, which CVEs it fixes, how severe they are and whether one is
-//! exploited in the wild. Loading is I/O ([`load`]); assessing is pure.
+//! exploited in the wild. Loading is I/O ([`load`]: files in the
+//! repository or downloads, with the last good copy of each kept in run
+//! state through [`cache::SourceCache`]); assessing is pure.
 
+pub mod cache;
 pub mod debian;
+pub mod fetch;
 pub mod kev;
 pub mod load;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::facts::{AvailableUpdate, OsInfo, PackageManager};
 use crate::spec::baseline::Severity;
+use crate::spec::fleet::VulnerabilityFormat;
 use crate::version;
 
+pub use cache::DataOrigin;
 pub use debian::{TrackerEntry, Urgency};
 pub use kev::KevEntry;
+
+/// What a plan was made with from one vulnerability source, and how old it
+/// is (the plan's `vulnerabilityData`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerabilityData {
+    /// The Fleet's name of the source.
+    pub name: String,
+    pub format: VulnerabilityFormat,
+    /// `file` (in the fleet repository) or `url` (downloaded).
+    pub origin: DataOrigin,
+    /// The file's path in the repository, or the URL.
+    pub location: String,
+    /// How this run got the data.
+    pub state: DataState,
+    /// When the data used was downloaded (or first read from the repository).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched_at: Option<Timestamp>,
+    /// When its origin last confirmed it (a download, a `304 Not Modified`,
+    /// a read of the file): the data's age counts from here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// Of the data used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Older than the source's `maxAge` (the plan's warnings say so); still used.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+/// How a run got a source's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DataState {
+    /// Read from the repository, downloaded, or confirmed unchanged by the
+    /// server (`304`) in this run.
+    Fresh,
+    /// The copy in run state, checked more recently than `refreshAfter`:
+    /// nothing was asked.
+    Cached,
+    /// The source failed in this run (the plan's warnings say how); its
+    /// last good copy from run state is used.
+    LastGood,
+    /// The source failed and there is no good copy: none of its data is used.
+    LeftOut,
+}
+
+impl DataState {
+    /// Whether the copy in run state stood in for the source.
+    pub fn from_cache(self) -> bool {
+        matches!(self, DataState::Cached | DataState::LastGood)
+    }
+}
 
 /// One CVE an update fixes, with what the data says about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -67,9 +127,16 @@ pub struct VulnIndex {
     /// Assessments by (release, source package, installed, candidate):
     /// fleets run the same versions, so each is computed once.
     cache: Mutex<HashMap<AssessmentKey, Arc<Assessment>>>,
+    /// What was used of each declared source, in the Fleet's order.
+    data: Vec<VulnerabilityData>,
 }
 
 impl VulnIndex {
+    /// What was used of each declared source (the plan lists it).
+    pub fn data(&self) -> &[VulnerabilityData] {
+        &self.data
+    }
+
     pub fn is_empty(&self) -> bool {
         self.debian.is_empty() && self.kev.is_empty()
     }

@@ -5,6 +5,7 @@
 pub mod aptrepo;
 pub mod aptworld;
 pub mod daemon;
+pub mod dataserver;
 pub mod fleet;
 pub mod git;
 pub mod githttp;

@@ -16,7 +16,8 @@
 //! When the whole plan does not fit, it is cut by one rule, and says so:
 //!
 //! 1. always: the title, warnings (at most [`MAX_WARNINGS`]), summary,
-//!    provenance, legend and the notice of the cut;
+//!    provenance (with a line per vulnerability source), legend and the
+//!    notice of the cut;
 //! 2. then the group table's rows, in plan order, as many as fit;
 //! 3. then every entry as one line (its summary), in order, as many as fit;
 //!    the entries after that are counted in the notice (hosts and entries);
@@ -34,7 +35,7 @@ use std::fmt::Write as _;
 
 use super::{
     RenderContext, as_of, commit_words, from_word, group_window, noteworthy, severity_word,
-    state_name, state_word, summary_line, zone_name,
+    state_name, state_word, summary_line, vulnerability_lines, zone_name,
 };
 use crate::plan::fleet::{GroupPlan, HostPlan, Plan};
 use crate::plan::host::{PatchDecision, PatchStatus};
@@ -44,8 +45,9 @@ use crate::spec::baseline::Severity;
 /// characters per comment, with room for the text a workflow wraps it in.
 pub const MARKDOWN_BUDGET: usize = 60_000;
 
-/// The smallest budget: what is always shown (at most about 4,000 bytes)
-/// fits in it with room to spare.
+/// The smallest budget: what is always shown (at most about 4,000 bytes,
+/// a line for each of the two vulnerability sources a Fleet can have
+/// included) fits in it with room to spare.
 pub const MIN_MARKDOWN_BUDGET: usize = 8_000;
 
 /// Warnings shown at most; the others are counted.
@@ -433,6 +435,21 @@ fn head(plan: &Plan, ctx: &RenderContext<'_>) -> String {
             as_of(plan, ctx)
         ))
     );
+    // At most one source per format: a few bounded lines.
+    let sources = vulnerability_lines(plan, ctx);
+    for l in &sources {
+        let _ = writeln!(
+            out,
+            "- {}{}{}{}",
+            if l.attention { "**!** " } else { "" },
+            md_clip(&l.head, NAME_MAX),
+            code(&l.location, REASON_MAX),
+            md(&l.tail)
+        );
+    }
+    if !sources.is_empty() {
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "<sub>`~` installs now · `=` withheld: available, not now (pending approval, rejected, not applicable) · `!` needs attention (failed install, rejected version installed, reboot pending) · `?` not planned (unreachable, scan failed, not in the facts) · times in {}</sub>\n",
@@ -841,5 +858,46 @@ mod tests {
                 && longest.contains("folded")
                 && longest.contains("groups left out")
         );
+    }
+
+    #[test]
+    fn the_longest_head_fits_the_smallest_budget() {
+        use crate::vuln::{DataOrigin, DataState, VulnerabilityData};
+        let at: jiff::Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
+        let source = |format| VulnerabilityData {
+            name: "n".repeat(1000),
+            format,
+            origin: DataOrigin::Url,
+            location: format!("https://example.com/{}", "|<`".repeat(1000)),
+            state: DataState::LastGood,
+            fetched_at: Some(at),
+            checked_at: Some(at),
+            sha256: Some("0".repeat(64)),
+            stale: true,
+        };
+        let plan = Plan {
+            version: 1,
+            generated_at: at,
+            commit: Some("f".repeat(40)),
+            summary: Default::default(),
+            facts: Default::default(),
+            vulnerability_data: vec![
+                source(crate::spec::fleet::VulnerabilityFormat::DebianTracker),
+                source(crate::spec::fleet::VulnerabilityFormat::CisaKev),
+            ],
+            warnings: vec!["<|>".repeat(5000); 9],
+            groups: vec![],
+        };
+        let tz = jiff::tz::TimeZone::get("America/Argentina/ComodRivadavia").unwrap();
+        let ctx = RenderContext {
+            commit: plan.commit.as_deref(),
+            tz: &tz,
+        };
+        let h = head(&plan, &ctx);
+        assert!(h.len() <= 4_000, "{}", h.len());
+        assert!(
+            h.len() + NOTICE_RESERVE + MORE_GROUPS_RESERVE + TABLE_HEAD.len() < MIN_MARKDOWN_BUDGET
+        );
+        assert_eq!(h.matches("\n- **!** vulnerability data ").count(), 2, "{h}");
     }
 }
