@@ -470,6 +470,15 @@ fn a_critical_patch_past_its_30_day_deadline_is_overdue_in_plan_report_and_metri
     // the report as of 31 days later lists the overdue patch per host.
     let (code, out, err) = run(&["apply"], dir.path(), state.path());
     assert_eq!(code, Some(0), "{out}\n{err}");
+    // The host's status names the CVE and its deadline.
+    let status = git(
+        dir.path(),
+        &["show", "patchwave/status:status/hosts/h1.yaml"],
+    );
+    assert!(
+        status.contains("CVE-2014-0160") && status.contains(&format!("dueBy: {due}")),
+        "{status}"
+    );
     let (code, out, err) = run(
         &["report", "-o", "json", "--at", &in_31_days],
         dir.path(),

@@ -1,6 +1,7 @@
 //! Decisions shared between hosts. A baseline's decision on an update depends
-//! only on the update, the package manager and the day the host's facts were
-//! scanned (history and `now` are the same for the whole plan), and fleets run
+//! only on the update, the package manager, the host's release (vulnerability
+//! data is per release) and the day the host's facts were scanned (history,
+//! `now` and the data are the same for the whole plan), and fleets run
 //! the same packages, scanned together: 10,000 hosts offered the same 50
 //! updates need 50 decisions, not 500,000.
 
@@ -11,7 +12,6 @@ use jiff::civil::Date;
 
 use super::host::PatchDecision;
 use crate::facts::{AvailableUpdate, PackageManager};
-use crate::vuln::Assessment;
 
 const SHARDS: usize = 16;
 
@@ -19,7 +19,7 @@ type Bucket = Vec<(
     PackageManager,
     Option<Date>,
     AvailableUpdate,
-    Option<Arc<Assessment>>,
+    Option<&'static str>,
     Arc<PatchDecision>,
 )>;
 
@@ -45,7 +45,7 @@ impl DecisionCache {
         pm: PackageManager,
         seen: Option<Date>,
         u: &AvailableUpdate,
-        assessed: Option<&Arc<Assessment>>,
+        release: Option<&'static str>,
         decide: impl FnOnce() -> PatchDecision,
     ) -> Arc<PatchDecision> {
         let mut h = self.hasher.build_hasher();
@@ -55,30 +55,22 @@ impl DecisionCache {
         u.arch.hash(&mut h);
         u.installed_version.hash(&mut h);
         u.candidate_version.hash(&mut h);
+        release.hash(&mut h);
         let key = h.finish();
         let shard = &self.shards[(key as usize) % SHARDS];
-        // The same assessment is the same Arc: the index caches them.
-        let same = |a: &Option<Arc<Assessment>>| match (a, assessed) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
         if let Some(found) = lock(shard).get(&key).and_then(|b| {
             b.iter()
-                .find(|(p, day, x, a, _)| *p == pm && *day == seen && x == u && same(a))
+                .find(|(p, day, x, r, _)| *p == pm && *day == seen && x == u && *r == release)
         }) {
             return found.4.clone();
         }
         // Decided outside the lock; another thread may decide the same
         // update meanwhile, and both decisions are equal.
         let d = Arc::new(decide());
-        lock(shard).entry(key).or_default().push((
-            pm,
-            seen,
-            u.clone(),
-            assessed.cloned(),
-            d.clone(),
-        ));
+        lock(shard)
+            .entry(key)
+            .or_default()
+            .push((pm, seen, u.clone(), release, d.clone()));
         d
     }
 }

@@ -197,17 +197,16 @@ pub fn desired(
     let mut install = Vec::new();
     let mut withheld = Vec::new();
     for u in upgrades(facts, ctx.package_manager) {
-        let assessed = judging.vulns.assess(&facts.os, ctx.package_manager, u);
-        let offer = Offer {
-            update: u,
-            vuln: assessed.as_deref(),
-        };
-        let pd = cache.get_or_insert(
-            ctx.package_manager,
-            ctx.seen_day(),
-            u,
-            assessed.as_ref(),
-            || PatchDecision {
+        // The vulnerability data depends on the host's release besides the
+        // update: part of the key, and assessed only when not yet decided.
+        let release = crate::vuln::debian_release(&facts.os);
+        let pd = cache.get_or_insert(ctx.package_manager, ctx.seen_day(), u, release, || {
+            let assessed = judging.vulns.assess(&facts.os, ctx.package_manager, u);
+            let offer = Offer {
+                update: u,
+                vuln: assessed.as_deref(),
+            };
+            PatchDecision {
                 name: u.name.clone(),
                 arch: u.arch.clone(),
                 from: u.installed_version.clone(),
@@ -225,8 +224,8 @@ pub fn desired(
                 requires_reboot: u.requires_reboot,
                 decision: baseline.evaluate(&offer, ctx),
                 deadline: deadline(judging.deadlines, &offer, baseline, ctx),
-            },
-        );
+            }
+        });
         // Held packages stay where the administrator pinned them.
         if pd.decision.state.installs() && !u.held_back {
             install.push(pd);

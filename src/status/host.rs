@@ -61,6 +61,9 @@ pub struct DuePatch {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub known_exploited: bool,
+    /// The CVEs it fixes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<String>,
     /// The last day to install it, in the Fleet's timezone.
     pub due_by: jiff::civil::Date,
     /// When it becomes overdue (the start of the next day there).
@@ -77,6 +80,15 @@ pub struct MissingPatch {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advisory: Option<String>,
+    /// The CVEs it fixes (the OS advisory's, then the vulnerability data's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cves: Vec<String>,
+    /// Where the patch's own severity comes from: `os`, or a vulnerability
+    /// source's name (`severity` is the rule's complianceLevel when it sets one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_source: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +208,9 @@ pub fn host_status(
                 classification: d.classification,
                 severity: d.decision.compliance_level,
                 advisory: d.advisory.clone(),
+                cves: d.cves.clone(),
+                severity_source: d.severity_source.clone(),
+                known_exploited: d.known_exploited,
             })
             .collect();
         s.deadlines = p
@@ -210,6 +225,7 @@ pub fn host_status(
                     available: d.to.clone(),
                     severity: d.severity,
                     known_exploited: d.known_exploited,
+                    cves: d.cves.clone(),
                     due_by: due.due_by,
                     passes_at: due.passes_at,
                 })

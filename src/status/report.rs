@@ -461,6 +461,9 @@ mod tests {
             classification: Classification::Security,
             severity: Severity::Critical,
             advisory: Some(advisory.into()),
+            cves: vec![],
+            severity_source: None,
+            known_exploited: false,
         }
     }
 

@@ -118,8 +118,8 @@ type AssessmentKey = (String, String, String, String);
 /// The compiled vulnerability data of a fleet; empty when it declares none.
 #[derive(Debug, Default)]
 pub struct VulnIndex {
-    /// (release codename, source package) → the tracker's entries.
-    debian: HashMap<(Box<str>, Box<str>), Vec<TrackerEntry>>,
+    /// Release codename → source package → the tracker's entries.
+    debian: HashMap<Box<str>, HashMap<Box<str>, Vec<TrackerEntry>>>,
     debian_source: String,
     /// CVE id → its catalog entry.
     kev: HashMap<Box<str>, KevEntry>,
@@ -171,7 +171,7 @@ impl VulnIndex {
         }
         let release = debian_release(os)?;
         let source = u.source_name();
-        let entries = self.debian.get(&(release.into(), source.into()))?;
+        let entries = self.debian.get(release)?.get(source)?;
         let key = (
             release.to_string(),
             source.to_string(),
@@ -210,7 +210,7 @@ impl VulnIndex {
                     id: e.cve.to_string(),
                     source: self.debian_source.clone(),
                     severity: debian::severity(release, e, known_exploited),
-                    urgency: Some(e.urgency.clone()),
+                    urgency: Some(e.urgency.to_string()),
                     no_dsa: e.no_dsa,
                     fixed_version: fixed.to_string(),
                     known_exploited,
