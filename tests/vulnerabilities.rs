@@ -476,7 +476,7 @@ fn a_critical_patch_past_its_30_day_deadline_is_overdue_in_plan_report_and_metri
         &["show", "patchwave/status:status/hosts/h1.yaml"],
     );
     assert!(
-        status.contains("CVE-2014-0160") && status.contains(&format!("dueBy: {due}")),
+        status.contains("CVE-2014-0160") && status.contains(&format!("dueBy: \"{due}\"")),
         "{status}"
     );
     let (code, out, err) = run(
