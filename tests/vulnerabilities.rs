@@ -687,3 +687,81 @@ fn cves_lists_exactly_the_exposed_hosts_with_first_seen_dates() {
         "{by_host}"
     );
 }
+
+/// Ubuntu's OSV records rate an Ubuntu host's update (from facts: the test
+/// fleet has no Ubuntu host): the real UBUNTU-CVE-2021-3449 record says
+/// openssl 1.1.1f-1ubuntu2.3 fixes it on 20.04, priority high.
+#[test]
+fn ubuntu_osv_records_rate_an_ubuntu_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("vuln")).unwrap();
+    // As `jq -s` makes it: an array of records.
+    let mut records = b"[".to_vec();
+    for (i, name) in ["UBUNTU-CVE-2021-3449.json", "USN-6188-1.json"]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            records.push(b',');
+        }
+        records.extend(testdata(&format!("ubuntu-osv/{name}")));
+    }
+    records.push(b']');
+    fs::write(dir.path().join("vuln/ubuntu.json"), records).unwrap();
+    fs::write(
+        dir.path().join("fleet.yaml"),
+        policy::stream(&[
+            "apiVersion: patchwave.dev/v1\nkind: Fleet\nmetadata: {name: f}\nspec:\n  vulnerabilities:\n    sources:\n      - {name: ubuntu, format: ubuntuOsv, file: vuln/ubuntu.json}\n",
+            "apiVersion: patchwave.dev/v1\nkind: HostGroup\nmetadata: {name: focal}\nspec:\n  baseline: b\n  rollout: r\n  windows: [w]\n  hosts: [{name: u1, address: 127.0.9.96}]\n",
+            "apiVersion: patchwave.dev/v1\nkind: PatchBaseline\nmetadata: {name: b}\nspec:\n  approvalRules:\n    - {name: severe, severities: [critical, important]}\n",
+            "apiVersion: patchwave.dev/v1\nkind: RolloutPolicy\nmetadata: {name: r}\nspec: {waves: [\"100%\"]}\n",
+            policy::ALWAYS_OPEN_WINDOW,
+        ]),
+    )
+    .unwrap();
+    let update = |name: &str, installed: &str, candidate: &str| {
+        serde_json::json!({"name": name, "arch": "amd64", "installedVersion": installed,
+            "candidateVersion": candidate, "repository": "Ubuntu:20.04/focal-security",
+            "classification": "security", "severity": "unspecified", "source": "openssl"})
+    };
+    let facts = serde_json::json!({"version": 1, "hosts": [{
+        "host": "u1", "group": "focal", "address": "127.0.9.96", "transport": "ssh",
+        "scannedAt": "2026-12-02T09:00:00Z", "durationMs": 5, "state": "scanned",
+        "facts": {"os": {"id": "ubuntu", "idLike": ["debian"], "versionId": "20.04"},
+            "packageManager": "apt", "kernel": "5.4.0", "bootId": "b", "rebootRequired": false,
+            "installed": [
+                {"name": "libssl1.1", "arch": "amd64", "version": "1.1.1f-1ubuntu2.2", "source": "openssl"},
+                {"name": "openssl", "arch": "amd64", "version": "1.1.1f-1ubuntu2.3"}],
+            "updates": [update("libssl1.1", "1.1.1f-1ubuntu2.2", "1.1.1f-1ubuntu2.3")]}
+    }]});
+    let facts_path = dir.path().join("facts.json");
+    fs::write(&facts_path, facts.to_string()).unwrap();
+    let (code, out, err) = run(
+        &[
+            "plan",
+            "-o",
+            "json",
+            "--facts",
+            facts_path.to_str().unwrap(),
+        ],
+        dir.path(),
+        state.path(),
+    );
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    support::output_schema::assert_valid("Plan", &plan);
+    let c = change(&plan, "u1", "libssl1.1");
+    assert_eq!(c["cves"], serde_json::json!(["CVE-2021-3449"]), "{c}");
+    assert_eq!(
+        (&c["severity"], &c["severitySource"]),
+        (&Value::from("important"), &Value::from("ubuntu")),
+        "{c}"
+    );
+    assert_eq!(c["vulnerabilities"][0]["urgency"], "high", "{c}");
+    assert_eq!(
+        c["vulnerabilities"][0]["fixedVersion"], "1.1.1f-1ubuntu2.3",
+        "{c}"
+    );
+    assert_eq!(c["decision"]["basis"]["rule"], "severe", "{c}");
+}

@@ -19,7 +19,7 @@ type Bucket = Vec<(
     PackageManager,
     Option<Date>,
     AvailableUpdate,
-    Option<&'static str>,
+    Option<Box<str>>,
     Arc<PatchDecision>,
 )>;
 
@@ -45,7 +45,7 @@ impl DecisionCache {
         pm: PackageManager,
         seen: Option<Date>,
         u: &AvailableUpdate,
-        release: Option<&'static str>,
+        release: Option<&str>,
         decide: impl FnOnce() -> PatchDecision,
     ) -> Arc<PatchDecision> {
         let mut h = self.hasher.build_hasher();
@@ -59,18 +59,22 @@ impl DecisionCache {
         let key = h.finish();
         let shard = &self.shards[(key as usize) % SHARDS];
         if let Some(found) = lock(shard).get(&key).and_then(|b| {
-            b.iter()
-                .find(|(p, day, x, r, _)| *p == pm && *day == seen && x == u && *r == release)
+            b.iter().find(|(p, day, x, r, _)| {
+                *p == pm && *day == seen && x == u && r.as_deref() == release
+            })
         }) {
             return found.4.clone();
         }
         // Decided outside the lock; another thread may decide the same
         // update meanwhile, and both decisions are equal.
         let d = Arc::new(decide());
-        lock(shard)
-            .entry(key)
-            .or_default()
-            .push((pm, seen, u.clone(), release, d.clone()));
+        lock(shard).entry(key).or_default().push((
+            pm,
+            seen,
+            u.clone(),
+            release.map(Box::from),
+            d.clone(),
+        ));
         d
     }
 }

@@ -199,7 +199,7 @@ pub fn desired(
     for u in upgrades(facts, ctx.package_manager) {
         // The vulnerability data depends on the host's release besides the
         // update: part of the key, and assessed only when not yet decided.
-        let release = crate::vuln::debian_release(&facts.os);
+        let release = crate::vuln::release(&facts.os);
         let pd = cache.get_or_insert(ctx.package_manager, ctx.seen_day(), u, release, || {
             let assessed = judging.vulns.assess(&facts.os, ctx.package_manager, u);
             let offer = Offer {

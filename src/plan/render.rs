@@ -100,15 +100,11 @@ struct SourceLine {
 }
 
 fn vulnerability_lines(plan: &Plan, ctx: &RenderContext<'_>) -> Vec<SourceLine> {
-    use crate::spec::fleet::VulnerabilityFormat;
     use crate::vuln::{DataOrigin, DataState};
     plan.vulnerability_data
         .iter()
         .map(|d| {
-            let format = match d.format {
-                VulnerabilityFormat::DebianTracker => "debianTracker",
-                VulnerabilityFormat::CisaKev => "cisaKev",
-            };
+            let format = d.format.as_str();
             let origin = match d.origin {
                 DataOrigin::File => "file",
                 DataOrigin::Url => "url",

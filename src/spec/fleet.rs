@@ -76,8 +76,9 @@ pub struct VulnerabilitySettings {
 pub struct VulnerabilitySource {
     /// Names the source in plans, status and messages, e.g. `debian`.
     pub name: Spanned<String>,
-    /// `debianTracker` (the Debian Security Tracker's `tracker/data/json`)
-    /// or `cisaKev` (CISA's Known Exploited Vulnerabilities catalog JSON).
+    /// `debianTracker` (the Debian Security Tracker's `tracker/data/json`),
+    /// `ubuntuOsv` (Ubuntu's OSV records: one, or a JSON array of them) or
+    /// `cisaKev` (CISA's Known Exploited Vulnerabilities catalog JSON).
     pub format: Spanned<VulnerabilityFormat>,
     /// The dataset, a file in this repository (reviewed like the policy).
     /// Exactly one of `file` and `url`.
@@ -127,6 +128,19 @@ impl VulnerabilitySource {
 pub enum VulnerabilityFormat {
     DebianTracker,
     CisaKev,
+    /// Ubuntu's OSV records (one, or a JSON array of them).
+    UbuntuOsv,
+}
+
+impl VulnerabilityFormat {
+    /// As the Fleet writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VulnerabilityFormat::DebianTracker => "debianTracker",
+            VulnerabilityFormat::CisaKev => "cisaKev",
+            VulnerabilityFormat::UbuntuOsv => "ubuntuOsv",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -39,10 +39,7 @@ impl CacheKey {
             DataOrigin::File => "file",
             DataOrigin::Url => "url",
         };
-        let format = match self.format {
-            VulnerabilityFormat::DebianTracker => "debianTracker",
-            VulnerabilityFormat::CisaKev => "cisaKev",
-        };
+        let format = self.format.as_str();
         let mut h = sha2::Sha256::new();
         for part in [self.name.as_str(), format, origin, self.location.as_str()] {
             h.update(part.as_bytes());

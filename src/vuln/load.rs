@@ -19,7 +19,7 @@ use super::cache::{
     CACHE_VERSION, CacheKey, CachedCopy, CopyMeta, DataOrigin, NoCache, SourceCache, sha256_hex,
 };
 use super::fetch::{self, FetchError, Fetched, Validators};
-use super::{DataState, VulnIndex, VulnerabilityData, debian, kev};
+use super::{DataState, VulnIndex, VulnerabilityData, debian, kev, osv};
 use crate::spec::Repository;
 use crate::spec::fleet::{VulnerabilityFormat, VulnerabilitySource};
 use crate::spec::values::human_age;
@@ -116,6 +116,7 @@ fn key(src: &VulnerabilitySource) -> Option<CacheKey> {
 /// A dataset, parsed.
 enum Parsed {
     Debian(debian::Tracker),
+    Ubuntu(osv::Records),
     Kev(kev::Catalog),
 }
 
@@ -123,6 +124,7 @@ fn parse(format: VulnerabilityFormat, bytes: &[u8]) -> Result<Parsed, String> {
     match format {
         VulnerabilityFormat::DebianTracker => debian::parse(bytes).map(Parsed::Debian),
         VulnerabilityFormat::CisaKev => kev::parse(bytes).map(Parsed::Kev),
+        VulnerabilityFormat::UbuntuOsv => osv::parse(bytes).map(Parsed::Ubuntu),
     }
 }
 
@@ -425,6 +427,7 @@ impl SourceRun<'_> {
         match parsed {
             Parsed::Debian(t) => index.add_debian(self.name(), t),
             Parsed::Kev(c) => index.add_kev(self.name(), c),
+            Parsed::Ubuntu(r) => index.add_ubuntu(self.name(), r),
         }
         data
     }

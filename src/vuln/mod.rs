@@ -11,6 +11,7 @@ pub mod debian;
 pub mod fetch;
 pub mod kev;
 pub mod load;
+pub mod osv;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -89,7 +90,8 @@ pub struct CveFinding {
     pub source: String,
     /// The severity patchwave gives it (see README "Vulnerability data").
     pub severity: Severity,
-    /// The tracker's urgency for this release and source package, as written.
+    /// The tracker's urgency for this release and source package, or
+    /// Ubuntu's priority, as written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub urgency: Option<String>,
     /// The tracker says no security advisory (DSA/DLA) will ship for it.
@@ -121,6 +123,9 @@ pub struct VulnIndex {
     /// Release codename → source package → the tracker's entries.
     debian: HashMap<Box<str>, HashMap<Box<str>, Vec<TrackerEntry>>>,
     debian_source: String,
+    /// Ubuntu release (`22.04`) → source package → its OSV records' fixes.
+    ubuntu: HashMap<Box<str>, HashMap<Box<str>, Vec<osv::OsvEntry>>>,
+    ubuntu_source: String,
     /// CVE id → its catalog entry.
     kev: HashMap<Box<str>, KevEntry>,
     kev_source: String,
@@ -138,7 +143,13 @@ impl VulnIndex {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.debian.is_empty() && self.kev.is_empty()
+        self.debian.is_empty() && self.ubuntu.is_empty() && self.kev.is_empty()
+    }
+
+    /// Adds Ubuntu's OSV records, named as the Fleet names them.
+    pub fn add_ubuntu(&mut self, name: &str, data: osv::Records) {
+        self.ubuntu = data.entries;
+        self.ubuntu_source = name.to_string();
     }
 
     /// Adds a Debian Security Tracker dataset, named as the Fleet names it.
@@ -166,25 +177,73 @@ impl VulnIndex {
         pm: PackageManager,
         u: &AvailableUpdate,
     ) -> Option<Arc<Assessment>> {
-        if self.debian.is_empty() || pm != PackageManager::Apt {
+        if pm != PackageManager::Apt {
             return None;
         }
-        let release = debian_release(os)?;
+        let ubuntu = os.id == "ubuntu";
+        let release = release(os)?;
         let source = u.source_name();
-        let entries = self.debian.get(release)?.get(source)?;
         let key = (
             release.to_string(),
             source.to_string(),
             u.installed_version.clone(),
             u.candidate_version.clone(),
         );
+        let found = if ubuntu {
+            self.ubuntu
+                .get(release)?
+                .get(source)
+                .map(|e| (None, Some(e)))
+        } else {
+            self.debian
+                .get(release)?
+                .get(source)
+                .map(|e| (Some(e), None))
+        }?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(found) = cache.get(&key) {
             return Some(found.clone());
         }
-        let assessed = Arc::new(self.assess_debian(release, entries, u));
+        let assessed = Arc::new(match found {
+            (Some(debian), _) => self.assess_debian(release, debian, u),
+            (_, Some(ubuntu)) => self.assess_ubuntu(ubuntu, u),
+            _ => Assessment::default(),
+        });
         cache.insert(key, assessed.clone());
         Some(assessed)
+    }
+
+    /// Ubuntu's records: a fix is the first fixed version above the
+    /// installed one, at or below the candidate; its severity Ubuntu's
+    /// priority, critical when known exploited.
+    fn assess_ubuntu(&self, entries: &[osv::OsvEntry], u: &AvailableUpdate) -> Assessment {
+        let cmp = |a: &str, b: &str| version::compare(PackageManager::Apt, a, b);
+        let cves = entries
+            .iter()
+            .filter_map(|e| {
+                let fixed = e.fixed_version.as_deref()?;
+                if cmp(&u.installed_version, fixed).is_ge()
+                    || cmp(&u.candidate_version, fixed).is_lt()
+                {
+                    return None;
+                }
+                let known_exploited = self.kev.contains_key(e.cve.as_ref());
+                Some(CveFinding {
+                    id: e.cve.to_string(),
+                    source: self.ubuntu_source.clone(),
+                    severity: if known_exploited {
+                        Severity::Critical
+                    } else {
+                        osv::severity(&e.priority)
+                    },
+                    urgency: (!e.priority.is_empty()).then(|| e.priority.to_string()),
+                    no_dsa: false,
+                    fixed_version: fixed.to_string(),
+                    known_exploited,
+                })
+            })
+            .collect();
+        finish(cves)
     }
 
     fn assess_debian(
@@ -194,7 +253,7 @@ impl VulnIndex {
         u: &AvailableUpdate,
     ) -> Assessment {
         let cmp = |a: &str, b: &str| version::compare(PackageManager::Apt, a, b);
-        let mut cves: Vec<CveFinding> = entries
+        let cves: Vec<CveFinding> = entries
             .iter()
             .filter_map(|e| {
                 let fixed = e.fixed_version.as_deref()?;
@@ -217,13 +276,27 @@ impl VulnIndex {
                 })
             })
             .collect();
-        cves.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.id.cmp(&b.id)));
-        Assessment {
-            severity: cves.iter().map(|c| c.severity).min(),
-            known_exploited: cves.iter().any(|c| c.known_exploited),
-            cves,
-        }
+        finish(cves)
     }
+}
+
+/// An assessment of the CVEs an update fixes: most severe first.
+fn finish(mut cves: Vec<CveFinding>) -> Assessment {
+    cves.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.id.cmp(&b.id)));
+    Assessment {
+        severity: cves.iter().map(|c| c.severity).min(),
+        known_exploited: cves.iter().any(|c| c.known_exploited),
+        cves,
+    }
+}
+
+/// The release vulnerability data is keyed by for a host: Ubuntu's version
+/// (`22.04`), or Debian's codename (`bookworm`, see [`debian_release`]).
+pub fn release(os: &OsInfo) -> Option<&str> {
+    if os.id == "ubuntu" {
+        return (!os.version_id.is_empty()).then_some(os.version_id.as_str());
+    }
+    debian_release(os)
 }
 
 /// The tracker's release name of a Debian host, from os-release's
