@@ -513,6 +513,47 @@ mod tests {
         }
     }
 
+    /// An overdue patch comes first in the install list, whatever its name.
+    #[test]
+    fn overdue_patches_are_installed_first() {
+        let b = baseline("  approvalRules:\n    - {name: all}\n");
+        let mut f = facts(
+            &[("aaa", "1.0-1"), ("zzz", "1.0-1")],
+            &[
+                ("aaa", "1.0-1", "1.0-2", Classification::Security, false),
+                ("zzz", "1.0-1", "1.0-2", Classification::Security, false),
+            ],
+        );
+        // aaa was released a week ago, zzz in January: past 30 days.
+        f.updates[0].release_date = Some(jiff::civil::date(2026, 11, 20));
+        f.updates[1].release_date = Some(jiff::civil::date(2026, 1, 5));
+        let spec: crate::spec::fleet::DeadlineSpec =
+            serde_saphyr::from_str("{countFrom: release, important: 30}").unwrap();
+        let deadlines = Deadlines::from_spec(&spec);
+        let (h, tz) = (History::default(), TimeZone::UTC);
+        let d = desired(
+            "h",
+            &f,
+            &b,
+            RebootPolicy::Never,
+            &ctx(&h, &tz),
+            &DecisionCache::default(),
+            Judging {
+                vulns: &VulnIndex::default(),
+                deadlines: &deadlines,
+            },
+        );
+        let order: Vec<(&str, bool)> = d
+            .install
+            .iter()
+            .map(|p| (p.name.as_str(), p.overdue()))
+            .collect();
+        assert_eq!(order, [("zzz", true), ("aaa", false)]);
+        assert_eq!(d.overdue, 1);
+        let due = d.install[1].deadline.as_ref().unwrap();
+        assert_eq!(due.due_by, jiff::civil::date(2026, 12, 20));
+    }
+
     #[test]
     fn installs_withholds_counts_and_expects_reboots() {
         let b = baseline("  approvalRules:\n    - {name: sec, classifications: [security]}\n");
