@@ -764,4 +764,79 @@ fn ubuntu_osv_records_rate_an_ubuntu_update() {
         "{c}"
     );
     assert_eq!(c["decision"]["basis"]["rule"], "severe", "{c}");
+    // The record's CVSS v3 vector scores 5.9 (NVD's figure for it too).
+    assert_eq!(c["vulnerabilities"][0]["cvss"], 5.9, "{c}");
+
+    // A CVSS threshold approves it at 5.5, and not at 6.0.
+    let yaml = fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
+    for (min, approved) in [("5.5", true), ("6.0", false)] {
+        let with_min = yaml.replace(
+            "{name: severe, severities: [critical, important]}",
+            &format!("{{name: cvss, minCvss: {min}}}"),
+        );
+        assert_ne!(with_min, yaml);
+        fs::write(dir.path().join("fleet.yaml"), &with_min).unwrap();
+        let (code, out, err) = run(
+            &[
+                "plan",
+                "-o",
+                "json",
+                "--facts",
+                facts_path.to_str().unwrap(),
+            ],
+            dir.path(),
+            state.path(),
+        );
+        assert!(matches!(code, Some(0 | 2)), "{err}");
+        let plan: Value = serde_json::from_str(&out).unwrap();
+        support::output_schema::assert_valid("Plan", &plan);
+        let c = change(&plan, "u1", "libssl1.1");
+        if approved {
+            assert_eq!(c["decision"]["basis"]["rule"], "cvss", "minCvss {min}: {c}");
+        } else {
+            assert_eq!(
+                c["decision"]["state"], "NOT_APPLICABLE",
+                "minCvss {min}: {c}"
+            );
+        }
+    }
+    // Out of range is refused at its line.
+    fs::write(
+        dir.path().join("fleet.yaml"),
+        yaml.replace(
+            "{name: severe, severities: [critical, important]}",
+            "{name: cvss, minCvss: 11}",
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["validate"], dir.path(), state.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("fleet.yaml:") && out.contains("0.0 to 10.0"),
+        "{out}"
+    );
+    // Without a source that gives scores, such a rule is a warning.
+    fs::write(
+        dir.path().join("fleet.yaml"),
+        yaml.replace(
+            "{name: severe, severities: [critical, important]}",
+            "{name: cvss, minCvss: 7}",
+        )
+        .replace("format: ubuntuOsv", "format: debianTracker")
+        .replace("vuln/ubuntu.json", "vuln/debian.json"),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("vuln/debian.json"),
+        testdata("debian-tracker.json"),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["validate"], dir.path(), state.path());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(
+            "rule `cvss` asks for a CVSS score, but no vulnerability source of the Fleet gives one"
+        ),
+        "{out}"
+    );
 }

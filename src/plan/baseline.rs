@@ -196,6 +196,8 @@ struct Rule {
     compliance_level: Option<Severity>,
     known_exploited: bool,
     cves: Vec<String>,
+    /// In tenths.
+    min_cvss: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +291,7 @@ impl CompiledBaseline {
                     compliance_level: r.compliance_level,
                     known_exploited: r.known_exploited.as_ref().is_some_and(|k| k.value),
                     cves: r.cves.iter().map(|c| c.value.clone()).collect(),
+                    min_cvss: r.min_cvss.as_ref().map(|m| m.value.0),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -696,6 +699,8 @@ fn rule_matches(r: &Rule, o: &Offer<'_>) -> bool {
         && (r.severities.is_empty() || r.severities.contains(&o.severity()))
         && (!r.known_exploited || o.known_exploited())
         && (r.cves.is_empty() || r.cves.iter().any(|c| o.fixes(c)))
+        && r.min_cvss
+            .is_none_or(|min| o.cvss().is_some_and(|s| s >= min))
         && (r.packages.is_empty() || r.packages.iter().any(|g| g.is_match(&u.name)))
         && !r.exclude.iter().any(|g| g.is_match(&u.name))
         && (r.repositories.is_empty() || r.repositories.iter().any(|g| g.is_match(&u.repository)))

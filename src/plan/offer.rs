@@ -40,6 +40,11 @@ impl<'a> Offer<'a> {
             .map(|c| c.source.clone())
     }
 
+    /// The highest CVSS base score of the CVEs it fixes, in tenths.
+    pub fn cvss(&self) -> Option<u8> {
+        self.vuln.and_then(|v| v.cvss)
+    }
+
     pub fn known_exploited(&self) -> bool {
         self.vuln.is_some_and(|v| v.known_exploited)
     }

@@ -115,6 +115,34 @@ pub struct ApprovalRule {
     /// advisory or the Fleet's vulnerability data.
     #[serde(default)]
     pub cves: Vec<Spanned<String>>,
+    /// Only updates that fix a CVE with a CVSS v3 base score at least this
+    /// (0.0–10.0), from vulnerability data that gives one (Ubuntu's OSV).
+    #[serde(default)]
+    pub min_cvss: Option<Spanned<CvssThreshold>>,
+}
+
+/// A CVSS base score a rule asks for, 0.0 to 10.0, kept in tenths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(with = "f64")]
+#[serde(into = "f64")]
+pub struct CvssThreshold(pub u8);
+
+impl From<CvssThreshold> for f64 {
+    fn from(t: CvssThreshold) -> f64 {
+        f64::from(t.0) / 10.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CvssThreshold {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !(0.0..=10.0).contains(&v) {
+            return Err(serde::de::Error::custom(format!(
+                "minCvss {v} is out of range; a CVSS score is 0.0 to 10.0"
+            )));
+        }
+        Ok(CvssThreshold((v * 10.0).round() as u8))
+    }
 }
 
 /// A package (glob) and a version constraint, approved or rejected explicitly.

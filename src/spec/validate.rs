@@ -918,6 +918,20 @@ impl Validator<'_> {
                         ),
                     );
                 }
+                if let Some(m) = &r.min_cvss
+                    && !self.has_vulnerability_source(VulnerabilityFormat::UbuntuOsv)
+                {
+                    self.push(
+                        o.warning(
+                            m.pos,
+                            format!(
+                                "rule `{}` asks for a CVSS score, but no vulnerability source of the Fleet gives one: it approves nothing",
+                                r.name.value
+                            ),
+                        )
+                        .with_hint("add a `ubuntuOsv` source (its records carry CVSS vectors)"),
+                    );
+                }
                 if let Some(days) = &r.approve_after_days
                     && !(0..=MAX_APPROVE_AFTER_DAYS).contains(&days.value)
                 {

@@ -7,6 +7,7 @@
 //! state through [`cache::SourceCache`]); assessing is pure.
 
 pub mod cache;
+pub mod cvss;
 pub mod debian;
 pub mod fetch;
 pub mod kev;
@@ -102,6 +103,18 @@ pub struct CveFinding {
     /// Listed in CISA's Known Exploited Vulnerabilities catalog.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub known_exploited: bool,
+    /// The CVSS v3 base score (0.0–10.0), where the source gives a vector.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "tenths")]
+    #[schemars(with = "Option<f64>")]
+    pub cvss: Option<u8>,
+}
+
+/// A score kept in tenths, written as the number it is (59 as 5.9).
+fn tenths<S: serde::Serializer>(t: &Option<u8>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_f64(f64::from(*t) / 10.0),
+        None => s.serialize_none(),
+    }
 }
 
 /// What the data says about one offered update.
@@ -112,6 +125,8 @@ pub struct Assessment {
     /// The highest severity among them; `None` when it fixes none.
     pub severity: Option<Severity>,
     pub known_exploited: bool,
+    /// The highest CVSS base score among them, in tenths.
+    pub cvss: Option<u8>,
 }
 
 /// (release, source package, installed version, candidate version).
@@ -240,6 +255,7 @@ impl VulnIndex {
                     no_dsa: false,
                     fixed_version: fixed.to_string(),
                     known_exploited,
+                    cvss: e.cvss,
                 })
             })
             .collect();
@@ -273,6 +289,7 @@ impl VulnIndex {
                     no_dsa: e.no_dsa,
                     fixed_version: fixed.to_string(),
                     known_exploited,
+                    cvss: None,
                 })
             })
             .collect();
@@ -286,6 +303,7 @@ fn finish(mut cves: Vec<CveFinding>) -> Assessment {
     Assessment {
         severity: cves.iter().map(|c| c.severity).min(),
         known_exploited: cves.iter().any(|c| c.known_exploited),
+        cvss: cves.iter().filter_map(|c| c.cvss).max(),
         cves,
     }
 }

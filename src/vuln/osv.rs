@@ -19,6 +19,8 @@ pub struct OsvEntry {
     pub fixed_version: Option<Box<str>>,
     /// Ubuntu's priority (`high`, `medium`, …) as written; empty when none.
     pub priority: Arc<str>,
+    /// The record's CVSS v3 base score, in tenths, when it has a vector.
+    pub cvss: Option<u8>,
 }
 
 /// Parsed records: Ubuntu release (`22.04`) → source package → entries.
@@ -140,6 +142,11 @@ pub fn parse(bytes: &[u8]) -> Result<Records, String> {
             .entry(priority.to_string())
             .or_insert_with(|| priority.into())
             .clone();
+        let cvss = r
+            .severity
+            .iter()
+            .filter(|s| s.kind == "CVSS_V3")
+            .find_map(|s| super::cvss::base_score(&s.score));
         for a in &r.affected {
             let Some(release) = release(&a.package.ecosystem) else {
                 continue;
@@ -160,6 +167,7 @@ pub fn parse(bytes: &[u8]) -> Result<Records, String> {
                     cve: cve.clone(),
                     fixed_version,
                     priority: priority.clone(),
+                    cvss,
                 });
         }
     }
@@ -189,6 +197,7 @@ mod tests {
         let focal = &r.entries["20.04"]["openssl"];
         assert_eq!(&*focal[0].cve, "CVE-2021-3449");
         assert_eq!(&*focal[0].priority, "high");
+        assert_eq!(focal[0].cvss, Some(59));
         assert!(focal[0].fixed_version.is_some());
         // Ubuntu Pro's ecosystems are not the public archive's.
         assert!(r.entries.keys().all(|k| !k.contains("Pro")));
