@@ -130,7 +130,7 @@ pub fn parse(bytes: &[u8]) -> Result<Tracker, String> {
     Sources(&mut tracker)
         .deserialize(&mut de)
         .and_then(|()| de.end())
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| super::json_problem(&e))?;
     if tracker.issues == 0 {
         return Err("it lists no CVE (is it the tracker's JSON, `tracker/data/json`?)".into());
     }
@@ -242,19 +242,6 @@ map_seed!(Releases, "a map of releases", |self, map| {
     }
     Ok(())
 });
-
-/// A JSON error as a reader can act on it: where, and whether the file
-/// ended early (a download cut short) or has another shape.
-pub(crate) fn describe(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match e.classify() {
-        Category::Eof => "the JSON ends early (truncated?)",
-        Category::Syntax => "it is not valid JSON",
-        Category::Data => "it has another shape",
-        Category::Io => "it cannot be read",
-    };
-    format!("{what}: {e}")
-}
 
 #[cfg(test)]
 mod tests {

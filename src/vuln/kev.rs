@@ -43,7 +43,7 @@ struct Vulnerability {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Catalog, String> {
-    let doc: Document = serde_json::from_slice(bytes).map_err(|e| super::debian::describe(&e))?;
+    let doc: Document = serde_json::from_slice(bytes).map_err(|e| super::json_problem(&e))?;
     let date = |d: Option<String>| d.and_then(|d| d.parse::<Date>().ok());
     let mut entries = HashMap::new();
     for v in doc.vulnerabilities {

@@ -308,6 +308,19 @@ fn finish(mut cves: Vec<CveFinding>) -> Assessment {
     }
 }
 
+/// A JSON error as a reader can act on it: where, and whether the file
+/// ended early (a download cut short) or has another shape.
+pub(crate) fn json_problem(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Eof => "the JSON ends early (truncated?)",
+        Category::Syntax => "it is not valid JSON",
+        Category::Data => "it has another shape",
+        Category::Io => "it cannot be read",
+    };
+    format!("{what}: {e}")
+}
+
 /// The release vulnerability data is keyed by for a host: Ubuntu's version
 /// (`22.04`), or Debian's codename (`bookworm`, see [`debian_release`]).
 pub fn release(os: &OsInfo) -> Option<&str> {

@@ -118,7 +118,7 @@ fn cve_of(r: &Record) -> Option<String> {
 pub fn parse(bytes: &[u8]) -> Result<Records, String> {
     let doc: Document = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_eof() {
-            super::debian::describe(&e)
+            super::json_problem(&e)
         } else {
             format!("it has another shape: not OSV records (one, or an array): {e}")
         }
