@@ -767,15 +767,18 @@ fn ubuntu_osv_records_rate_an_ubuntu_update() {
     // The record's CVSS v3 vector scores 5.9 (NVD's figure for it too).
     assert_eq!(c["vulnerabilities"][0]["cvss"], 5.9, "{c}");
 
-    // A CVSS threshold approves it at 5.5, and not at 6.0.
+    // A CVSS threshold approves it at 5.5, and not at 6.0; a rule naming
+    // its CVE approves it, one naming another CVE does not.
     let yaml = fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
-    for (min, approved) in [("5.5", true), ("6.0", false)] {
-        let with_min = yaml.replace(
-            "{name: severe, severities: [critical, important]}",
-            &format!("{{name: cvss, minCvss: {min}}}"),
-        );
-        assert_ne!(with_min, yaml);
-        fs::write(dir.path().join("fleet.yaml"), &with_min).unwrap();
+    for (rule, approved) in [
+        ("{name: cvss, minCvss: 5.5}", true),
+        ("{name: cvss, minCvss: 6.0}", false),
+        ("{name: cvss, cves: [CVE-2021-3449]}", true),
+        ("{name: cvss, cves: [CVE-2023-2650]}", false),
+    ] {
+        let with_rule = yaml.replace("{name: severe, severities: [critical, important]}", rule);
+        assert_ne!(with_rule, yaml);
+        fs::write(dir.path().join("fleet.yaml"), &with_rule).unwrap();
         let (code, out, err) = run(
             &[
                 "plan",
@@ -792,12 +795,9 @@ fn ubuntu_osv_records_rate_an_ubuntu_update() {
         support::output_schema::assert_valid("Plan", &plan);
         let c = change(&plan, "u1", "libssl1.1");
         if approved {
-            assert_eq!(c["decision"]["basis"]["rule"], "cvss", "minCvss {min}: {c}");
+            assert_eq!(c["decision"]["basis"]["rule"], "cvss", "{rule}: {c}");
         } else {
-            assert_eq!(
-                c["decision"]["state"], "NOT_APPLICABLE",
-                "minCvss {min}: {c}"
-            );
+            assert_eq!(c["decision"]["state"], "NOT_APPLICABLE", "{rule}: {c}");
         }
     }
     // Out of range is refused at its line.
